@@ -1,0 +1,168 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Reason says why a packet was dropped; it is the "reason" label of
+// vtep_drops_total.
+type Reason uint8
+
+// Drop reasons. Receive side first, then transmit side.
+const (
+	TooShort      Reason = iota // datagram shorter than a VXLAN header
+	BadFlags                    // VXLAN I flag clear
+	UnknownVNI                  // no network configured for the VNI
+	InnerTooShort               // inner frame shorter than an Ethernet header
+	TAPError                    // writing the inner frame to the TAP failed
+	Runt                        // frame read from the TAP shorter than an Ethernet header
+	NoDestination               // flood with no peer to send to
+	TooBig                      // datagram over the underlay path MTU (DF set: never fragmented)
+	SendError                   // any other send failure (unreachable, no buffer space...)
+	NumReasons
+)
+
+var reasonNames = [NumReasons]string{
+	TooShort:      "too_short",
+	BadFlags:      "bad_flags",
+	UnknownVNI:    "unknown_vni",
+	InnerTooShort: "inner_too_short",
+	TAPError:      "tap_error",
+	Runt:          "runt",
+	NoDestination: "no_destination",
+	TooBig:        "too_big",
+	SendError:     "send_error",
+}
+
+func (r Reason) String() string {
+	if r < NumReasons {
+		return reasonNames[r]
+	}
+	return "reason" + strconv.Itoa(int(r))
+}
+
+// UnknownVNILabel is the vni label of drops that no configured network owns.
+const UnknownVNILabel = "unknown"
+
+// Counters are one VNI's packet counters. Receive and transmit halves sit on
+// separate cache lines since different goroutines bump them.
+type Counters struct {
+	RxPackets    atomic.Uint64 // datagrams decapsulated and written to the TAP
+	RxBytes      atomic.Uint64 // inner frame bytes of those
+	_            [48]byte
+	TxPackets    atomic.Uint64 // datagrams sent, each flooded copy counted
+	TxBytes      atomic.Uint64 // inner frame bytes of those
+	FloodPackets atomic.Uint64 // datagrams sent as flooded copies (BUM, unknown unicast)
+	_            [40]byte
+	Drops        [NumReasons]atomic.Uint64
+}
+
+// Drop counts n packets dropped for reason r.
+func (c *Counters) Drop(r Reason, n uint64) { c.Drops[r].Add(n) }
+
+// FDBStats are the forwarding-database figures of one VNI.
+type FDBStats struct {
+	Learned      int    // learned entries now
+	Static       int    // static entries now
+	LearnedTotal uint64 // entries ever learned
+	Moves        uint64 // learned MACs that moved to another VTEP
+	Refused      uint64 // learn attempts refused by max_entries
+	Expired      uint64 // learned entries aged out
+}
+
+// VNI is one row of a scrape: a network's label, its counters and FDB.
+type VNI struct {
+	Label     string // the VNI in decimal, or UnknownVNILabel
+	Counters  *Counters
+	FDB       FDBStats
+	DropsOnly bool // export only vtep_drops_total (the "unknown" pseudo-VNI)
+}
+
+var (
+	descRxPackets                        = desc("vtep_rx_packets_total", "Datagrams decapsulated and delivered to the TAP.")
+	descRxBytes                          = desc("vtep_rx_bytes_total", "Inner frame bytes delivered to the TAP.")
+	descTxPackets                        = desc("vtep_tx_packets_total", "Datagrams sent to remote VTEPs, each flooded copy counted.")
+	descTxBytes                          = desc("vtep_tx_bytes_total", "Inner frame bytes sent to remote VTEPs.")
+	descFlood                            = desc("vtep_flood_packets_total", "Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.")
+	descDrops                            = desc("vtep_drops_total", "Packets dropped, by reason.", "reason")
+	descFDBEntries                       = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
+	descFDBLearned                       = desc("vtep_fdb_learned_total", "MAC addresses learned from received datagrams.")
+	descFDBMoves                         = desc("vtep_fdb_moves_total", "Learned MAC addresses that moved to another remote VTEP.")
+	descFDBRefused                       = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries was reached.")
+	descFDBExpired                       = desc("vtep_fdb_expired_total", "Learned entries removed by ageing.")
+	counterDescs                         = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired}
+	allDescriptions                      = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
+	_               prometheus.Collector = (*Collector)(nil)
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, append([]string{"vni"}, labels...), nil)
+}
+
+// Collector exports the rows its snapshot function returns at each scrape.
+type Collector struct {
+	snapshot func() []VNI
+}
+
+// NewCollector returns a Collector over snapshot, which is called once per
+// scrape and must be safe to call concurrently with the data plane.
+func NewCollector(snapshot func() []VNI) *Collector {
+	return &Collector{snapshot: snapshot}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescriptions {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, v := range c.snapshot() {
+		for r := Reason(0); r < NumReasons; r++ {
+			ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue,
+				float64(v.Counters.Drops[r].Load()), v.Label, r.String())
+		}
+		if v.DropsOnly {
+			continue
+		}
+		cn := v.Counters
+		counter := func(d *prometheus.Desc, x uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(x), v.Label)
+		}
+		counter(descRxPackets, cn.RxPackets.Load())
+		counter(descRxBytes, cn.RxBytes.Load())
+		counter(descTxPackets, cn.TxPackets.Load())
+		counter(descTxBytes, cn.TxBytes.Load())
+		counter(descFlood, cn.FloodPackets.Load())
+		counter(descFDBLearned, v.FDB.LearnedTotal)
+		counter(descFDBMoves, v.FDB.Moves)
+		counter(descFDBRefused, v.FDB.Refused)
+		counter(descFDBExpired, v.FDB.Expired)
+		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Learned), v.Label, "learned")
+		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Static), v.Label, "static")
+	}
+}
+
+// Handler serves c, with the Go runtime's and the process's own metrics,
+// in the Prometheus text format.
+func Handler(c prometheus.Collector) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	for _, col := range []prometheus.Collector{
+		c,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}

@@ -1,0 +1,359 @@
+package vtep
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
+)
+
+// Defaults for keys a config file may leave out.
+const (
+	DefaultPort          = encap.Port
+	DefaultSrcPortLow    = 49152 // RFC 7348 §5: the dynamic/private port range
+	DefaultSrcPortHigh   = 65535
+	DefaultMetricsListen = "127.0.0.1:9476"
+	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default
+	DefaultMaxEntries    = 16384
+	maxIfNameLen         = 15 // IFNAMSIZ - 1
+)
+
+// Config is a validated configuration: every address parsed, every default
+// filled in. Build one with LoadConfig or ParseConfig.
+type Config struct {
+	Local        netip.Addr
+	Port         uint16
+	SrcPortLow   uint16
+	SrcPortHigh  uint16
+	Interface    string // empty: the interface that holds Local
+	MetricsAddr  string // empty: no HTTP listener
+	Networks     []NetworkConfig
+	configSource string
+}
+
+// NetworkConfig is one VNI carried between one local bridge and the peers.
+type NetworkConfig struct {
+	Name       string
+	VNI        uint32
+	Bridge     string
+	TAP        string
+	Peers      []netip.Addr // own address already removed
+	Learning   bool
+	Ageing     time.Duration
+	MaxEntries int
+	Static     []StaticEntry
+}
+
+// StaticEntry pins one MAC of a network to a remote VTEP.
+type StaticEntry struct {
+	MAC    fdb.MAC
+	Remote netip.Addr
+}
+
+// The file's shape, as BurntSushi/toml decodes it. Pointers tell "absent"
+// from "zero" where a zero value is not the default.
+type fileConfig struct {
+	Underlay struct {
+		Local        string `toml:"local"`
+		Port         *int   `toml:"port"`
+		SrcPortRange []int  `toml:"src_port_range"`
+		Interface    string `toml:"interface"`
+	} `toml:"underlay"`
+	Metrics struct {
+		Listen *string `toml:"listen"`
+	} `toml:"metrics"`
+	Network []fileNetwork `toml:"network"`
+}
+
+type fileNetwork struct {
+	Name       string       `toml:"name"`
+	VNI        *int64       `toml:"vni"`
+	Bridge     string       `toml:"bridge"`
+	TAP        string       `toml:"tap"`
+	Peers      []string     `toml:"peers"`
+	Learning   *bool        `toml:"learning"`
+	Ageing     *string      `toml:"ageing"`
+	MaxEntries *int64       `toml:"max_entries"`
+	Static     []fileStatic `toml:"static"`
+}
+
+type fileStatic struct {
+	MAC    string `toml:"mac"`
+	Remote string `toml:"remote"`
+}
+
+// ConfigError is a configuration mistake, located in the file.
+type ConfigError struct {
+	File string
+	Line int    // 0 when the key is absent from the file
+	Key  string // dotted path, e.g. network[1].vni
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("config ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteString(": ")
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// LoadConfig reads and validates the TOML file at path.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig validates a TOML document; name is used in error messages.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	var fc fileConfig
+	loc := locateKeys(data)
+	md, err := toml.Decode(string(data), &fc)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		}
+		return nil, &ConfigError{File: name, Msg: err.Error()}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		return nil, &ConfigError{File: name, Line: loc.firstLine(k), Key: k, Msg: "unknown key"}
+	}
+	v := validator{file: name, loc: loc}
+	cfg := v.config(&fc)
+	if v.err != nil {
+		return nil, v.err
+	}
+	cfg.configSource = name
+	return cfg, nil
+}
+
+// validator turns a fileConfig into a Config, stopping at the first error.
+type validator struct {
+	file string
+	loc  keyLocations
+	err  *ConfigError
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	if v.err == nil {
+		v.err = &ConfigError{File: v.file, Line: v.loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (v *validator) addr(key, s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		v.fail(key, "%q is not an IP address", s)
+		return netip.Addr{}
+	}
+	if a.Zone() != "" {
+		v.fail(key, "%q: zones are not supported", s)
+	}
+	return a.Unmap()
+}
+
+func (v *validator) config(fc *fileConfig) *Config {
+	cfg := &Config{
+		Port:        DefaultPort,
+		SrcPortLow:  DefaultSrcPortLow,
+		SrcPortHigh: DefaultSrcPortHigh,
+		Interface:   fc.Underlay.Interface,
+		MetricsAddr: DefaultMetricsListen,
+	}
+	u := &fc.Underlay
+	if u.Local == "" {
+		v.fail("underlay.local", "required: this VTEP's underlay address")
+	} else {
+		cfg.Local = v.addr("underlay.local", u.Local)
+		if cfg.Local.IsValid() && (cfg.Local.IsUnspecified() || cfg.Local.IsMulticast()) {
+			v.fail("underlay.local", "%s must be a unicast address", cfg.Local)
+		}
+	}
+	if u.Port != nil {
+		if *u.Port < 1 || *u.Port > 65535 {
+			v.fail("underlay.port", "%d out of range 1..65535", *u.Port)
+		} else {
+			cfg.Port = uint16(*u.Port)
+		}
+	}
+	if u.SrcPortRange != nil {
+		r := u.SrcPortRange
+		switch {
+		case len(r) != 2:
+			v.fail("underlay.src_port_range", "want [low, high], got %d values", len(r))
+		case r[0] < 1 || r[0] > 65535 || r[1] < 1 || r[1] > 65535:
+			v.fail("underlay.src_port_range", "ports out of range 1..65535")
+		case r[0] > r[1]:
+			v.fail("underlay.src_port_range", "low %d above high %d", r[0], r[1])
+		default:
+			cfg.SrcPortLow, cfg.SrcPortHigh = uint16(r[0]), uint16(r[1])
+		}
+	}
+	if len(u.Interface) > maxIfNameLen {
+		v.fail("underlay.interface", "%q longer than %d characters", u.Interface, maxIfNameLen)
+	}
+	if fc.Metrics.Listen != nil {
+		cfg.MetricsAddr = *fc.Metrics.Listen
+		if cfg.MetricsAddr != "" {
+			if _, _, err := net.SplitHostPort(cfg.MetricsAddr); err != nil {
+				v.fail("metrics.listen", "%q is not host:port", cfg.MetricsAddr)
+			}
+		}
+	}
+	if len(fc.Network) == 0 {
+		v.fail("network", "at least one [[network]] is required")
+	}
+	vnis := map[uint32]int{}
+	taps := map[string]int{}
+	bridges := map[string]int{}
+	for i := range fc.Network {
+		n := v.network(i, &fc.Network[i], cfg.Local)
+		if v.err != nil {
+			return nil
+		}
+		if j, dup := vnis[n.VNI]; dup {
+			v.fail(fmt.Sprintf("network[%d].vni", i), "VNI %d already used by network[%d]", n.VNI, j)
+		}
+		if j, dup := taps[n.TAP]; dup {
+			v.fail(fmt.Sprintf("network[%d].tap", i), "TAP %q already used by network[%d]", n.TAP, j)
+		}
+		if j, dup := bridges[n.Bridge]; dup {
+			v.fail(fmt.Sprintf("network[%d].bridge", i), "bridge %q already carries network[%d]: two VNIs on one bridge would merge them", n.Bridge, j)
+		}
+		vnis[n.VNI], taps[n.TAP], bridges[n.Bridge] = i, i, i
+		cfg.Networks = append(cfg.Networks, n)
+	}
+	if v.err != nil {
+		return nil
+	}
+	return cfg
+}
+
+func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkConfig {
+	key := func(k string) string { return fmt.Sprintf("network[%d].%s", i, k) }
+	n := NetworkConfig{
+		Name:       fn.Name,
+		Bridge:     fn.Bridge,
+		TAP:        fn.TAP,
+		Learning:   true,
+		Ageing:     DefaultAgeing,
+		MaxEntries: DefaultMaxEntries,
+	}
+	switch {
+	case fn.VNI == nil:
+		v.fail(key("vni"), "required")
+	case *fn.VNI < 0 || *fn.VNI > encap.MaxVNI:
+		v.fail(key("vni"), "%d out of range 0..%d", *fn.VNI, encap.MaxVNI)
+	default:
+		n.VNI = uint32(*fn.VNI)
+	}
+	if n.Name == "" {
+		n.Name = fmt.Sprintf("vni%d", n.VNI)
+	}
+	switch {
+	case n.Bridge == "":
+		v.fail(key("bridge"), "required: the bridge to join")
+	case len(n.Bridge) > maxIfNameLen:
+		v.fail(key("bridge"), "%q longer than %d characters", n.Bridge, maxIfNameLen)
+	}
+	if n.TAP == "" {
+		n.TAP = fmt.Sprintf("vtep%d", n.VNI)
+	}
+	if len(n.TAP) > maxIfNameLen || strings.ContainsAny(n.TAP, "/ %") {
+		v.fail(key("tap"), "%q is not a usable interface name (at most %d characters, no '/', ' ' or '%%')", n.TAP, maxIfNameLen)
+	}
+	seen := map[netip.Addr]bool{}
+	for j, s := range fn.Peers {
+		k := fmt.Sprintf("network[%d].peers[%d]", i, j)
+		a := v.addr(k, s)
+		if v.err != nil {
+			break
+		}
+		switch {
+		case a.IsUnspecified() || a.IsMulticast():
+			v.fail(k, "%s must be a unicast address", a)
+		case local.IsValid() && a.Is4() != local.Is4():
+			v.fail(k, "%s is not of the same address family as underlay.local %s", a, local)
+		case seen[a]:
+			v.fail(k, "%s listed twice", a)
+		}
+		seen[a] = true
+		if a != local {
+			n.Peers = append(n.Peers, a)
+		}
+	}
+	if fn.Learning != nil {
+		n.Learning = *fn.Learning
+	}
+	if fn.Ageing != nil {
+		d, err := time.ParseDuration(*fn.Ageing)
+		switch {
+		case err != nil:
+			v.fail(key("ageing"), "%q is not a duration such as \"300s\"", *fn.Ageing)
+		case d <= 0:
+			v.fail(key("ageing"), "%s must be positive", d)
+		default:
+			n.Ageing = d
+		}
+	}
+	if fn.MaxEntries != nil {
+		if *fn.MaxEntries < 1 || *fn.MaxEntries > 1<<24 {
+			v.fail(key("max_entries"), "%d out of range 1..%d", *fn.MaxEntries, 1<<24)
+		} else {
+			n.MaxEntries = int(*fn.MaxEntries)
+		}
+	}
+	macs := map[fdb.MAC]bool{}
+	for j, s := range fn.Static {
+		k := fmt.Sprintf("network[%d].static[%d]", i, j)
+		mac, err := fdb.ParseMAC(s.MAC)
+		switch {
+		case err != nil:
+			v.fail(k+".mac", "%q is not a MAC address", s.MAC)
+		case !mac.IsUnicast() || mac.IsZero():
+			v.fail(k+".mac", "%s is not a unicast MAC address", mac)
+		case macs[mac]:
+			v.fail(k+".mac", "%s listed twice", mac)
+		}
+		macs[mac] = true
+		if s.Remote == "" {
+			v.fail(k+".remote", "required")
+			break
+		}
+		r := v.addr(k+".remote", s.Remote)
+		switch {
+		case v.err != nil:
+		case local.IsValid() && r.Is4() != local.Is4():
+			v.fail(k+".remote", "%s is not of the same address family as underlay.local %s", r, local)
+		case r == local:
+			v.fail(k+".remote", "%s is this VTEP's own address", r)
+		case r.IsUnspecified() || r.IsMulticast():
+			v.fail(k+".remote", "%s must be a unicast address", r)
+		}
+		n.Static = append(n.Static, StaticEntry{MAC: mac, Remote: r})
+	}
+	return n
+}

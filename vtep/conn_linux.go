@@ -1,0 +1,312 @@
+package vtep
+
+// Design notes.
+//
+// Receiving is an ordinary UDP socket bound to local:port, read with
+// recvmmsg into preallocated mmsghdrs: the kernel checks IP and UDP for us
+// and we see VXLAN header plus inner frame.
+//
+// Sending is a raw socket of protocol IPPROTO_UDP. The kernel writes the IP
+// header (source = local, DF set through IP_PMTUDISC_DO, so nothing is ever
+// fragmented) and we write the UDP header ourselves. That is what lets every
+// inner flow leave with its own hashed source port (RFC 7348 §5, ECMP
+// entropy) from a single socket, where a UDP socket could only use the port
+// it is bound to. Over IPv4 the UDP checksum is sent as zero, as RFC 7348
+// recommends and the kernel's vxlan does by default; over IPv6 the kernel
+// fills it in (IPV6_CHECKSUM). A raw socket would also get a copy of every
+// UDP datagram the host receives, so a one-instruction BPF filter makes it
+// drop them all.
+//
+// Both sockets are non-blocking descriptors wrapped in os.File, so blocked
+// calls park on the runtime's poller and Close wakes them.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket buffer sizes asked for with SO_RCVBUFFORCE/SO_SNDBUFFORCE: a few
+// batches of full-size datagrams at line rate.
+const (
+	socketRecvBuffer = 8 << 20
+	socketSendBuffer = 8 << 20
+)
+
+// udpConn implements BatchConn on Linux.
+type udpConn struct {
+	local  netip.Addr
+	rx, tx *os.File
+	rxRC   syscall.RawConn
+	txRC   syscall.RawConn
+	reader *mmsgBatch
+}
+
+// listenUnderlay opens the receive socket on local:port and the raw send
+// socket bound to local. batch is the most datagrams one ReadBatch returns.
+func listenUnderlay(local netip.Addr, port uint16, batch int) (c *udpConn, err error) {
+	c = &udpConn{local: local}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if c.rx, err = openRecvSocket(local, port); err != nil {
+		return nil, err
+	}
+	if c.tx, err = openSendSocket(local); err != nil {
+		return nil, err
+	}
+	if c.rxRC, err = c.rx.SyscallConn(); err != nil {
+		return nil, err
+	}
+	if c.txRC, err = c.tx.SyscallConn(); err != nil {
+		return nil, err
+	}
+	c.reader = newMmsgBatch(batch, c.rxRC, unix.SYS_RECVMMSG)
+	return c, nil
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+func sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
+	if a.Is4() {
+		return &unix.SockaddrInet4{Port: int(port), Addr: a.As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
+}
+
+func openRecvSocket(local netip.Addr, port uint16) (*os.File, error) {
+	fd, err := unix.Socket(family(local), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if local.Is6() {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt IPV6_V6ONLY", err)
+		}
+	}
+	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, socketRecvBuffer)
+	if err := unix.Bind(fd, sockaddr(local, port)); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EADDRINUSE) {
+			return nil, fmt.Errorf("underlay.port: UDP %s already in use", netip.AddrPortFrom(local, port))
+		}
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return nil, fmt.Errorf("underlay.local: %s is not an address of this host", local)
+		}
+		return nil, fmt.Errorf("bind UDP %s: %w", netip.AddrPortFrom(local, port), err)
+	}
+	return os.NewFile(uintptr(fd), "vxlan-rx"), nil
+}
+
+func openSendSocket(local netip.Addr) (*os.File, error) {
+	fd, err := unix.Socket(family(local), unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket raw", err)
+	}
+	fail := func(what string, err error) (*os.File, error) {
+		unix.Close(fd)
+		return nil, os.NewSyscallError(what, err)
+	}
+	// Receive nothing: return 0 from the filter for every packet.
+	drop := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	prog := unix.SockFprog{Len: uint16(len(drop)), Filter: &drop[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return fail("setsockopt SO_ATTACH_FILTER", err)
+	}
+	if local.Is4() {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
+			return fail("setsockopt IP_MTU_DISCOVER", err)
+		}
+	} else {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO); err != nil {
+			return fail("setsockopt IPV6_MTU_DISCOVER", err)
+		}
+		// Offset of the checksum in the UDP header: the kernel computes it.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, 6); err != nil {
+			return fail("setsockopt IPV6_CHECKSUM", err)
+		}
+	}
+	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, socketSendBuffer)
+	if err := unix.Bind(fd, sockaddr(local, 0)); err != nil {
+		return fail("bind raw", err)
+	}
+	return os.NewFile(uintptr(fd), "vxlan-tx"), nil
+}
+
+// setBuffer asks for size with the privileged option and falls back to the
+// one capped by net.core.{r,w}mem_max.
+func setBuffer(fd, force, plain, size int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
+	}
+}
+
+func (c *udpConn) ReadBatch(d []Datagram) (int, error) { return c.reader.do(d) }
+
+func (c *udpConn) NewWriter(size int) BatchWriter {
+	return newMmsgBatch(size, c.txRC, unix.SYS_SENDMMSG)
+}
+
+func (c *udpConn) Close() error {
+	var errs []error
+	for _, f := range []*os.File{c.rx, c.tx} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mmsgBatch is the scratch space of one recvmmsg or sendmmsg caller: the
+// message headers, their iovecs and their addresses, allocated once and
+// pointed at the caller's buffers on every call.
+type mmsgBatch struct {
+	rc    syscall.RawConn
+	trap  uintptr // SYS_RECVMMSG or SYS_SENDMMSG
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // large enough for either family
+
+	// The call in progress, for the closure built once in fn.
+	count int
+	done  int
+	errno unix.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newMmsgBatch(size int, rc syscall.RawConn, trap uintptr) *mmsgBatch {
+	b := &mmsgBatch{
+		rc:    rc,
+		trap:  trap,
+		msgs:  make([]unix.Mmsghdr, size),
+		iovs:  make([]unix.Iovec, size),
+		names: make([]unix.RawSockaddrInet6, size),
+	}
+	for i := range b.msgs {
+		h := &b.msgs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		h.Iov = &b.iovs[i]
+		h.Iovlen = 1
+	}
+	b.fn = b.syscall
+	return b
+}
+
+func (b *mmsgBatch) syscall(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall6(b.trap, fd, uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(b.count), 0, 0, 0)
+		switch errno {
+		case 0:
+			b.done = int(n)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // park on the poller until ready
+		default:
+			b.errno = errno
+			return true
+		}
+	}
+}
+
+// WriteBatch implements BatchWriter.
+func (b *mmsgBatch) WriteBatch(d []Datagram) (int, error) {
+	sent := 0
+	for sent < len(d) {
+		n := b.load(d[sent:], true)
+		if err := b.run(b.rc.Write); err != nil {
+			return sent, err
+		}
+		sent += b.done
+		if b.done < n {
+			// The kernel stopped early: the next datagram failed and the
+			// next call reports why.
+			continue
+		}
+	}
+	return sent, nil
+}
+
+// do implements ReadBatch.
+func (b *mmsgBatch) do(d []Datagram) (int, error) {
+	b.load(d, false)
+	if err := b.run(b.rc.Read); err != nil {
+		return 0, err
+	}
+	for i := 0; i < b.done; i++ {
+		d[i].N = int(b.msgs[i].Len)
+		d[i].Addr = addrFromRaw(&b.names[i])
+	}
+	return b.done, nil
+}
+
+// load points the message headers at d's buffers; for sends it also writes
+// the destination addresses. It returns how many messages it prepared.
+func (b *mmsgBatch) load(d []Datagram, send bool) int {
+	n := min(len(d), len(b.msgs))
+	for i := 0; i < n; i++ {
+		buf := d[i].Buf
+		iov := &b.iovs[i]
+		iov.Base = unsafe.SliceData(buf)
+		iov.SetLen(len(buf))
+		h := &b.msgs[i].Hdr
+		h.Flags = 0
+		if send {
+			h.Namelen = putRaw(&b.names[i], d[i].Addr)
+		} else {
+			h.Namelen = unix.SizeofSockaddrInet6
+		}
+	}
+	b.count, b.done, b.errno = n, 0, 0
+	return n
+}
+
+func (b *mmsgBatch) run(op func(func(uintptr) bool) error) error {
+	if err := op(b.fn); err != nil {
+		return err
+	}
+	if b.errno != 0 {
+		return b.errno
+	}
+	return nil
+}
+
+// putRaw writes a as a raw socket destination (port zero: a raw socket
+// ignores it, or takes it as the protocol for IPv6, where zero means "the
+// socket's own").
+func putRaw(sa *unix.RawSockaddrInet6, a netip.Addr) uint32 {
+	if a.Is4() {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		sa4.Port = 0
+		sa4.Addr = a.As4()
+		return unix.SizeofSockaddrInet4
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+	return unix.SizeofSockaddrInet6
+}
+
+func addrFromRaw(sa *unix.RawSockaddrInet6) netip.Addr {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrFrom4(sa4.Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
+}

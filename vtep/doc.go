@@ -1,0 +1,17 @@
+// Package vtep is the engine of vtepd: it owns the configuration, the
+// underlay sockets, one TAP per network, and the two pipelines between them.
+//
+// TX, one goroutine per network: read a batch of frames from the TAP into
+// buffers with headroom, look each destination up in the FDB, write the UDP
+// and VXLAN headers in place, and send the batch with one sendmmsg; unknown
+// unicast, broadcast and multicast frames go to every peer of the network
+// (head-end replication), sharing one buffer.
+//
+// RX, one goroutine for all networks: receive a batch with recvmmsg,
+// validate and decapsulate each datagram, learn inner source MAC -> outer
+// source address, and write the inner frame to the TAP of its VNI. Drops are
+// counted by reason, never logged per packet.
+//
+// Host resources (bridges, TAPs, ports) are checked and taken in New, which
+// leaves nothing behind when it fails; Run releases them on shutdown.
+package vtep

@@ -1,0 +1,51 @@
+package vtep
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+)
+
+// underlayMTU is the MTU of [underlay] interface, or of the interface that
+// holds [underlay] local.
+func underlayMTU(cfg *Config) (int, error) {
+	if cfg.Interface != "" {
+		link, err := netlink.LinkByName(cfg.Interface)
+		if err != nil {
+			return 0, fmt.Errorf("underlay.interface: %q: %w", cfg.Interface, err)
+		}
+		return link.Attrs().MTU, nil
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return 0, fmt.Errorf("underlay.local: listing addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if !a.IP.Equal(cfg.Local.AsSlice()) {
+			continue
+		}
+		link, err := netlink.LinkByIndex(a.LinkIndex)
+		if err != nil {
+			return 0, fmt.Errorf("underlay.local: interface of %s: %w", cfg.Local, err)
+		}
+		return link.Attrs().MTU, nil
+	}
+	return 0, fmt.Errorf("underlay.local: %s is not an address of any interface of this host", cfg.Local)
+}
+
+// checkBridge reports whether name is an existing Linux bridge.
+func checkBridge(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return fmt.Errorf("bridge %q not found", name)
+		}
+		return fmt.Errorf("bridge %q: %w", name, err)
+	}
+	if link.Type() != "bridge" {
+		return fmt.Errorf("%q is a %s, not a bridge", name, link.Type())
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package vtep
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/vtepd/vtepd/metrics"
+)
+
+// httpHandler serves the read-only endpoints: /metrics, /healthz, /fdb.
+func (e *Engine) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	if h, err := metrics.Handler(metrics.NewCollector(e.Snapshot)); err == nil {
+		mux.Handle("GET /metrics", h)
+	} else {
+		e.log.Error("metrics disabled", "err", err)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /fdb", e.serveFDB)
+	return mux
+}
+
+// serveFDB answers GET /fdb[?vni=N] with a JSON array of entries.
+func (e *Engine) serveFDB(w http.ResponseWriter, r *http.Request) {
+	entries := e.FDBEntries()
+	if s := r.URL.Query().Get("vni"); s != "" {
+		vni, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			http.Error(w, "vni: not a number", http.StatusBadRequest)
+			return
+		}
+		kept := entries[:0]
+		for _, en := range entries {
+			if uint64(en.VNI) == vni {
+				kept = append(kept, en)
+			}
+		}
+		entries = kept
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(entries)
+}

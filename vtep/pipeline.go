@@ -1,0 +1,230 @@
+package vtep
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"syscall"
+
+	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
+	"github.com/vtepd/vtepd/metrics"
+)
+
+// txPipeline carries one network's frames from its TAP to the underlay.
+// Everything it needs per frame is allocated here, once.
+type txPipeline struct {
+	e       *Engine
+	n       *network
+	bufs    [][]byte
+	sizes   []int
+	queue   []Datagram
+	w       BatchWriter
+	port    uint16
+	lo, hi  uint16
+	sent    uint64 // datagrams sent in this batch
+	sentB   uint64 // their inner bytes
+	flooded uint64
+}
+
+func (e *Engine) newTxPipeline(n *network) *txPipeline {
+	bs := n.dev.BatchSize()
+	// Headroom for our headers, then the largest frame the TAP can hand
+	// us: its MTU plus an Ethernet header and up to two VLAN tags.
+	bufSize := encap.Headroom + encap.EthernetHeaderLen + 2*encap.VLANTagLen + e.tapMTU
+	slab := make([]byte, bs*bufSize)
+	p := &txPipeline{
+		e:     e,
+		n:     n,
+		bufs:  make([][]byte, bs),
+		sizes: make([]int, bs),
+		queue: make([]Datagram, 0, txQueue),
+		w:     e.conn.NewWriter(txQueue),
+		port:  e.cfg.Port,
+		lo:    e.cfg.SrcPortLow,
+		hi:    e.cfg.SrcPortHigh,
+	}
+	for i := range p.bufs {
+		p.bufs[i] = slab[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+	}
+	return p
+}
+
+func (e *Engine) txLoop(n *network) error {
+	p := e.newTxPipeline(n)
+	for {
+		count, err := n.dev.Read(p.bufs, p.sizes, encap.Headroom)
+		if err != nil {
+			if isClosed(err) {
+				return nil
+			}
+			return fmt.Errorf("network %s: read %s: %w", n.cfg.Name, n.dev.Name(), err)
+		}
+		if err := p.forward(count); err != nil {
+			return err
+		}
+	}
+}
+
+// forward encapsulates count frames read into p.bufs and sends them: a
+// known unicast destination gets one datagram, anything else one per peer.
+// Floods share the frame's buffer: the headers are the same for every peer.
+func (p *txPipeline) forward(count int) error {
+	n := p.n
+	for i := 0; i < count; i++ {
+		size := p.sizes[i]
+		if size < encap.EthernetHeaderLen {
+			n.counters.Drop(metrics.Runt, 1)
+			continue
+		}
+		frame := p.bufs[i][encap.Headroom : encap.Headroom+size]
+		sport := encap.SourcePort(encap.FlowHash(frame), p.lo, p.hi)
+		pkt := encap.Encap(p.bufs[i], n.vni, sport, p.port, size)
+		dst := fdb.MAC(frame[0:6])
+		if dst.IsUnicast() {
+			if remote, ok := p.e.fdb.Lookup(n.vni, dst); ok {
+				if err := p.enqueue(pkt, remote); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if len(n.cfg.Peers) == 0 {
+			n.counters.Drop(metrics.NoDestination, 1)
+			continue
+		}
+		for _, peer := range n.cfg.Peers {
+			if err := p.enqueue(pkt, peer); err != nil {
+				return err
+			}
+			p.flooded++
+		}
+	}
+	err := p.flush()
+	c := &n.counters
+	c.TxPackets.Add(p.sent)
+	c.TxBytes.Add(p.sentB)
+	c.FloodPackets.Add(p.flooded)
+	p.sent, p.sentB, p.flooded = 0, 0, 0
+	return err
+}
+
+func (p *txPipeline) enqueue(pkt []byte, to netip.Addr) error {
+	if len(p.queue) == cap(p.queue) {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	p.queue = append(p.queue, Datagram{Buf: pkt, Addr: to})
+	return nil
+}
+
+// flush sends the queue. A datagram the kernel refuses is counted and
+// skipped; only a closed socket stops the pipeline.
+func (p *txPipeline) flush() error {
+	q := p.queue
+	for len(q) > 0 {
+		sent, err := p.w.WriteBatch(q)
+		for _, d := range q[:sent] {
+			p.sentB += uint64(len(d.Buf) - encap.Headroom)
+		}
+		p.sent += uint64(sent)
+		q = q[sent:]
+		if err == nil {
+			continue
+		}
+		if isClosed(err) {
+			p.queue = p.queue[:0]
+			return nil
+		}
+		reason := metrics.SendError
+		if errors.Is(err, syscall.EMSGSIZE) {
+			reason = metrics.TooBig
+		}
+		p.n.counters.Drop(reason, 1)
+		q = q[1:]
+	}
+	clear(p.queue) // drop references to the buffers
+	p.queue = p.queue[:0]
+	return nil
+}
+
+// rxPipeline carries datagrams from the underlay to the networks' TAPs.
+type rxPipeline struct {
+	e  *Engine
+	dg []Datagram
+}
+
+func (e *Engine) newRxPipeline() *rxPipeline {
+	slab := make([]byte, rxBatch*rxBufferSize)
+	p := &rxPipeline{e: e, dg: make([]Datagram, rxBatch)}
+	for i := range p.dg {
+		p.dg[i].Buf = slab[i*rxBufferSize : (i+1)*rxBufferSize : (i+1)*rxBufferSize]
+	}
+	return p
+}
+
+func (e *Engine) rxLoop() error {
+	p := e.newRxPipeline()
+	for {
+		count, err := e.conn.ReadBatch(p.dg)
+		if err != nil {
+			if isClosed(err) {
+				return nil
+			}
+			return fmt.Errorf("underlay receive: %w", err)
+		}
+		p.deliver(count)
+	}
+}
+
+// deliver validates, learns from and delivers count received datagrams.
+// Decapsulated frames only ever go to a TAP, never back to the tunnel.
+func (p *rxPipeline) deliver(count int) {
+	e := p.e
+	now := e.Now()
+	for i := 0; i < count; i++ {
+		d := &p.dg[i]
+		vni, inner, err := encap.Decap(d.Buf[:d.N])
+		if err != nil {
+			e.countDecapError(d.Buf[:d.N], err)
+			continue
+		}
+		n := e.nets[vni]
+		if n == nil {
+			e.unknown.Drop(metrics.UnknownVNI, 1)
+			continue
+		}
+		if n.cfg.Learning && d.Addr != e.cfg.Local {
+			// Learn refuses group and zero MACs, and never touches a
+			// static entry; it counts what it does in the FDB's stats.
+			e.fdb.Learn(vni, fdb.MAC(inner[6:12]), d.Addr, now)
+		}
+		if _, err := n.dev.Write(inner); err != nil {
+			n.counters.Drop(metrics.TAPError, 1)
+			continue
+		}
+		n.counters.RxPackets.Add(1)
+		n.counters.RxBytes.Add(uint64(len(inner)))
+	}
+}
+
+// countDecapError counts a datagram Decap refused. Only an inner frame
+// that is too short has a VNI we can trust enough to label the drop with.
+func (e *Engine) countDecapError(b []byte, err error) {
+	switch {
+	case errors.Is(err, encap.ErrTooShort):
+		e.unknown.Drop(metrics.TooShort, 1)
+	case errors.Is(err, encap.ErrBadFlags):
+		e.unknown.Drop(metrics.BadFlags, 1)
+	case errors.Is(err, encap.ErrInnerTooShort):
+		if n := e.nets[encap.Header(b).VNI()]; n != nil {
+			n.counters.Drop(metrics.InnerTooShort, 1)
+		} else {
+			e.unknown.Drop(metrics.UnknownVNI, 1)
+		}
+	default:
+		e.unknown.Drop(metrics.TooShort, 1)
+	}
+}
