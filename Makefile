@@ -1,0 +1,54 @@
+# vtepd: `make build`, `sudo make test`, `sudo make demo`.
+GO       ?= go
+GOFLAGS  ?=
+BIN      := bin
+PKGS     := ./...
+# Debian packages the tests, the demo and the benchmarks run.
+DEB_DEPS := iproute2 iputils-ping iperf3 curl
+# Short fuzzing of every fuzz target on each `make test`; `make fuzz` runs longer.
+FUZZTIME ?= 10s
+
+.PHONY: all build test unit deps demo fuzz bench vet clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS) -o $(BIN)/vtepd ./cmd/vtepd
+
+# Install what the tests need when it is missing (a fresh Debian machine).
+deps:
+	@missing=""; \
+	for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+
+vet:
+	$(GO) vet $(PKGS)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+# Every test: unit tests under the race detector, the privileged
+# integration tests in network namespaces (root), and a short fuzz of each
+# fuzz target.
+test: deps vet build
+	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+unit:
+	$(GO) test -race -count=1 -short $(PKGS)
+
+fuzz:
+	@set -e; for target in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/^func //' | sort -u); do \
+		pkg=$$(dirname $$(grep -rlE "^func $$target\(" --include='*_test.go' . | head -1)); \
+		echo "fuzz $$target in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+demo: deps build
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,178 @@
+package vtep
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vtepd/vtepd/fdb"
+)
+
+const fullConfig = `
+[underlay]
+local = "198.18.0.1"              # this VTEP
+port = 4789
+src_port_range = [49152, 65535]
+
+[metrics]
+listen = "127.0.0.1:9476"
+
+[[network]]
+name = "demo"
+vni = 200
+bridge = "br0"
+tap = "vtep200"
+peers = ["198.18.0.2", "198.18.0.1", "198.18.0.3"]
+learning = true
+ageing = "300s"
+max_entries = 16384
+
+  [[network.static]]
+  mac = "02:42:AC:12:00:0B"
+  remote = "198.18.0.2"
+
+[[network]]
+vni = 300
+bridge = "br1"
+learning = false
+ageing = "1m"
+`
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := ParseConfig("test.toml", []byte(fullConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Local:       netip.MustParseAddr("198.18.0.1"),
+		Port:        4789,
+		SrcPortLow:  49152,
+		SrcPortHigh: 65535,
+		MetricsAddr: "127.0.0.1:9476",
+		Networks: []NetworkConfig{{
+			Name:       "demo",
+			VNI:        200,
+			Bridge:     "br0",
+			TAP:        "vtep200",
+			Peers:      []netip.Addr{netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.0.3")},
+			Learning:   true,
+			Ageing:     300 * time.Second,
+			MaxEntries: 16384,
+			Static: []StaticEntry{{
+				MAC:    fdb.MAC{0x02, 0x42, 0xac, 0x12, 0x00, 0x0b},
+				Remote: netip.MustParseAddr("198.18.0.2"),
+			}},
+		}, {
+			Name:       "vni300",
+			VNI:        300,
+			Bridge:     "br1",
+			TAP:        "vtep300",
+			Learning:   false,
+			Ageing:     time.Minute,
+			MaxEntries: DefaultMaxEntries,
+		}},
+		configSource: "test.toml",
+	}
+	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.AllowUnexported(Config{})); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig("min.toml", []byte("[underlay]\nlocal = \"2001:db8::1\"\n[[network]]\nvni = 0\nbridge = \"br0\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 4789 || cfg.SrcPortLow != 49152 || cfg.SrcPortHigh != 65535 || cfg.MetricsAddr != DefaultMetricsListen {
+		t.Errorf("underlay defaults: %+v", cfg)
+	}
+	n := cfg.Networks[0]
+	if n.TAP != "vtep0" || !n.Learning || n.Ageing != DefaultAgeing || n.MaxEntries != DefaultMaxEntries || n.Name != "vni0" {
+		t.Errorf("network defaults: %+v", n)
+	}
+}
+
+// Each bad configuration must be refused with an error that names the key
+// and, where the key is in the file, its line.
+func TestParseConfigErrors(t *testing.T) {
+	base := "[underlay]\nlocal = \"198.18.0.1\"\n" // lines 1-2
+	net := func(extra string) string {
+		return base + "[[network]]\nvni = 200\nbridge = \"br0\"\n" + extra // network header on line 3
+	}
+	tests := []struct {
+		name, doc string
+		want      []string
+	}{
+		{"unknown key", "[underlay]\nlocl = \"198.18.0.1\"\n", []string{"line 2", "underlay.locl", "unknown key"}},
+		{"unknown network key", net("colour = \"blue\"\n"), []string{"line 6", "network.colour", "unknown key"}},
+		{"unknown static key", net("[[network.static]]\nmacc = \"02:00:00:00:00:01\"\n"), []string{"line 7", "network.static.macc"}},
+		{"syntax", base + "[[network]\n", []string{"line"}},
+		{"wrong type", base + "port = \"x\"\n", []string{"line 3", "port"}},
+		{"local missing", "[[network]]\nvni = 1\nbridge = \"br0\"\n", []string{"underlay.local", "required"}},
+		{"local unparsable", "[underlay]\nlocal = \"198.18.0.300\"\n", []string{"line 2", "underlay.local", "198.18.0.300"}},
+		{"port range", base + "port = 70000\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 3", "underlay.port"}},
+		{"src ports reversed", base + "src_port_range = [60000, 50000]\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 3", "underlay.src_port_range"}},
+		{"no network", base, []string{"network", "at least one"}},
+		{"vni too big", base + "[[network]]\nvni = 16777216\nbridge = \"br0\"\n", []string{"line 4", "network[0].vni", "16777216", "out of range"}},
+		{"vni negative", base + "[[network]]\nvni = -1\nbridge = \"br0\"\n", []string{"line 4", "network[0].vni"}},
+		{"vni missing", base + "[[network]]\nbridge = \"br0\"\n", []string{"line 3", "network[0].vni", "required"}},
+		{"duplicate vni", net("[[network]]\nvni = 200\nbridge = \"br1\"\n"), []string{"line 7", "network[1].vni", "already used"}},
+		{"duplicate tap", net("tap = \"t\"\n[[network]]\nvni = 201\nbridge = \"br1\"\ntap = \"t\"\n"), []string{"line 10", "network[1].tap"}},
+		{"shared bridge", net("[[network]]\nvni = 201\nbridge = \"br0\"\n"), []string{"line 8", "network[1].bridge"}},
+		{"bridge missing", base + "[[network]]\nvni = 200\n", []string{"network[0].bridge", "required"}},
+		{"peer unparsable", net("peers = [\"198.18.0.2\", \"nope\"]\n"), []string{"line 6", "network[0].peers[1]", "nope"}},
+		{"peer family", net("peers = [\"2001:db8::2\"]\n"), []string{"line 6", "network[0].peers[0]", "family"}},
+		{"peer twice", net("peers = [\"198.18.0.2\", \"198.18.0.2\"]\n"), []string{"network[0].peers[1]", "twice"}},
+		{"peer multicast", net("peers = [\"239.1.1.1\"]\n"), []string{"network[0].peers[0]", "unicast"}},
+		{"ageing", net("ageing = \"5 minutes\"\n"), []string{"line 6", "network[0].ageing"}},
+		{"max_entries", net("max_entries = 0\n"), []string{"line 6", "network[0].max_entries"}},
+		{"tap name", net("tap = \"a-very-long-tap-name\"\n"), []string{"line 6", "network[0].tap"}},
+		{"static mac", net("[[network.static]]\nmac = \"02:42:zz:12:00:0b\"\nremote = \"198.18.0.2\"\n"), []string{"line 7", "network[0].static[0].mac"}},
+		{"static multicast mac", net("[[network.static]]\nmac = \"01:00:5e:00:00:01\"\nremote = \"198.18.0.2\"\n"), []string{"network[0].static[0].mac", "unicast"}},
+		{"static remote self", net("[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\nremote = \"198.18.0.1\"\n"), []string{"line 8", "network[0].static[0].remote", "own address"}},
+		{"static remote missing", net("[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\n"), []string{"network[0].static[0].remote", "required"}},
+		{"second network static", net("[[network]]\nvni = 201\nbridge = \"br1\"\n[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\nremote = \"nope\"\n"), []string{"line 11", "network[1].static[0].remote"}},
+		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("bad.toml", []byte(tt.doc))
+			if err == nil {
+				t.Fatalf("accepted: %+v", cfg)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not mention %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLocateKeys(t *testing.T) {
+	loc := locateKeys([]byte(fullConfig))
+	for key, line := range map[string]int{
+		"underlay.local":               3,
+		"underlay.port":                4,
+		"network[0]":                   10,
+		"network[0].peers":             15,
+		"network[0].static[0]":         20,
+		"network[0].static[0].remote":  22,
+		"network[1].vni":               25,
+		"network[1].static[0].nothing": 24, // falls back to the [[network]] header
+	} {
+		if got := loc.line(key); got != line {
+			t.Errorf("line(%q) = %d, want %d", key, got, line)
+		}
+	}
+	if got := loc.firstLine("network.ageing"); got != 17 {
+		t.Errorf("firstLine(network.ageing) = %d, want 17", got)
+	}
+}
