@@ -1,0 +1,19 @@
+package vtep
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// The example configurations users copy must stay valid.
+func TestExampleConfigsParse(t *testing.T) {
+	files, err := filepath.Glob("../configs/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs found: %v", err)
+	}
+	for _, f := range files {
+		if _, err := LoadConfig(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
