@@ -29,6 +29,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/encap"
 )
 
 // Socket buffer sizes asked for with SO_RCVBUFFORCE/SO_SNDBUFFORCE: a few
@@ -135,7 +137,7 @@ func openSendSocket(local netip.Addr) (*os.File, error) {
 			return fail("setsockopt IPV6_MTU_DISCOVER", err)
 		}
 		// Offset of the checksum in the UDP header: the kernel computes it.
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, 6); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, encap.UDPChecksumOffset); err != nil {
 			return fail("setsockopt IPV6_CHECKSUM", err)
 		}
 	}
