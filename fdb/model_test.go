@@ -1,0 +1,247 @@
+package fdb
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+)
+
+// model is a plain-map reference implementation of Table, one operation at
+// a time with no concurrency, written for obviousness rather than speed.
+type model struct {
+	nets    map[uint32]*modelNet
+	entries map[key]*modelEntry
+}
+
+type modelNet struct {
+	n     Network
+	stats Stats
+}
+
+type modelEntry struct {
+	remote   netip.Addr
+	typ      Type
+	lastSeen int64
+}
+
+func newModel() *model {
+	return &model{nets: map[uint32]*modelNet{}, entries: map[key]*modelEntry{}}
+}
+
+func (m *model) setNetwork(vni uint32, n Network) {
+	if mn, ok := m.nets[vni]; ok {
+		mn.n = n
+		return
+	}
+	m.nets[vni] = &modelNet{n: n}
+}
+
+func (m *model) removeNetwork(vni uint32) {
+	delete(m.nets, vni)
+	for k := range m.entries {
+		if k.vni == vni {
+			delete(m.entries, k)
+		}
+	}
+}
+
+func (m *model) learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnResult {
+	mn := m.nets[vni]
+	if mn == nil || !mac.IsUnicast() || mac.IsZero() || !remote.IsValid() {
+		return Ignored
+	}
+	remote = remote.Unmap()
+	e := m.entries[key{vni, mac}]
+	switch {
+	case e == nil:
+		if mn.stats.Learned >= mn.n.MaxEntries {
+			mn.stats.Refused++
+			return Refused
+		}
+		m.entries[key{vni, mac}] = &modelEntry{remote: remote, typ: Learned, lastSeen: now}
+		mn.stats.Learned++
+		mn.stats.LearnedTotal++
+		return Added
+	case e.typ == Static:
+		return Ignored
+	case e.remote == remote:
+		if now-e.lastSeen > int64(100*time.Millisecond) {
+			e.lastSeen = now
+		}
+		return Refreshed
+	default:
+		e.remote = remote
+		e.lastSeen = now
+		mn.stats.Moves++
+		return Moved
+	}
+}
+
+func (m *model) addStatic(vni uint32, mac MAC, remote netip.Addr) error {
+	mn := m.nets[vni]
+	switch {
+	case !mac.IsUnicast() || mac.IsZero():
+		return ErrNotUnicast
+	case !remote.IsValid():
+		return ErrInvalidRemote
+	case mn == nil:
+		return ErrUnknownNetwork
+	}
+	if e := m.entries[key{vni, mac}]; e != nil && e.typ == Learned {
+		mn.stats.Learned--
+	} else if e != nil {
+		mn.stats.Static--
+	}
+	m.entries[key{vni, mac}] = &modelEntry{remote: remote.Unmap(), typ: Static}
+	mn.stats.Static++
+	return nil
+}
+
+func (m *model) delete(vni uint32, mac MAC) bool {
+	e := m.entries[key{vni, mac}]
+	if e == nil {
+		return false
+	}
+	if e.typ == Learned {
+		m.nets[vni].stats.Learned--
+	} else {
+		m.nets[vni].stats.Static--
+	}
+	delete(m.entries, key{vni, mac})
+	return true
+}
+
+func (m *model) expire(now int64) int {
+	n := 0
+	for k, e := range m.entries {
+		mn := m.nets[k.vni]
+		if e.typ == Learned && mn.n.Ageing > 0 && now-e.lastSeen >= int64(mn.n.Ageing) {
+			delete(m.entries, k)
+			mn.stats.Learned--
+			mn.stats.Expired++
+			n++
+		}
+	}
+	return n
+}
+
+func (m *model) lookup(vni uint32, mac MAC) (netip.Addr, bool) {
+	if e := m.entries[key{vni, mac}]; e != nil {
+		return e.remote, true
+	}
+	return netip.Addr{}, false
+}
+
+func (m *model) list(now int64) []Entry {
+	var out []Entry
+	for k, e := range m.entries {
+		ent := Entry{VNI: k.vni, MAC: k.mac, Remote: e.remote, Type: e.typ}
+		if e.typ == Learned {
+			ent.Age = time.Duration(max(now-e.lastSeen, 0))
+		}
+		out = append(out, ent)
+	}
+	slices.SortFunc(out, func(a, b Entry) int {
+		return cmp.Or(cmp.Compare(a.VNI, b.VNI), bytes.Compare(a.MAC[:], b.MAC[:]))
+	})
+	return out
+}
+
+// TestAgainstModel applies a long random, but seeded and so repeatable,
+// sequence of operations to a Table and to the model and compares every
+// result, and the whole contents and counters at intervals.
+func TestAgainstModel(t *testing.T) {
+	ops := 50000
+	if testing.Short() {
+		ops = 5000
+	}
+	rng := rand.New(rand.NewPCG(7348, 4789))
+	tb, ref := New(), newModel()
+	vnis := []uint32{1, 2, 3, 0xffffff}
+	nets := []Network{
+		{MaxEntries: 8, Ageing: 2 * time.Second},
+		{MaxEntries: 30, Ageing: 5 * time.Second},
+		{MaxEntries: 0, Ageing: time.Second},
+		{MaxEntries: 4},
+	}
+	macs := []MAC{mcast, bcast, zeroMA}
+	for i := range 40 {
+		macs = append(macs, mac(i))
+	}
+	remotes := []netip.Addr{
+		{}, addr("192.0.2.1"), addr("192.0.2.2"), addr("::ffff:192.0.2.2"), addr("2001:db8::1"),
+	}
+	for _, v := range vnis[:3] {
+		n := nets[rng.IntN(len(nets))]
+		tb.SetNetwork(v, n)
+		ref.setNetwork(v, n)
+	}
+
+	now := int64(0)
+	for i := range ops {
+		now += rng.Int64N(int64(300 * time.Millisecond))
+		vni := vnis[rng.IntN(len(vnis))]
+		m := macs[rng.IntN(len(macs))]
+		remote := remotes[rng.IntN(len(remotes))]
+
+		var desc string
+		var got, want any
+		switch p := rng.IntN(1000); {
+		case p < 500:
+			desc = fmt.Sprintf("Learn(%d, %v, %v, %d)", vni, m, remote, now)
+			got, want = tb.Learn(vni, m, remote, now), ref.learn(vni, m, remote, now)
+		case p < 550:
+			desc = fmt.Sprintf("AddStatic(%d, %v, %v)", vni, m, remote)
+			got, want = tb.AddStatic(vni, m, remote), ref.addStatic(vni, m, remote)
+		case p < 650:
+			desc = fmt.Sprintf("Delete(%d, %v)", vni, m)
+			got, want = tb.Delete(vni, m), ref.delete(vni, m)
+		case p < 750:
+			desc = fmt.Sprintf("Expire(%d)", now)
+			got, want = tb.Expire(now), ref.expire(now)
+		case p < 990:
+			desc = fmt.Sprintf("Lookup(%d, %v)", vni, m)
+			a, ok := tb.Lookup(vni, m)
+			b, ok2 := ref.lookup(vni, m)
+			got, want = fmt.Sprint(a, ok), fmt.Sprint(b, ok2)
+		case p < 995:
+			desc = fmt.Sprintf("RemoveNetwork(%d)", vni)
+			tb.RemoveNetwork(vni)
+			ref.removeNetwork(vni)
+		default:
+			n := nets[rng.IntN(len(nets))]
+			desc = fmt.Sprintf("SetNetwork(%d, %+v)", vni, n)
+			tb.SetNetwork(vni, n)
+			ref.setNetwork(vni, n)
+		}
+		if diff := gocmp.Diff(want, got, cmpOpts...); diff != "" {
+			t.Fatalf("op %d: %s (-model +table):\n%s", i, desc, diff)
+		}
+		if i%100 == 0 || i == ops-1 {
+			if diff := gocmp.Diff(ref.list(now), tb.Entries(now), cmpOpts...); diff != "" {
+				t.Fatalf("after op %d (%s): Entries (-model +table):\n%s", i, desc, diff)
+			}
+			for _, v := range vnis {
+				s, ok := tb.Stats(v)
+				var gotS, wantS *Stats
+				if ok {
+					gotS = &s
+				}
+				if mn := ref.nets[v]; mn != nil {
+					wantS = &mn.stats
+				}
+				if diff := gocmp.Diff(wantS, gotS); diff != "" {
+					t.Fatalf("after op %d (%s): Stats(%d) (-model +table):\n%s", i, desc, v, diff)
+				}
+			}
+			checkInvariants(t, tb)
+		}
+	}
+}
