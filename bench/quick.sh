@@ -35,8 +35,9 @@ for h in a b; do
 	ip -n "$p-c$h" link set eth0 mtu 1450 up
 	ip -n "$p-c$h" addr add "${c[$h]}/24" dev eth0
 	ip -n "$p-$h" link set "${p}v" mtu 1450 master br0 up
-	printf '[underlay]\nlocal = "%s"\n[metrics]\nlisten = ""\n[[network]]\nvni = 200\nbridge = "br0"\npeers = ["%s"]\n' \
-		"${u[$h]}" "${u[${o[$h]}]}" >"$tmp/$h.toml"
+	printf '%s[underlay]\nlocal = "%s"\n[metrics]\nlisten = ""\n[[network]]\nvni = 200\nbridge = "br0"\npeers = ["%s"]\n' \
+		"${QUEUES:+queues = $QUEUES
+}" "${u[$h]}" "${u[${o[$h]}]}" >"$tmp/$h.toml"
 done
 ip netns exec "$p-cb" iperf3 -s -D -1 >/dev/null 2>&1 || true
 

@@ -5,6 +5,7 @@ type Config struct {
 	Name   string // interface name, at most 15 characters
 	Bridge string // existing Linux bridge to enslave the TAP to
 	MTU    int    // TAP MTU: the underlay MTU minus the encapsulation overhead
+	Queues int    // descriptors to open (IFF_MULTI_QUEUE when more than one)
 }
 
 // DefaultBatchSize is how many frames one Read may return.

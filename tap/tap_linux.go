@@ -12,13 +12,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Device is a TAP interface attached to a bridge. One goroutine may Read
-// while another Writes.
+// Device is a TAP interface attached to a bridge, opened with one or more
+// queues (IFF_MULTI_QUEUE): one descriptor each, which the kernel hands
+// frames to by flow, so each queue can have its own reader.
 type Device struct {
-	name  string
-	index int
-	file  *os.File
-	rc    syscall.RawConn
+	name   string
+	index  int
+	queues []*Queue
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Queue is one descriptor of a Device. One goroutine may Read while
+// another Writes.
+type Queue struct {
+	dev  *Device
+	file *os.File
+	rc   syscall.RawConn
 
 	// State of the Read in progress, kept here so that the closure handed
 	// to RawConn.Read is built once and Read does not allocate.
@@ -28,14 +39,11 @@ type Device struct {
 	rn     int
 	rerr   error
 	readFn func(fd uintptr) bool
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
-// Create makes the TAP, sets its MTU, enslaves it to the bridge and brings
-// it up. The bridge must exist and no interface may already carry the TAP's
-// name; on any error nothing is left behind.
+// Create makes the TAP with cfg.Queues queues, sets its MTU, enslaves it to
+// the bridge and brings it up. The bridge must exist and no interface may
+// already carry the TAP's name; on any error nothing is left behind.
 func Create(cfg Config) (*Device, error) {
 	br, err := netlink.LinkByName(cfg.Bridge)
 	if err != nil {
@@ -51,20 +59,14 @@ func Create(cfg Config) (*Device, error) {
 	if _, err := netlink.LinkByName(cfg.Name); err == nil {
 		return nil, fmt.Errorf("tap %q: an interface of that name already exists", cfg.Name)
 	}
-	ifce, err := water.New(water.Config{
-		DeviceType:             water.TAP,
-		PlatformSpecificParams: water.PlatformSpecificParams{Name: cfg.Name},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tap %q: create: %w", cfg.Name, err)
+	nq := max(cfg.Queues, 1)
+	d := &Device{name: cfg.Name}
+	for i := 0; i < nq; i++ {
+		if err := d.openQueue(nq > 1); err != nil {
+			d.Close()
+			return nil, err
+		}
 	}
-	f, ok := ifce.ReadWriteCloser.(*os.File)
-	if !ok {
-		ifce.Close()
-		return nil, fmt.Errorf("tap %q: unexpected device type %T", cfg.Name, ifce.ReadWriteCloser)
-	}
-	d := &Device{name: ifce.Name(), file: f}
-	d.readFn = d.readFrames
 	if err := d.setup(cfg, br); err != nil {
 		d.Close()
 		return nil, err
@@ -72,12 +74,31 @@ func Create(cfg Config) (*Device, error) {
 	return d, nil
 }
 
-func (d *Device) setup(cfg Config, br netlink.Link) error {
-	rc, err := d.file.SyscallConn()
+func (d *Device) openQueue(multi bool) error {
+	ifce, err := water.New(water.Config{
+		DeviceType:             water.TAP,
+		PlatformSpecificParams: water.PlatformSpecificParams{Name: d.name, MultiQueue: multi},
+	})
 	if err != nil {
+		return fmt.Errorf("tap %q: open queue %d: %w", d.name, len(d.queues), err)
+	}
+	f, ok := ifce.ReadWriteCloser.(*os.File)
+	if !ok {
+		ifce.Close()
+		return fmt.Errorf("tap %q: unexpected device type %T", d.name, ifce.ReadWriteCloser)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
 		return fmt.Errorf("tap %q: %w", d.name, err)
 	}
-	d.rc = rc
+	q := &Queue{dev: d, file: f, rc: rc}
+	q.readFn = q.readFrames
+	d.queues = append(d.queues, q)
+	return nil
+}
+
+func (d *Device) setup(cfg Config, br netlink.Link) error {
 	link, err := netlink.LinkByName(d.name)
 	if err != nil {
 		return fmt.Errorf("tap %q: %w", d.name, err)
@@ -95,59 +116,21 @@ func (d *Device) setup(cfg Config, br netlink.Link) error {
 	return nil
 }
 
-// Name is the interface name the kernel gave the TAP.
+// Name is the interface name of the TAP.
 func (d *Device) Name() string { return d.name }
 
-// BatchSize is the largest number of frames one Read returns usefully.
-func (d *Device) BatchSize() int { return DefaultBatchSize }
+// Queues returns the device's queues; there is at least one.
+func (d *Device) Queues() []*Queue { return d.queues }
 
-// Read blocks until at least one frame is available, then reads up to
-// len(bufs) frames without blocking again. Frame i lands at
-// bufs[i][offset:] and is sizes[i] bytes long.
-func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	d.rbufs, d.rsizes, d.roff, d.rn, d.rerr = bufs, sizes, offset, 0, nil
-	err := d.rc.Read(d.readFn)
-	n, rerr := d.rn, d.rerr
-	d.rbufs, d.rsizes = nil, nil
-	if n > 0 {
-		return n, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return 0, rerr
-}
-
-// readFrames runs under the runtime poller: returning false means "nothing
-// yet, wait until the descriptor is readable and call me again".
-func (d *Device) readFrames(fd uintptr) bool {
-	for d.rn < len(d.rbufs) {
-		n, err := unix.Read(int(fd), d.rbufs[d.rn][d.roff:])
-		switch err {
-		case nil:
-			d.rsizes[d.rn] = n
-			d.rn++
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return d.rn > 0
-		default:
-			d.rerr = &os.SyscallError{Syscall: "read", Err: err}
-			return true
-		}
-	}
-	return true
-}
-
-// Write hands one frame to the bridge.
-func (d *Device) Write(frame []byte) (int, error) {
-	return d.file.Write(frame)
-}
-
-// Close closes the TAP, which deletes it, and makes sure it is gone.
-// Blocked Reads return an error that satisfies errors.Is(err, os.ErrClosed).
+// Close closes every queue, which deletes the TAP, and makes sure it is
+// gone. Blocked Reads return an error satisfying errors.Is(err, os.ErrClosed).
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
-		d.closeErr = d.file.Close()
+		for _, q := range d.queues {
+			if err := q.file.Close(); err != nil && d.closeErr == nil {
+				d.closeErr = err
+			}
+		}
 		if d.index == 0 {
 			return
 		}
@@ -160,4 +143,52 @@ func (d *Device) Close() error {
 		}
 	})
 	return d.closeErr
+}
+
+// Name is the interface name of the queue's TAP.
+func (q *Queue) Name() string { return q.dev.name }
+
+// BatchSize is the largest number of frames one Read returns usefully.
+func (q *Queue) BatchSize() int { return DefaultBatchSize }
+
+// Read blocks until at least one frame is available, then reads up to
+// len(bufs) frames without blocking again. Frame i lands at
+// bufs[i][offset:] and is sizes[i] bytes long.
+func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	q.rbufs, q.rsizes, q.roff, q.rn, q.rerr = bufs, sizes, offset, 0, nil
+	err := q.rc.Read(q.readFn)
+	n, rerr := q.rn, q.rerr
+	q.rbufs, q.rsizes = nil, nil
+	if n > 0 {
+		return n, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, rerr
+}
+
+// readFrames runs under the runtime poller: returning false means "nothing
+// yet, wait until the descriptor is readable and call me again".
+func (q *Queue) readFrames(fd uintptr) bool {
+	for q.rn < len(q.rbufs) {
+		n, err := unix.Read(int(fd), q.rbufs[q.rn][q.roff:])
+		switch err {
+		case nil:
+			q.rsizes[q.rn] = n
+			q.rn++
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return q.rn > 0
+		default:
+			q.rerr = &os.SyscallError{Syscall: "read", Err: err}
+			return true
+		}
+	}
+	return true
+}
+
+// Write hands one frame to the bridge.
+func (q *Queue) Write(frame []byte) (int, error) {
+	return q.file.Write(frame)
 }

@@ -15,10 +15,15 @@ func Create(cfg Config) (*Device, error) {
 	return nil, fmt.Errorf("tap: not supported on %s", runtime.GOOS)
 }
 
-func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) { return 0, errUnsupported }
-func (d *Device) Write(frame []byte) (int, error)                         { return 0, errUnsupported }
-func (d *Device) BatchSize() int                                           { return 1 }
-func (d *Device) Name() string                                             { return "" }
-func (d *Device) Close() error                                             { return nil }
+// Queue is one descriptor of a Device.
+type Queue struct{}
+
+func (d *Device) Name() string                          { return "" }
+func (d *Device) Queues() []*Queue                      { return nil }
+func (d *Device) Close() error                          { return nil }
+func (q *Queue) Name() string                           { return "" }
+func (q *Queue) BatchSize() int                         { return 1 }
+func (q *Queue) Write([]byte) (int, error)              { return 0, errUnsupported }
+func (q *Queue) Read([][]byte, []int, int) (int, error) { return 0, errUnsupported }
 
 var errUnsupported = fmt.Errorf("tap: not supported on %s", runtime.GOOS)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ const (
 	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default
 	DefaultMaxEntries    = 16384
 	maxIfNameLen         = 15 // IFNAMSIZ - 1
+	maxQueues            = 64
 )
 
 // Config is a validated configuration: every address parsed, every default
@@ -35,6 +37,7 @@ type Config struct {
 	SrcPortHigh  uint16
 	Interface    string // empty: the interface that holds Local
 	MetricsAddr  string // empty: no HTTP listener
+	Queues       int    // TAP queues and receive sockets, one pipeline each
 	Networks     []NetworkConfig
 	configSource string
 }
@@ -61,6 +64,7 @@ type StaticEntry struct {
 // The file's shape, as BurntSushi/toml decodes it. Pointers tell "absent"
 // from "zero" where a zero value is not the default.
 type fileConfig struct {
+	Queues   *int64 `toml:"queues"`
 	Underlay struct {
 		Local        string `toml:"local"`
 		Port         *int   `toml:"port"`
@@ -182,6 +186,14 @@ func (v *validator) config(fc *fileConfig) *Config {
 		SrcPortHigh: DefaultSrcPortHigh,
 		Interface:   fc.Underlay.Interface,
 		MetricsAddr: DefaultMetricsListen,
+		Queues:      min(runtime.NumCPU(), maxQueues),
+	}
+	if fc.Queues != nil {
+		if *fc.Queues < 1 || *fc.Queues > maxQueues {
+			v.fail("queues", "%d out of range 1..%d", *fc.Queues, maxQueues)
+		} else {
+			cfg.Queues = int(*fc.Queues)
+		}
 	}
 	u := &fc.Underlay
 	if u.Local == "" {

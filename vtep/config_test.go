@@ -11,7 +11,7 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 )
 
-const fullConfig = `
+const fullConfig = `queues = 3
 [underlay]
 local = "198.18.0.1"              # this VTEP
 port = 4789
@@ -52,6 +52,7 @@ func TestParseConfig(t *testing.T) {
 		SrcPortLow:  49152,
 		SrcPortHigh: 65535,
 		MetricsAddr: "127.0.0.1:9476",
+		Queues:      3,
 		Networks: []NetworkConfig{{
 			Name:       "demo",
 			VNI:        200,
@@ -135,6 +136,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"static remote self", net("[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\nremote = \"198.18.0.1\"\n"), []string{"line 8", "network[0].static[0].remote", "own address"}},
 		{"static remote missing", net("[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\n"), []string{"network[0].static[0].remote", "required"}},
 		{"second network static", net("[[network]]\nvni = 201\nbridge = \"br1\"\n[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\nremote = \"nope\"\n"), []string{"line 11", "network[1].static[0].remote"}},
+		{"queues", "queues = 0\n" + base + "[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 1", "queues", "out of range"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
 	}
 	for _, tt := range tests {

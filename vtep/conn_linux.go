@@ -49,16 +49,45 @@ type udpConn struct {
 	reader *mmsgBatch
 }
 
-// listenUnderlay opens the receive socket on local:port and the raw send
-// socket bound to local. batch is the most datagrams one ReadBatch returns.
-func listenUnderlay(local netip.Addr, port uint16, batch int) (c *udpConn, err error) {
+// listenUnderlay opens queues socket pairs on local:port: receive sockets
+// sharing the port through SO_REUSEPORT, so the kernel spreads datagrams
+// over them by flow, and a raw send socket each. batch is the most
+// datagrams one ReadBatch returns.
+func listenUnderlay(local netip.Addr, port uint16, batch, queues int) (conns []BatchConn, err error) {
+	defer func() {
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			conns = nil
+		}
+	}()
+	// SO_REUSEPORT would let us share the port with another process of
+	// the same user, and the kernel's vxlan binds without it: take the
+	// port alone for a moment first, so that "in use" is caught here.
+	probe, err := openRecvSocket(local, port, false)
+	if err != nil {
+		return nil, err
+	}
+	probe.Close()
+	for i := 0; i < max(queues, 1); i++ {
+		c, err := openConn(local, port, batch, queues > 1)
+		if err != nil {
+			return conns, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+func openConn(local netip.Addr, port uint16, batch int, reuse bool) (c *udpConn, err error) {
 	c = &udpConn{local: local}
 	defer func() {
 		if err != nil {
 			c.Close()
 		}
 	}()
-	if c.rx, err = openRecvSocket(local, port); err != nil {
+	if c.rx, err = openRecvSocket(local, port, reuse); err != nil {
 		return nil, err
 	}
 	if c.tx, err = openSendSocket(local); err != nil {
@@ -88,10 +117,16 @@ func sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
 	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
 }
 
-func openRecvSocket(local netip.Addr, port uint16) (*os.File, error) {
+func openRecvSocket(local netip.Addr, port uint16, reuse bool) (*os.File, error) {
 	fd, err := unix.Socket(family(local), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
+	}
+	if reuse {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt SO_REUSEPORT", err)
+		}
 	}
 	if local.Is6() {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {

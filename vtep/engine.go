@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,8 +33,9 @@ const (
 	txQueue = 256
 )
 
-// FrameDevice is the local side of a network: the TAP on the bridge.
-type FrameDevice interface {
+// FrameQueue is one queue of the local side of a network: the TAP on the
+// bridge. A TAP has one queue per core (IFF_MULTI_QUEUE).
+type FrameQueue interface {
 	// Read blocks for at least one frame, then returns up to len(bufs)
 	// frames, frame i at bufs[i][offset:offset+sizes[i]].
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
@@ -41,7 +43,12 @@ type FrameDevice interface {
 	Write(frame []byte) (int, error)
 	BatchSize() int
 	Name() string
-	Close() error
+}
+
+// Device is a network's TAP: its queues, and how to remove it.
+type Device struct {
+	Queues []FrameQueue
+	Closer io.Closer
 }
 
 // Engine is a running VTEP: one underlay socket set shared by every
@@ -54,7 +61,7 @@ type Engine struct {
 	Now func() int64
 
 	fdb      *fdb.Table
-	conn     BatchConn
+	conns    []BatchConn         // one per receive queue (SO_REUSEPORT)
 	nets     map[uint32]*network // read-only once built
 	netOrder []*network          // in configuration order
 	unknown  metrics.Counters    // drops no network owns
@@ -68,7 +75,8 @@ type network struct {
 	cfg      NetworkConfig
 	vni      uint32
 	label    string
-	dev      FrameDevice
+	index    int // in netOrder
+	dev      Device
 	counters metrics.Counters
 }
 
@@ -108,7 +116,7 @@ func New(cfg *Config, log *slog.Logger) (e *Engine, err error) {
 			return nil, fmt.Errorf("network[%d].bridge: %w", i, err)
 		}
 	}
-	if e.conn, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch); err != nil {
+	if e.conns, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch, cfg.Queues); err != nil {
 		return nil, err
 	}
 	if cfg.MetricsAddr != "" {
@@ -117,13 +125,15 @@ func New(cfg *Config, log *slog.Logger) (e *Engine, err error) {
 		}
 	}
 	for i, nc := range cfg.Networks {
-		n := &network{cfg: nc, vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10)}
-		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU})
+		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: cfg.Queues})
 		if err != nil {
 			return nil, fmt.Errorf("network[%d]: %w", i, err)
 		}
-		n.dev = dev
-		e.addNetwork(n)
+		d := Device{Closer: dev}
+		for _, q := range dev.Queues() {
+			d.Queues = append(d.Queues, q)
+		}
+		e.addNetwork(nc, d)
 	}
 	return e, nil
 }
@@ -134,8 +144,9 @@ const minTAPMTU = 68
 
 // NewWithDevices builds an engine over caller-supplied devices and
 // underlay, with no host resources: the seam for tests and benchmarks that
-// run the pipelines over in-memory fakes. devs[i] carries cfg.Networks[i].
-func NewWithDevices(cfg *Config, log *slog.Logger, conn BatchConn, devs []FrameDevice, tapMTU int) *Engine {
+// run the pipelines over in-memory fakes. devs[i] carries cfg.Networks[i];
+// each conn gets a receive pipeline.
+func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Device, tapMTU int) *Engine {
 	start := time.Now()
 	e := &Engine{
 		cfg:    cfg,
@@ -143,16 +154,17 @@ func NewWithDevices(cfg *Config, log *slog.Logger, conn BatchConn, devs []FrameD
 		Now:    func() int64 { return int64(time.Since(start)) },
 		fdb:    fdb.New(),
 		nets:   make(map[uint32]*network),
-		conn:   conn,
+		conns:  conns,
 		tapMTU: tapMTU,
 	}
 	for i, nc := range cfg.Networks {
-		e.addNetwork(&network{cfg: nc, vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10), dev: devs[i]})
+		e.addNetwork(nc, devs[i])
 	}
 	return e
 }
 
-func (e *Engine) addNetwork(n *network) {
+func (e *Engine) addNetwork(nc NetworkConfig, dev Device) {
+	n := &network{cfg: nc, vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10), index: len(e.netOrder), dev: dev}
 	e.fdb.SetNetwork(n.vni, fdb.Network{MaxEntries: n.cfg.MaxEntries, Ageing: n.cfg.Ageing})
 	for _, s := range n.cfg.Static {
 		// Validation already vetted these; an error here is a bug.
@@ -181,9 +193,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	var rxWG, txWG, bgWG sync.WaitGroup
-	rxWG.Go(func() { fail(e.rxLoop()) })
+	for i, c := range e.conns {
+		rxWG.Go(func() { fail(e.rxLoop(i, c)) })
+	}
 	for _, n := range e.netOrder {
-		txWG.Go(func() { fail(e.txLoop(n)) })
+		for i, q := range n.dev.Queues {
+			txWG.Go(func() { fail(e.txLoop(n, q, e.conns[i%len(e.conns)])) })
+		}
 	}
 	bgWG.Go(func() { e.ageLoop(ctx) })
 	if e.httpLn != nil {
@@ -194,14 +210,17 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		})
 	}
-	e.log.Info("forwarding", "local", e.cfg.Local, "port", e.cfg.Port, "networks", len(e.netOrder), "tap_mtu", e.tapMTU)
+	e.log.Info("forwarding", "local", e.cfg.Local, "port", e.cfg.Port, "networks", len(e.netOrder),
+		"queues", len(e.conns), "tap_mtu", e.tapMTU)
 	<-ctx.Done()
 
 	// Stop receiving first, so nothing is written to a TAP being closed.
-	e.conn.Close()
+	for _, c := range e.conns {
+		c.Close()
+	}
 	rxWG.Wait()
 	for _, n := range e.netOrder {
-		n.dev.Close()
+		n.dev.Closer.Close()
 	}
 	txWG.Wait()
 	if e.http != nil {
@@ -219,13 +238,13 @@ func (e *Engine) Run(ctx context.Context) error {
 // close releases what New took, for an engine that never ran.
 func (e *Engine) close() {
 	for _, n := range e.netOrder {
-		n.dev.Close()
+		n.dev.Closer.Close()
 	}
 	if e.httpLn != nil {
 		e.httpLn.Close()
 	}
-	if e.conn != nil {
-		e.conn.Close()
+	for _, c := range e.conns {
+		c.Close()
 	}
 }
 

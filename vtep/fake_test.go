@@ -137,6 +137,6 @@ func (c *fakeConn) Close() error {
 }
 
 var _ BatchConn = (*fakeConn)(nil)
-var _ FrameDevice = (*fakeTAP)(nil)
+var _ FrameQueue = (*fakeTAP)(nil)
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }

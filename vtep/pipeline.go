@@ -17,6 +17,7 @@ import (
 type txPipeline struct {
 	e       *Engine
 	n       *network
+	dev     FrameQueue
 	bufs    [][]byte
 	sizes   []int
 	queue   []Datagram
@@ -28,8 +29,8 @@ type txPipeline struct {
 	flooded uint64
 }
 
-func (e *Engine) newTxPipeline(n *network) *txPipeline {
-	bs := n.dev.BatchSize()
+func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPipeline {
+	bs := dev.BatchSize()
 	// Headroom for our headers, then the largest frame the TAP can hand
 	// us: its MTU plus an Ethernet header and up to two VLAN tags.
 	bufSize := encap.Headroom + encap.EthernetHeaderLen + 2*encap.VLANTagLen + e.tapMTU
@@ -37,10 +38,11 @@ func (e *Engine) newTxPipeline(n *network) *txPipeline {
 	p := &txPipeline{
 		e:     e,
 		n:     n,
+		dev:   dev,
 		bufs:  make([][]byte, bs),
 		sizes: make([]int, bs),
 		queue: make([]Datagram, 0, txQueue),
-		w:     e.conn.NewWriter(txQueue),
+		w:     conn.NewWriter(txQueue),
 		port:  e.cfg.Port,
 		lo:    e.cfg.SrcPortLow,
 		hi:    e.cfg.SrcPortHigh,
@@ -51,15 +53,15 @@ func (e *Engine) newTxPipeline(n *network) *txPipeline {
 	return p
 }
 
-func (e *Engine) txLoop(n *network) error {
-	p := e.newTxPipeline(n)
+func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) error {
+	p := e.newTxPipeline(n, dev, conn)
 	for {
-		count, err := n.dev.Read(p.bufs, p.sizes, encap.Headroom)
+		count, err := dev.Read(p.bufs, p.sizes, encap.Headroom)
 		if err != nil {
 			if isClosed(err) {
 				return nil
 			}
-			return fmt.Errorf("network %s: read %s: %w", n.cfg.Name, n.dev.Name(), err)
+			return fmt.Errorf("network %s: read %s: %w", n.cfg.Name, dev.Name(), err)
 		}
 		if err := p.forward(count); err != nil {
 			return err
@@ -150,25 +152,36 @@ func (p *txPipeline) flush() error {
 	return nil
 }
 
-// rxPipeline carries datagrams from the underlay to the networks' TAPs.
+// rxPipeline carries datagrams from one receive socket to the networks'
+// TAPs, writing to TAP queue number queue (modulo each TAP's queues).
 type rxPipeline struct {
-	e  *Engine
-	dg []Datagram
+	e     *Engine
+	queue int
+	dg    []Datagram
+	// Per network (by index), what this batch delivered: the shared
+	// counters are bumped once per batch, not once per datagram.
+	pkts, bytes []uint64
 }
 
-func (e *Engine) newRxPipeline() *rxPipeline {
+func (e *Engine) newRxPipeline(queue int) *rxPipeline {
 	slab := make([]byte, rxBatch*rxBufferSize)
-	p := &rxPipeline{e: e, dg: make([]Datagram, rxBatch)}
+	p := &rxPipeline{
+		e:     e,
+		queue: queue,
+		dg:    make([]Datagram, rxBatch),
+		pkts:  make([]uint64, len(e.netOrder)),
+		bytes: make([]uint64, len(e.netOrder)),
+	}
 	for i := range p.dg {
 		p.dg[i].Buf = slab[i*rxBufferSize : (i+1)*rxBufferSize : (i+1)*rxBufferSize]
 	}
 	return p
 }
 
-func (e *Engine) rxLoop() error {
-	p := e.newRxPipeline()
+func (e *Engine) rxLoop(queue int, conn BatchConn) error {
+	p := e.newRxPipeline(queue)
 	for {
-		count, err := e.conn.ReadBatch(p.dg)
+		count, err := conn.ReadBatch(p.dg)
 		if err != nil {
 			if isClosed(err) {
 				return nil
@@ -201,12 +214,20 @@ func (p *rxPipeline) deliver(count int) {
 			// static entry; it counts what it does in the FDB's stats.
 			e.fdb.Learn(vni, fdb.MAC(inner[6:12]), d.Addr, now)
 		}
-		if _, err := n.dev.Write(inner); err != nil {
+		q := n.dev.Queues
+		if _, err := q[p.queue%len(q)].Write(inner); err != nil {
 			n.counters.Drop(metrics.TAPError, 1)
 			continue
 		}
-		n.counters.RxPackets.Add(1)
-		n.counters.RxBytes.Add(uint64(len(inner)))
+		p.pkts[n.index]++
+		p.bytes[n.index] += uint64(len(inner))
+	}
+	for i, n := range e.netOrder {
+		if p.pkts[i] != 0 {
+			n.counters.RxPackets.Add(p.pkts[i])
+			n.counters.RxBytes.Add(p.bytes[i])
+			p.pkts[i], p.bytes[i] = 0, 0
+		}
 	}
 }
 

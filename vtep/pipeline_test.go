@@ -58,20 +58,20 @@ func newTestEngine(t testing.TB, nets ...NetworkConfig) *testEngine {
 	}
 	cfg := &Config{Local: addr("198.18.0.1"), Port: 4789, SrcPortLow: 49152, SrcPortHigh: 65535, Networks: nets}
 	te := &testEngine{conn: newFakeConn()}
-	devs := make([]FrameDevice, len(nets))
+	devs := make([]Device, len(nets))
 	for i, n := range nets {
 		tap := newFakeTAP(n.TAP)
 		te.taps = append(te.taps, tap)
-		devs[i] = tap
+		devs[i] = Device{Queues: []FrameQueue{tap}, Closer: tap}
 	}
-	te.Engine = NewWithDevices(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), te.conn, devs, 1450)
+	te.Engine = NewWithDevices(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), []BatchConn{te.conn}, devs, 1450)
 	return te
 }
 
 // send runs frames through network 0's TX pipeline.
 func (te *testEngine) send(t testing.TB, frames ...[]byte) {
 	t.Helper()
-	p := te.newTxPipeline(te.netOrder[0])
+	p := te.newTxPipeline(te.netOrder[0], te.taps[0], te.conn)
 	for i, f := range frames {
 		p.sizes[i] = copy(p.bufs[i][encap.Headroom:], f)
 	}
@@ -82,7 +82,7 @@ func (te *testEngine) send(t testing.TB, frames ...[]byte) {
 
 // receive runs datagrams through the RX pipeline.
 func (te *testEngine) receive(from netip.Addr, payloads ...[]byte) {
-	p := te.newRxPipeline()
+	p := te.newRxPipeline(0)
 	for i, pl := range payloads {
 		p.dg[i].N = copy(p.dg[i].Buf, pl)
 		p.dg[i].Addr = from
@@ -266,7 +266,7 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 	te := newTestEngine(t)
 	te.conn.discard = true
 	te.fdb.Learn(200, macRemote, peerB, 0)
-	tx := te.newTxPipeline(te.netOrder[0])
+	tx := te.newTxPipeline(te.netOrder[0], te.taps[0], te.conn)
 	frames := [][]byte{frame(macRemote, macLocal, 1000), frame(macBcast, macLocal, 46)}
 	for i := range tx.bufs {
 		tx.sizes[i] = copy(tx.bufs[i][encap.Headroom:], frames[i%2])
@@ -274,9 +274,9 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { tx.forward(len(tx.bufs)) }); a != 0 {
 		t.Errorf("TX: %v allocations per batch", a)
 	}
-	te.taps[0] = nil // keep the fake's recording out of it: use a discarding device
-	te.netOrder[0].dev = discardTAP{}
-	rx := te.newRxPipeline()
+	// Keep the fake's recording out of it: use a discarding device.
+	te.netOrder[0].dev.Queues = []FrameQueue{discardTAP{}}
+	rx := te.newRxPipeline(0)
 	for i := range rx.dg {
 		rx.dg[i].N = copy(rx.dg[i].Buf, vxlan(200, frame(macLocal, macRemote, 1000)))
 		rx.dg[i].Addr = peerB
@@ -292,7 +292,6 @@ func (discardTAP) Read([][]byte, []int, int) (int, error) { select {} }
 func (discardTAP) Write(b []byte) (int, error)            { return len(b), nil }
 func (discardTAP) BatchSize() int                         { return 64 }
 func (discardTAP) Name() string                           { return "discard" }
-func (discardTAP) Close() error                           { return nil }
 
 // Run over fakes: frames cross both ways, and shutdown leaves no goroutine.
 func TestRunForwardsAndStopsCleanly(t *testing.T) {
