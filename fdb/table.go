@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -22,8 +23,7 @@ var (
 
 const (
 	// shardBits sets the number of shards. 256 shards keep two goroutines
-	// learning or expiring in the same shard rare even with many cores,
-	// and cost 32 KiB per Table.
+	// learning or expiring in the same shard rare even with many cores.
 	shardBits = 8
 	numShards = 1 << shardBits
 
@@ -32,6 +32,18 @@ const (
 	// bounce the entry's cache line between the cores that receive from
 	// the same remote; 100ms is nothing next to an ageing time of minutes.
 	refreshSlack = int64(100 * time.Millisecond)
+
+	// A shard's table grows when adding an entry would fill more than
+	// loadNum/loadDen of its slots. Linear probing at this load finds a
+	// key in about 1.8 probes on average, and two slots share a cache
+	// line, so a lookup almost always reads one line.
+	loadNum, loadDen = 5, 8
+	// minSlots is the size of a shard's first table.
+	minSlots = 8
+
+	// fastTries bounds how often Learn retries its lock-free look when a
+	// writer gets in the way before it takes the shard's lock.
+	fastTries = 4
 )
 
 // Type says where an entry came from.
@@ -132,11 +144,16 @@ type Stats struct {
 type Table struct {
 	shards [numShards]shard
 
+	// rem interns the remote addresses that entries point at.
+	rem remotes
+
 	// nets maps VNI to its settings and counters. The map is never
 	// modified once published: SetNetwork and RemoveNetwork copy it under
 	// cfg and store a new one, so the data path reads it without locking.
 	nets atomic.Pointer[map[uint32]*vniState]
 	cfg  sync.Mutex
+	// lastID numbers the vniStates; guarded by cfg.
+	lastID uint64
 }
 
 // key identifies an entry.
@@ -145,73 +162,213 @@ type key struct {
 	mac MAC
 }
 
-// shard is one slice of the table. index maps a key to a ref holding the
-// entry's remote and type, all that Lookup needs, and the position of the
-// entry's slot in slots: a slab that only grows, with freed positions kept
-// on the free list for reuse. A slot holds what is written without the
-// write lock (lastSeen) and what Expire, Entries and the RemoveNetwork
-// sweep look at, so they walk a dense slice rather than iterate a map.
-// Adding an entry allocates only when the slab, free list or map must grow.
+// shard is one slice of the table: an open-addressing hash table with
+// linear probing, read without locks.
+//
+// Readers (Lookup, and Learn's first look) take no lock and write nothing
+// shared: they load seq, probe tab with atomic loads, and load seq again;
+// if it was odd or has changed, a writer overlapped and they retry. Writers
+// hold mu and make every change to tab's slots between two increments of
+// seq (a seqlock). A table that must grow is copied into a new one, which
+// is published with tab; readers of the old one still see a consistent,
+// though stale, table. Expire and Entries scan under the read lock, which
+// only keeps writers out.
 type shard struct {
-	mu    sync.RWMutex
-	index map[key]ref
+	mu  sync.RWMutex
+	seq atomic.Uint64
+	tab atomic.Pointer[table]
+	rem *remotes
+
+	// Pad to 128 bytes so that neighbouring shards' lines (and
+	// adjacent-line prefetch pairs) are not shared: a writer dirties its
+	// shard's line, which readers of that shard only load. The fields
+	// above take 48 bytes on 64-bit platforms; TestShardSize checks the sum.
+	_ [80]byte
+}
+
+// table is one generation of a shard's hash table. slots and shift never
+// change once the table is published; the slots' words are atomics,
+// changed only under the shard's lock and seqlock, except for lastSeen
+// refreshes (see slot). nets and count are guarded by the shard's lock.
+type table struct {
 	slots []slot
-	free  []uint32
-
-	// Pad to 128 bytes so that neighbouring shards' locks do not share a
-	// cache line (or an adjacent-line prefetch pair). The fields above take
-	// 80 bytes on 64-bit platforms; TestShardSize checks the sum.
-	_ [48]byte
+	// nets[i] is the network whose counters count the entry in slots[i].
+	// Keeping it rather than looking the VNI up again means an entry is
+	// always uncounted from the state that counted it, even if the VNI
+	// has been removed and created again in between.
+	nets  []*vniState
+	shift uint // 64 - log2(len(slots))
+	count int
 }
 
-// ref is the index's value: where the entry's slot is, and the two fields
-// Lookup and Learn's first look need, kept here to save a cache miss.
-type ref struct {
-	remote netip.Addr
-	slot   uint32
-	typ    Type
-}
+// emptyTable is where every shard starts, and what a shard emptied by
+// RemoveNetwork goes back to. It is shared and never written: adding to
+// it always grows the shard first, since count+1 exceeds its capacity.
+var emptyTable = &table{slots: make([]slot, 1), nets: make([]*vniState, 1), shift: 64}
 
-// slot is a table entry. A slot with typ 0 is free.
+// slot is one position of a table, 32 bytes, two to a cache line. A slot
+// with key 0 is empty: the key holds a non-zero MAC for any entry.
 type slot struct {
+	// key is the MAC in the top 48 bits and the VNI's low 16 bits.
+	key atomic.Uint64
+	// meta holds the rest of the key and what Lookup returns; see the
+	// meta* constants.
+	meta atomic.Uint64
 	// lastSeen is the now of the last Learn that added, moved or
-	// refreshed the entry. Refreshes store it atomically under the
-	// shard's read lock; everything else is guarded by the write lock.
+	// refreshed the entry; 0 for static entries.
 	lastSeen atomic.Int64
-	// net is the network whose counters count this entry. Keeping it here
-	// rather than looking the VNI up again means an entry is always
-	// uncounted from the state that counted it, even if the VNI has been
-	// removed and created again in between.
-	net *vniState
-	key key
-	typ Type
+	// net is the id of the vniState that counts the entry, so that
+	// Learn can tell, without the lock, an entry of the live network
+	// from one left over by an earlier incarnation of the VNI.
+	net atomic.Uint64
+}
+
+// Layout of slot.meta.
+//
+// metaBusy is a lock bit on the slot's identity. A refresh that is about
+// to store lastSeen without the shard's lock first sets it with a
+// compare-and-swap against the meta word it read, then checks key and net
+// again; writers set it (waiting for a refresh that holds it) before they
+// change, move or clear the slot. So a refresh can never store into a
+// slot that has been given to another entry since it looked, and a writer
+// never copies a lastSeen that a refresh is about to change. Readers that
+// only look, Lookup among them, ignore the bit.
+const (
+	// Bits 0-31 and 50 are the remote: an IPv4 address itself, or, with
+	// metaV6 set, an index into Table.rem, whose lookup costs two more
+	// dependent loads.
+	metaRemoteMask = 1<<32 - 1 | metaV6
+	metaVNIShift   = 32 // bits 32-47: the VNI's high 16 bits
+	metaVNIMask    = 0xffff << metaVNIShift
+	metaTypeShift  = 48 // bits 48-49: Type
+	metaV6         = 1 << 50
+	metaBusy       = 1 << 63
+)
+
+func metaType(m uint64) Type { return Type(m >> metaTypeShift & 3) }
+
+func metaRemote(m uint64) uint64 { return m & metaRemoteMask }
+
+// macBits returns the MAC as a 48-bit big-endian integer.
+func macBits(m MAC) uint64 {
+	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
+		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
+}
+
+// packKey returns the key word of the entry for (vni, mac) and the bits of
+// its meta word that hold the rest of the VNI.
+func packKey(vni uint32, m MAC) (k0, k1 uint64) {
+	return macBits(m)<<16 | uint64(vni&0xffff), uint64(vni>>16) << metaVNIShift
+}
+
+// unpackKey is the inverse of packKey.
+func unpackKey(k0, meta uint64) key {
+	x := k0 >> 16
+	return key{
+		vni: uint32(meta&metaVNIMask>>metaVNIShift)<<16 | uint32(k0&0xffff),
+		mac: MAC{byte(x >> 40), byte(x >> 32), byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)},
+	}
+}
+
+// hash is a multiplicative hash of the key. The top bits of a product
+// depend on every bit of its operands, so sequential MACs and VNIs spread;
+// the top shardBits pick the shard and the bits below them the home slot
+// in the shard's table.
+func hash(vni uint32, m MAC) uint64 {
+	return hashBits(vni, macBits(m))
+}
+
+func hashBits(vni uint32, mac uint64) uint64 {
+	return (mac ^ uint64(vni)*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+}
+
+// hashSlot recomputes the hash of the entry held in a slot's words.
+func hashSlot(k0, meta uint64) uint64 {
+	k := unpackKey(k0, meta)
+	return hashBits(k.vni, k0>>16)
+}
+
+func shardIndex(vni uint32, m MAC) uint {
+	return uint(hash(vni, m) >> (64 - shardBits))
+}
+
+// home is the position where probing for a key with hash h starts.
+func (tb *table) home(h uint64) int {
+	return int(h << shardBits >> tb.shift)
+}
+
+// find probes for the key and returns its position and meta word. It takes
+// no lock: under a writer, what it returns is only good if the caller's
+// seqlock check passes. It stops at the first empty slot, and after one
+// lap whatever it reads, so it ends even on a torn table.
+func (tb *table) find(h, k0, k1 uint64) (int, uint64, bool) {
+	slots := tb.slots
+	mask := len(slots) - 1
+	i := tb.home(h)
+	for range slots {
+		sl := &slots[i&mask]
+		w := sl.key.Load()
+		if w == 0 {
+			break // checked first: k0 is 0 for a lookup of the zero MAC
+		}
+		if w == k0 {
+			if m := sl.meta.Load(); m&metaVNIMask == k1 {
+				return i & mask, m, true
+			}
+		}
+		i++
+	}
+	return 0, 0, false
+}
+
+// claim sets the slot's busy bit, waiting while a refresh holds it, and
+// returns the meta word without the bit. The caller stores meta to
+// release the slot.
+func (sl *slot) claim() uint64 {
+	for spins := 0; ; spins++ {
+		m := sl.meta.Load()
+		if m&metaBusy == 0 && sl.meta.CompareAndSwap(m, m|metaBusy) {
+			return m
+		}
+		if spins >= 16 {
+			// The holder is a refresh between two stores; it was
+			// preempted if it is taking this long.
+			runtime.Gosched()
+		}
+	}
 }
 
 // touch records that the entry was seen at now, skipping the store while
 // the recorded time is no more than refreshSlack old, and never moving it
 // back. The load and store are not one atomic step: two refreshes racing
 // may leave the older of their two nows, which differ by no more than the
-// callers' batches do.
-func (e *slot) touch(now int64) {
-	if now-e.lastSeen.Load() > refreshSlack {
-		e.lastSeen.Store(now)
+// callers' batches do. The caller holds the shard's lock or the slot's
+// busy bit, so the slot still holds the entry it means.
+func (sl *slot) touch(now int64) {
+	if now-sl.lastSeen.Load() > refreshSlack {
+		sl.lastSeen.Store(now)
 	}
 }
 
-// expired reports whether e is a learned entry that has gone unseen for at
-// least its network's ageing time at now.
-func (e *slot) expired(now int64) bool {
-	if e.typ != Learned {
+// expired reports whether slot i holds a learned entry that has gone
+// unseen for at least its network's ageing time at now. The caller holds
+// the shard's lock, read or write.
+func (tb *table) expired(i int, now int64) bool {
+	sl := &tb.slots[i]
+	if sl.key.Load() == 0 || metaType(sl.meta.Load()) != Learned {
 		return false
 	}
-	ageing := e.net.ageing.Load()
-	return ageing > 0 && now-e.lastSeen.Load() >= ageing
+	ageing := tb.nets[i].ageing.Load()
+	return ageing > 0 && now-sl.lastSeen.Load() >= ageing
 }
 
 // vniState holds one VNI's settings and counters. The pointer is stable for
 // the life of the VNI: SetNetwork on an existing VNI updates the settings
 // in place.
 type vniState struct {
+	// id is unique among the states of a Table and is what slots record.
+	id uint64
+
 	maxEntries atomic.Int64
 	ageing     atomic.Int64 // nanoseconds; <= 0: never
 
@@ -248,21 +405,14 @@ func (st *vniState) reserve() bool {
 func New() *Table {
 	t := &Table{}
 	for i := range t.shards {
-		t.shards[i].index = make(map[key]ref)
+		s := &t.shards[i]
+		s.tab.Store(emptyTable)
+		s.rem = &t.rem
 	}
+	t.rem.init()
 	nets := map[uint32]*vniState{}
 	t.nets.Store(&nets)
 	return t
-}
-
-// shardIndex picks a shard from a multiplicative hash of the key. The top
-// bits of a product depend on every bit of its operands, so sequential MACs
-// and VNIs spread across shards.
-func shardIndex(vni uint32, m MAC) uint {
-	x := uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
-		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
-	h := (x ^ uint64(vni)*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
-	return uint(h >> (64 - shardBits))
 }
 
 func (t *Table) shard(k key) *shard {
@@ -284,7 +434,8 @@ func (t *Table) SetNetwork(vni uint32, n Network) {
 		st.set(n)
 		return
 	}
-	st := &vniState{}
+	t.lastID++
+	st := &vniState{id: t.lastID}
 	st.set(n)
 	next := make(map[uint32]*vniState, len(cur)+1)
 	for v, s := range cur {
@@ -331,30 +482,66 @@ func (t *Table) sweep(st *vniState) {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
-		for j := range s.slots {
-			if s.slots[j].net == st {
-				s.removeAt(uint32(j))
+		tb := s.tab.Load()
+		for j := 0; j < len(tb.slots); {
+			if tb.slots[j].key.Load() != 0 && tb.nets[j] == st {
+				s.removeAt(j) // another entry may move into j
+				continue
 			}
+			j++
 		}
-		if len(s.index) == 0 && len(s.slots) > 0 {
-			// Give the memory of an emptied shard back. Maps never
-			// shrink, so replace it.
-			s.index = make(map[key]ref)
-			s.slots, s.free = nil, nil
+		if tb.count == 0 && tb != emptyTable {
+			// Give the memory of an emptied shard back.
+			s.publish(emptyTable)
 		}
 		s.mu.Unlock()
 	}
 }
 
-// Lookup returns the remote VTEP for the MAC in the VNI. It takes only the
-// shard's read lock and does not allocate.
+// Lookup returns the remote VTEP for the MAC in the VNI. It takes no lock,
+// writes no shared memory and does not allocate.
 func (t *Table) Lookup(vni uint32, mac MAC) (netip.Addr, bool) {
-	k := key{vni, mac}
-	s := t.shard(k)
-	s.mu.RLock()
-	r, ok := s.index[k]
-	s.mu.RUnlock()
-	return r.remote, ok
+	// This is find and remotes.addr written out, as neither is inlined
+	// and the calls cost a fifth of the time of a lookup that hits in the
+	// cache.
+	x := macBits(mac)
+	h := hashBits(vni, x)
+	s := &t.shards[h>>(64-shardBits)]
+	k0, k1 := x<<16|uint64(vni&0xffff), uint64(vni>>16)<<metaVNIShift
+	for {
+		seq := s.seq.Load()
+		tb := s.tab.Load()
+		slots := tb.slots
+		i := tb.home(h)
+		m := uint64(0) // the entry's meta word, never 0 as the type is set
+		for range slots {
+			sl := &slots[i&(len(slots)-1)]
+			w := sl.key.Load()
+			if w == 0 {
+				break
+			}
+			if w == k0 {
+				if mm := sl.meta.Load(); mm&metaVNIMask == k1 {
+					m = mm
+					break
+				}
+			}
+			i++
+		}
+		var a netip.Addr
+		if m&metaV6 == 0 {
+			if m != 0 {
+				a = addr4(m)
+			}
+		} else if p := t.rem.load(uint32(m)); p != nil {
+			a = *p
+		} else {
+			m = 0 // torn; the check below fails
+		}
+		if s.seq.Load() == seq && seq&1 == 0 {
+			return a, m != 0
+		}
+	}
 }
 
 // Learn records that a datagram for the VNI carried the inner source MAC
@@ -362,9 +549,9 @@ func (t *Table) Lookup(vni uint32, mac MAC) (netip.Addr, bool) {
 // nanoseconds, from the caller's clock). IPv4-mapped IPv6 remotes are
 // stored as IPv4.
 //
-// Refreshing an entry whose remote is unchanged takes only the shard's read
-// lock, and refusing a new entry in a full VNI takes no write lock either.
-// Learn does not allocate unless the shard's slab or map must grow.
+// Refreshing an entry whose remote is unchanged takes no lock, and neither
+// does refusing a new entry in a full VNI. Learn does not allocate unless
+// the shard's table must grow or the remote is new to the table.
 func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnResult {
 	if !mac.IsUnicast() || mac.IsZero() || !remote.IsValid() {
 		return Ignored
@@ -374,59 +561,98 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 		return Ignored
 	}
 	remote = remote.Unmap()
-	k := key{vni, mac}
-	s := t.shard(k)
+	h := hash(vni, mac)
+	s := &t.shards[h>>(64-shardBits)]
+	k0, k1 := packKey(vni, mac)
 
-	s.mu.RLock()
-	if r, ok := s.index[k]; ok {
-		e := &s.slots[r.slot]
-		if e.net == st {
-			if r.typ == Static {
-				s.mu.RUnlock()
-				return Ignored
+	// The lock-free look. Leaving the loop by break means a change is
+	// needed; retrying means a writer got in the way.
+	for range fastTries {
+		seq := s.seq.Load()
+		tb := s.tab.Load()
+		i, m, ok := tb.find(h, k0, k1)
+		if !ok {
+			if s.seq.Load() != seq || seq&1 != 0 {
+				continue
 			}
-			if r.remote == remote {
-				e.touch(now)
-				s.mu.RUnlock()
-				return Refreshed
+			if st.learned.Load() >= st.maxEntries.Load() {
+				st.refused.Add(1)
+				return Refused
 			}
+			break
 		}
-	} else if st.learned.Load() >= st.maxEntries.Load() {
-		s.mu.RUnlock()
-		st.refused.Add(1)
-		return Refused
+		sl := &tb.slots[i]
+		id := sl.net.Load()
+		seen := sl.lastSeen.Load()
+		same := t.rem.is(m, remote)
+		if s.seq.Load() != seq || seq&1 != 0 {
+			continue
+		}
+		if id != st.id {
+			break // left over from an earlier incarnation; see learnLocked
+		}
+		if metaType(m) == Static {
+			return Ignored
+		}
+		if !same {
+			break // a move
+		}
+		if now-seen <= refreshSlack {
+			return Refreshed
+		}
+		// Store lastSeen, under the slot's busy bit: the compare-and-swap
+		// fails if a writer has changed or claimed the slot since the
+		// look, and key, net and remote are checked again under the bit
+		// in case the slot was changed and changed back.
+		if m&metaBusy != 0 || !sl.meta.CompareAndSwap(m, m|metaBusy) {
+			continue
+		}
+		ours := sl.key.Load() == k0 && sl.net.Load() == id && t.rem.is(m, remote)
+		if ours {
+			sl.touch(now)
+		}
+		sl.meta.Store(m)
+		if ours {
+			return Refreshed
+		}
 	}
-	s.mu.RUnlock()
 
 	s.mu.Lock()
-	r := s.learnLocked(k, remote, st, now)
+	r := s.learnLocked(key{vni, mac}, remote, st, now)
 	s.mu.Unlock()
 	return r
 }
 
 // learnLocked is the part of Learn that may modify the shard. The shard may
-// have changed since the read-locked look, so everything is checked again.
+// have changed since the lock-free look, so everything is checked again.
 func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) LearnResult {
 	if st.removed.Load() {
 		return Ignored
 	}
-	if r, ok := s.index[k]; ok {
-		e := &s.slots[r.slot]
+	h := hash(k.vni, k.mac)
+	k0, k1 := packKey(k.vni, k.mac)
+	tb := s.tab.Load()
+	if i, m, ok := tb.find(h, k0, k1); ok {
+		sl := &tb.slots[i]
 		switch {
-		case e.net != st:
+		case tb.nets[i] != st:
 			// Left over from an earlier incarnation of this VNI that
-			// RemoveNetwork has not swept yet: st is live, so e.net
-			// is not. Replace it.
-			s.removeAt(r.slot)
-		case r.typ == Static:
+			// RemoveNetwork has not swept yet: st is live, so the
+			// entry's state is not. Replace it.
+			s.removeAt(i)
+		case metaType(m) == Static:
 			return Ignored
-		case r.remote == remote:
-			e.touch(now)
+		case s.rem.is(m, remote):
+			sl.touch(now)
 			return Refreshed
 		default:
-			r.remote = remote
-			s.index[k] = r
-			e.lastSeen.Store(now)
+			r := s.rem.acquire(remote)
+			s.seq.Add(1)
+			m = sl.claim()
+			sl.lastSeen.Store(now)
+			sl.meta.Store(m&^metaRemoteMask | r)
+			s.seq.Add(1)
+			s.rem.release(metaRemote(m))
 			st.moves.Add(1)
 			return Moved
 		}
@@ -435,7 +661,7 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 		st.refused.Add(1)
 		return Refused
 	}
-	s.insert(k, remote, Learned, st, now)
+	s.insert(h, k0, k1, s.rem.acquire(remote), Learned, st, now)
 	st.learnedTotal.Add(1)
 	return Added
 }
@@ -466,21 +692,28 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 	if st.removed.Load() {
 		return fmt.Errorf("%w %d", ErrUnknownNetwork, k.vni)
 	}
-	if r, ok := s.index[k]; ok {
-		e := &s.slots[r.slot]
-		if e.net == st {
-			if r.typ == Learned {
+	h := hash(k.vni, k.mac)
+	k0, k1 := packKey(k.vni, k.mac)
+	tb := s.tab.Load()
+	if i, _, ok := tb.find(h, k0, k1); ok {
+		if tb.nets[i] == st {
+			r := s.rem.acquire(remote)
+			sl := &tb.slots[i]
+			s.seq.Add(1)
+			m := sl.claim()
+			if metaType(m) == Learned {
 				st.learned.Add(-1)
 				st.static.Add(1)
-				e.typ = Static
 			}
-			s.index[k] = ref{remote: remote, slot: r.slot, typ: Static}
-			e.lastSeen.Store(0)
+			sl.lastSeen.Store(0)
+			sl.meta.Store(k1 | uint64(Static)<<metaTypeShift | r)
+			s.seq.Add(1)
+			s.rem.release(metaRemote(m))
 			return nil
 		}
-		s.removeAt(r.slot) // stale, see learnLocked
+		s.removeAt(i) // stale, see learnLocked
 	}
-	s.insert(k, remote, Static, st, 0)
+	s.insert(h, k0, k1, s.rem.acquire(remote), Static, st, 0)
 	st.static.Add(1)
 	return nil
 }
@@ -488,13 +721,14 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 // Delete removes the entry for the key, static or learned, and reports
 // whether there was one.
 func (t *Table) Delete(vni uint32, mac MAC) bool {
-	k := key{vni, mac}
-	s := t.shard(k)
+	h := hash(vni, mac)
+	s := &t.shards[h>>(64-shardBits)]
+	k0, k1 := packKey(vni, mac)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.index[k]
+	i, _, ok := s.tab.Load().find(h, k0, k1)
 	if ok {
-		s.removeAt(r.slot)
+		s.removeAt(i)
 	}
 	return ok
 }
@@ -507,9 +741,10 @@ func (t *Table) Expire(now int64) int {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.RLock()
+		tb := s.tab.Load()
 		due := false
-		for j := range s.slots {
-			if s.slots[j].expired(now) {
+		for j := range tb.slots {
+			if tb.expired(j, now) {
 				due = true
 				break
 			}
@@ -519,13 +754,16 @@ func (t *Table) Expire(now int64) int {
 			continue
 		}
 		s.mu.Lock()
-		for j := range s.slots {
+		tb = s.tab.Load()
+		for j := 0; j < len(tb.slots); {
 			// Checked again: a refresh may have come in between.
-			if e := &s.slots[j]; e.expired(now) {
-				e.net.expired.Add(1)
-				s.removeAt(uint32(j))
+			if tb.expired(j, now) {
+				tb.nets[j].expired.Add(1)
+				s.removeAt(j) // another entry may move into j
 				n++
+				continue
 			}
+			j++
 		}
 		s.mu.Unlock()
 	}
@@ -540,14 +778,19 @@ func (t *Table) Entries(now int64) []Entry {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.RLock()
-		for j := range s.slots {
-			e := &s.slots[j]
-			if e.typ == 0 || e.net.removed.Load() {
+		tb := s.tab.Load()
+		for j := range tb.slots {
+			sl := &tb.slots[j]
+			k0 := sl.key.Load()
+			if k0 == 0 || tb.nets[j].removed.Load() {
 				continue
 			}
-			ent := Entry{VNI: e.key.vni, MAC: e.key.mac, Remote: s.index[e.key].remote, Type: e.typ}
-			if e.typ == Learned {
-				ent.Age = time.Duration(max(now-e.lastSeen.Load(), 0))
+			m := sl.meta.Load()
+			k := unpackKey(k0, m)
+			a, _ := t.rem.addr(m)
+			ent := Entry{VNI: k.vni, MAC: k.mac, Remote: a, Type: metaType(m)}
+			if ent.Type == Learned {
+				ent.Age = time.Duration(max(now-sl.lastSeen.Load(), 0))
 			}
 			out = append(out, ent)
 		}
@@ -578,38 +821,266 @@ func (t *Table) Stats(vni uint32) (Stats, bool) {
 	}, true
 }
 
-// insert puts a new entry in a free slot. The caller has counted it.
-func (s *shard) insert(k key, remote netip.Addr, typ Type, st *vniState, now int64) {
-	var i uint32
-	if n := len(s.free); n > 0 {
-		i = s.free[n-1]
-		s.free = s.free[:n-1]
-	} else {
-		i = uint32(len(s.slots))
-		s.slots = append(s.slots, slot{})
+// newTable returns an empty table of n slots, a power of two.
+func newTable(n int) *table {
+	tb := &table{slots: make([]slot, n), nets: make([]*vniState, n), shift: 64}
+	for ; n > 1; n >>= 1 {
+		tb.shift--
 	}
-	e := &s.slots[i]
-	e.lastSeen.Store(now)
-	e.net = st
-	e.key = k
-	e.typ = typ
-	s.index[k] = ref{remote: remote, slot: i, typ: typ}
+	return tb
 }
 
-// removeAt frees slot i and uncounts its entry.
-func (s *shard) removeAt(i uint32) {
-	e := &s.slots[i]
-	switch e.typ {
-	case Learned:
-		e.net.learned.Add(-1)
-	case Static:
-		e.net.static.Add(-1)
+// publish makes tb the shard's table. The caller holds the lock.
+func (s *shard) publish(tb *table) {
+	s.seq.Add(1)
+	s.tab.Store(tb)
+	s.seq.Add(1)
+}
+
+// insert puts a new entry in the shard, growing its table first if it is
+// full. The caller holds the lock, has counted the entry and acquired r.
+func (s *shard) insert(h, k0, k1, r uint64, typ Type, st *vniState, now int64) {
+	tb := s.tab.Load()
+	if (tb.count+1)*loadDen > len(tb.slots)*loadNum {
+		tb = s.grow()
 	}
-	delete(s.index, e.key)
+	mask := len(tb.slots) - 1
+	i := tb.home(h)
+	for tb.slots[i].key.Load() != 0 {
+		i = (i + 1) & mask
+	}
+	// An empty slot cannot be claimed: a refresh only claims the meta
+	// word of an entry it found.
+	sl := &tb.slots[i]
+	s.seq.Add(1)
+	sl.lastSeen.Store(now)
+	sl.net.Store(st.id)
+	tb.nets[i] = st
+	sl.meta.Store(k1 | uint64(typ)<<metaTypeShift | r)
+	sl.key.Store(k0)
+	s.seq.Add(1)
+	tb.count++
+}
+
+// grow copies the shard's entries into a table twice the size and
+// publishes it. Each old slot is claimed as it is copied and never
+// released, so a refresh still looking at the old table cannot store a
+// lastSeen that the copy would lose; it retries and finds the new table.
+// Readers of the old table still get right answers until they move on.
+func (s *shard) grow() *table {
+	old := s.tab.Load()
+	n := max(2*len(old.slots), minSlots)
+	tb := newTable(n)
+	mask := n - 1
+	for i := range old.slots {
+		o := &old.slots[i]
+		k0 := o.key.Load()
+		if k0 == 0 {
+			continue
+		}
+		m := o.claim()
+		j := tb.home(hashSlot(k0, m))
+		for tb.slots[j].key.Load() != 0 {
+			j = (j + 1) & mask
+		}
+		sl := &tb.slots[j]
+		sl.key.Store(k0)
+		sl.meta.Store(m)
+		sl.lastSeen.Store(o.lastSeen.Load())
+		sl.net.Store(o.net.Load())
+		tb.nets[j] = old.nets[i]
+	}
+	tb.count = old.count
+	s.publish(tb)
+	return tb
+}
+
+// removeAt removes the entry at position i of the shard's table, uncounts
+// it and releases its remote. The caller holds the lock. Linear probing
+// needs no tombstones: the entries after i in its run that could live at
+// i are shifted back (backward-shift deletion), all inside one write
+// section of the seqlock, so readers never see the run broken.
+func (s *shard) removeAt(i int) {
+	tb := s.tab.Load()
+	mask := len(tb.slots) - 1
+	s.seq.Add(1)
+	m := tb.slots[i].claim()
+	switch metaType(m) {
+	case Learned:
+		tb.nets[i].learned.Add(-1)
+	case Static:
+		tb.nets[i].static.Add(-1)
+	}
+	// i is claimed and free to overwrite. Find a later entry of the run
+	// whose home is not in (i, j], move it to i, and repeat with its old
+	// place.
+	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+		next := &tb.slots[j]
+		k0 := next.key.Load()
+		if k0 == 0 {
+			break
+		}
+		nm := next.meta.Load() &^ metaBusy
+		if home := tb.home(hashSlot(k0, nm)); (j-home)&mask < (j-i)&mask {
+			continue
+		}
+		nm = next.claim()
+		dst := &tb.slots[i]
+		dst.key.Store(k0)
+		dst.lastSeen.Store(next.lastSeen.Load())
+		dst.net.Store(next.net.Load())
+		tb.nets[i] = tb.nets[j]
+		dst.meta.Store(nm) // releases i
+		i = j
+	}
 	// Clear the slot so it holds no pointers for the garbage collector.
-	e.lastSeen.Store(0)
-	e.net = nil
-	e.key = key{}
-	e.typ = 0
-	s.free = append(s.free, i)
+	sl := &tb.slots[i]
+	sl.key.Store(0)
+	sl.lastSeen.Store(0)
+	sl.net.Store(0)
+	tb.nets[i] = nil
+	sl.meta.Store(0) // releases i
+	s.seq.Add(1)
+	tb.count--
+	s.rem.release(metaRemote(m))
+}
+
+// remotes interns the IPv6 remote addresses of the table's entries, so
+// that a slot holds a 32-bit index rather than a 24-byte netip.Addr (IPv4
+// addresses are held in the slot itself), and counts the entries that
+// point at each. VTEPs are few, but learning takes addresses from the
+// network, so indices whose count falls to zero are reused, oldest first,
+// for new addresses: the list never holds more than the most addresses in
+// use at once.
+type remotes struct {
+	// list is read without locking. Its element i is replaced only while
+	// no entry points at i; readers that got i from a slot detect the
+	// change with the slot's seqlock, since dropping the entry's pointer
+	// went through a write section first.
+	list atomic.Pointer[remoteList]
+
+	mu    sync.Mutex
+	index map[netip.Addr]uint32
+	refs  []int32
+	// idle holds, oldest first from idle[head], the indices whose count
+	// fell to zero; queued[i] says whether i is among them. An index is
+	// checked again when taken, as it may have been acquired since.
+	idle   []uint32
+	head   int
+	queued []bool
+}
+
+// remoteList is the readers' view of remotes: its length only grows, by
+// copying into a new list.
+type remoteList struct {
+	addrs []atomic.Pointer[netip.Addr]
+}
+
+func (r *remotes) init() {
+	r.index = make(map[netip.Addr]uint32)
+	r.list.Store(&remoteList{})
+}
+
+// addr returns the remote of a slot's meta word. Reading without the
+// shard's lock, it may find no address (reporting false) for a torn slot;
+// the caller's seqlock check then fails.
+func (r *remotes) addr(m uint64) (netip.Addr, bool) {
+	if m&metaV6 == 0 {
+		return addr4(m), true
+	}
+	if p := r.load(uint32(m)); p != nil {
+		return *p, true
+	}
+	return netip.Addr{}, false
+}
+
+// addr4 returns the IPv4 address held in a meta word.
+func addr4(m uint64) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
+}
+
+// is reports whether a slot's meta word holds the remote a.
+func (r *remotes) is(m uint64, a netip.Addr) bool {
+	if m&metaV6 == 0 {
+		return a.Is4() && a.As4() == [4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
+	}
+	p := r.load(uint32(m))
+	return p != nil && *p == a
+}
+
+// load returns the IPv6 address with index i, or nil if there is none.
+func (r *remotes) load(i uint32) *netip.Addr {
+	l := r.list.Load()
+	if int(i) >= len(l.addrs) {
+		return nil
+	}
+	return l.addrs[i].Load()
+}
+
+// acquire returns the meta bits for the remote a, interning it if it is a
+// new IPv6 address, and counts one more entry pointing at it.
+func (r *remotes) acquire(a netip.Addr) uint64 {
+	if a.Is4() {
+		b := a.As4()
+		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, ok := r.index[a]
+	if !ok {
+		i = r.slot()
+		p := new(netip.Addr) // not &a, which would allocate on every call
+		*p = a
+		r.list.Load().addrs[i].Store(p)
+		r.index[a] = i
+	}
+	r.refs[i]++
+	return metaV6 | uint64(i)
+}
+
+// slot returns an index for a new address: the oldest idle one, forgotten,
+// or else a new one at the end of the list. The caller holds mu.
+func (r *remotes) slot() uint32 {
+	l := r.list.Load()
+	for r.head < len(r.idle) {
+		i := r.idle[r.head]
+		r.head++
+		r.queued[i] = false
+		if r.refs[i] == 0 {
+			delete(r.index, *l.addrs[i].Load())
+			return i
+		}
+	}
+	r.idle, r.head = r.idle[:0], 0
+	i := uint32(len(r.refs))
+	if int(i) == len(l.addrs) {
+		next := &remoteList{addrs: make([]atomic.Pointer[netip.Addr], max(2*len(l.addrs), 16))}
+		for j := range l.addrs {
+			next.addrs[j].Store(l.addrs[j].Load())
+		}
+		r.list.Store(next)
+	}
+	r.refs = append(r.refs, 0)
+	r.queued = append(r.queued, false)
+	return i
+}
+
+// release counts one entry fewer pointing at the remote of meta bits m.
+func (r *remotes) release(m uint64) {
+	if m&metaV6 == 0 {
+		return
+	}
+	i := uint32(m)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refs[i]--; r.refs[i] == 0 && !r.queued[i] {
+		if r.head > 0 && r.head >= len(r.idle)/2 {
+			// Move the queue back to the front of its array rather
+			// than let append grow it.
+			n := copy(r.idle, r.idle[r.head:])
+			r.idle, r.head = r.idle[:n], 0
+		}
+		r.idle = append(r.idle, i)
+		r.queued[i] = true
+	}
 }

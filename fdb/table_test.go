@@ -2,6 +2,7 @@ package fdb
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -483,53 +484,83 @@ func TestTable(t *testing.T) {
 	}
 }
 
-// checkInvariants checks the table's internal bookkeeping: every index
-// entry names a used slot holding its key, every used slot is indexed,
-// free slots are clear, no entry belongs to a removed network, and each
-// VNI's Learned and Static counts match its entries.
+// checkInvariants checks the table's internal bookkeeping: every used
+// slot holds a key of its shard that probing finds there (so no key is
+// held twice and no run is broken), belongs to a live network whose id it
+// records, and is not claimed; free slots are clear; each table's count
+// matches its used slots and respects the load limit; the remotes' counts
+// match the entries pointing at them; and each VNI's Learned and Static
+// counts match its entries.
 func checkInvariants(t *testing.T, tb *Table) {
 	t.Helper()
 	type counts struct{ learned, static int }
 	got := map[*vniState]*counts{}
+	refs := map[uint32]int32{}
 	for si := range tb.shards {
 		s := &tb.shards[si]
 		s.mu.RLock()
+		tab := s.tab.Load()
+		if n := len(tab.slots); n&(n-1) != 0 || len(tab.nets) != n || tab.shift != uint(64-bits.TrailingZeros(uint(n))) {
+			t.Errorf("shard %d: table of %d slots, %d nets, shift %d", si, n, len(tab.nets), tab.shift)
+		}
+		if tab != emptyTable && tab.count*loadDen > len(tab.slots)*loadNum {
+			t.Errorf("shard %d: %d entries in %d slots", si, tab.count, len(tab.slots))
+		}
 		used := 0
-		for j := range s.slots {
-			e := &s.slots[j]
-			if e.typ == 0 {
-				if e.net != nil || e.key != (key{}) {
+		for j := range tab.slots {
+			sl := &tab.slots[j]
+			k0, m := sl.key.Load(), sl.meta.Load()
+			if k0 == 0 {
+				if m != 0 || sl.lastSeen.Load() != 0 || sl.net.Load() != 0 || tab.nets[j] != nil {
 					t.Errorf("shard %d slot %d: free but not clear", si, j)
 				}
 				continue
 			}
 			used++
-			if r, ok := s.index[e.key]; !ok || r.slot != uint32(j) || r.typ != e.typ {
-				t.Errorf("shard %d slot %d (%d %v): index has %+v, %v", si, j, e.key.vni, e.key.mac, r, ok)
+			k := unpackKey(k0, m)
+			if m&metaBusy != 0 {
+				t.Errorf("shard %d slot %d (%d %v): claimed", si, j, k.vni, k.mac)
 			}
-			if shardIndex(e.key.vni, e.key.mac) != uint(si) {
-				t.Errorf("shard %d slot %d: key %d %v belongs in shard %d", si, j, e.key.vni, e.key.mac, shardIndex(e.key.vni, e.key.mac))
+			if typ := metaType(m); typ != Learned && typ != Static {
+				t.Errorf("shard %d slot %d (%d %v): type %v", si, j, k.vni, k.mac, typ)
+			} else if typ == Static && sl.lastSeen.Load() != 0 {
+				t.Errorf("shard %d slot %d (%d %v): static with a last-seen time", si, j, k.vni, k.mac)
 			}
-			if e.net == nil || e.net.removed.Load() {
+			h := hash(k.vni, k.mac)
+			k0w, k1w := packKey(k.vni, k.mac)
+			if i, _, ok := tab.find(h, k0w, k1w); !ok || i != j {
+				t.Errorf("shard %d slot %d (%d %v): probing finds %d, %v", si, j, k.vni, k.mac, i, ok)
+			}
+			if shardIndex(k.vni, k.mac) != uint(si) {
+				t.Errorf("shard %d slot %d: key %d %v belongs in shard %d", si, j, k.vni, k.mac, shardIndex(k.vni, k.mac))
+			}
+			if a, ok := tb.rem.addr(m); !ok || !a.IsValid() || a.Is4() == (m&metaV6 != 0) {
+				t.Errorf("shard %d slot %d (%d %v): remote %#x is %v", si, j, k.vni, k.mac, metaRemote(m), a)
+			}
+			if m&metaV6 != 0 {
+				refs[uint32(m)]++
+			}
+			st := tab.nets[j]
+			if st == nil || st.removed.Load() {
 				t.Errorf("shard %d slot %d: entry of a removed network", si, j)
 				continue
 			}
-			c := got[e.net]
+			if id := sl.net.Load(); id != st.id {
+				t.Errorf("shard %d slot %d: records network %d, counted by %d", si, j, id, st.id)
+			}
+			c := got[st]
 			if c == nil {
 				c = &counts{}
-				got[e.net] = c
+				got[st] = c
 			}
-			if e.typ == Learned {
+			if metaType(m) == Learned {
 				c.learned++
 			} else {
 				c.static++
 			}
 		}
-		if used != len(s.index) {
-			t.Errorf("shard %d: %d used slots, %d indexed", si, used, len(s.index))
-		}
-		if used+len(s.free) != len(s.slots) {
-			t.Errorf("shard %d: %d used + %d free != %d slots", si, used, len(s.free), len(s.slots))
+		if used != tab.count {
+			t.Errorf("shard %d: %d used slots, count %d", si, used, tab.count)
 		}
 		s.mu.RUnlock()
 	}
@@ -545,6 +576,25 @@ func checkInvariants(t *testing.T, tb *Table) {
 	}
 	if len(got) != 0 {
 		t.Errorf("%d networks own entries but are not published", len(got))
+	}
+
+	r := &tb.rem
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, n := range r.refs {
+		if refs[uint32(i)] != n {
+			t.Errorf("remote %d: counted %d times, %d entries point at it", i, n, refs[uint32(i)])
+		}
+		p := r.load(uint32(i))
+		if n > 0 && (p == nil || r.index[*p] != uint32(i)) {
+			t.Errorf("remote %d (%v): in use but not indexed", i, p)
+		}
+		if n == 0 && p != nil && r.index[*p] == uint32(i) && !r.queued[i] {
+			t.Errorf("remote %d (%v): idle but not queued for reuse", i, *p)
+		}
+	}
+	if len(r.index) > len(r.refs) {
+		t.Errorf("%d remotes indexed, %d slots", len(r.index), len(r.refs))
 	}
 }
 

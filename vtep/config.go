@@ -38,6 +38,7 @@ type Config struct {
 	Interface    string // empty: the interface that holds Local
 	MetricsAddr  string // empty: no HTTP listener
 	Queues       int    // TAP queues and receive sockets, one pipeline each
+	Pprof        bool   // serve /debug/pprof/ on the metrics listener
 	Networks     []NetworkConfig
 	configSource string
 }
@@ -73,6 +74,7 @@ type fileConfig struct {
 	} `toml:"underlay"`
 	Metrics struct {
 		Listen *string `toml:"listen"`
+		Pprof  bool    `toml:"pprof"`
 	} `toml:"metrics"`
 	Network []fileNetwork `toml:"network"`
 }
@@ -227,6 +229,7 @@ func (v *validator) config(fc *fileConfig) *Config {
 	if len(u.Interface) > maxIfNameLen {
 		v.fail("underlay.interface", "%q longer than %d characters", u.Interface, maxIfNameLen)
 	}
+	cfg.Pprof = fc.Metrics.Pprof
 	if fc.Metrics.Listen != nil {
 		cfg.MetricsAddr = *fc.Metrics.Listen
 		if cfg.MetricsAddr != "" {

@@ -84,9 +84,9 @@ type network struct {
 // the underlay interface, each bridge, the UDP port, the metrics listener,
 // then the TAPs. If any step fails, New undoes the ones before it and
 // returns an error naming the key or resource at fault.
-func New(cfg *Config, log *slog.Logger) (e *Engine, err error) {
+func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	start := time.Now()
-	e = &Engine{
+	e := &Engine{
 		cfg:  cfg,
 		log:  log,
 		Now:  func() int64 { return int64(time.Since(start)) },
@@ -96,7 +96,6 @@ func New(cfg *Config, log *slog.Logger) (e *Engine, err error) {
 	defer func() {
 		if err != nil {
 			e.close()
-			e = nil
 		}
 	}()
 	underMTU, err := underlayMTU(cfg)

@@ -40,13 +40,15 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 2
 	}
+	// Catch signals before New creates anything: a SIGTERM while starting
+	// must still lead to a clean shutdown that removes the TAPs.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	engine, err := vtep.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if err := engine.Run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 1
