@@ -1,0 +1,91 @@
+package metrics
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// The exposition is a contract with dashboards: names, labels and values.
+func TestCollectorExposition(t *testing.T) {
+	var c200, unknown Counters
+	c200.RxPackets.Add(3)
+	c200.RxBytes.Add(300)
+	c200.TxPackets.Add(5)
+	c200.TxBytes.Add(500)
+	c200.FloodPackets.Add(2)
+	c200.Drop(InnerTooShort, 1)
+	unknown.Drop(TooShort, 4)
+	unknown.Drop(UnknownVNI, 6)
+	col := NewCollector(func() []VNI {
+		return []VNI{
+			{Label: "200", Counters: &c200, FDB: FDBStats{Learned: 7, Static: 1, LearnedTotal: 9, Moves: 2, Refused: 1, Expired: 2}},
+			{Label: UnknownVNILabel, Counters: &unknown, DropsOnly: true},
+		}
+	})
+	want := `
+# HELP vtep_rx_packets_total Datagrams decapsulated and delivered to the TAP.
+# TYPE vtep_rx_packets_total counter
+vtep_rx_packets_total{vni="200"} 3
+# HELP vtep_rx_bytes_total Inner frame bytes delivered to the TAP.
+# TYPE vtep_rx_bytes_total counter
+vtep_rx_bytes_total{vni="200"} 300
+# HELP vtep_tx_packets_total Datagrams sent to remote VTEPs, each flooded copy counted.
+# TYPE vtep_tx_packets_total counter
+vtep_tx_packets_total{vni="200"} 5
+# HELP vtep_tx_bytes_total Inner frame bytes sent to remote VTEPs.
+# TYPE vtep_tx_bytes_total counter
+vtep_tx_bytes_total{vni="200"} 500
+# HELP vtep_flood_packets_total Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.
+# TYPE vtep_flood_packets_total counter
+vtep_flood_packets_total{vni="200"} 2
+# HELP vtep_fdb_entries Forwarding database entries, by type.
+# TYPE vtep_fdb_entries gauge
+vtep_fdb_entries{type="learned",vni="200"} 7
+vtep_fdb_entries{type="static",vni="200"} 1
+# HELP vtep_fdb_learned_total MAC addresses learned from received datagrams.
+# TYPE vtep_fdb_learned_total counter
+vtep_fdb_learned_total{vni="200"} 9
+# HELP vtep_fdb_moves_total Learned MAC addresses that moved to another remote VTEP.
+# TYPE vtep_fdb_moves_total counter
+vtep_fdb_moves_total{vni="200"} 2
+`
+	names := []string{"vtep_rx_packets_total", "vtep_rx_bytes_total", "vtep_tx_packets_total", "vtep_tx_bytes_total",
+		"vtep_flood_packets_total", "vtep_fdb_entries", "vtep_fdb_learned_total", "vtep_fdb_moves_total"}
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+
+	drops := map[string]float64{}
+	for r := Reason(0); r < NumReasons; r++ {
+		drops[`{reason="`+r.String()+`",vni="200"}`] = 0
+		drops[`{reason="`+r.String()+`",vni="unknown"}`] = 0
+	}
+	drops[`{reason="inner_too_short",vni="200"}`] = 1
+	drops[`{reason="too_short",vni="unknown"}`] = 4
+	drops[`{reason="unknown_vni",vni="unknown"}`] = 6
+	var b strings.Builder
+	b.WriteString("# HELP vtep_drops_total Packets dropped, by reason.\n# TYPE vtep_drops_total counter\n")
+	for labels, v := range drops {
+		fmt.Fprintf(&b, "vtep_drops_total%s %g\n", labels, v)
+	}
+	if err := testutil.CollectAndCompare(col, strings.NewReader(b.String()), "vtep_drops_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(col, "vtep_rx_packets_total"); n != 1 {
+		t.Errorf("%d vtep_rx_packets_total series, want 1: the unknown pseudo-VNI exports drops only", n)
+	}
+}
+
+func TestReasonNames(t *testing.T) {
+	seen := map[string]bool{}
+	for r := Reason(0); r < NumReasons; r++ {
+		s := r.String()
+		if s == "" || strings.HasPrefix(s, "reason") || seen[s] {
+			t.Errorf("reason %d has name %q", r, s)
+		}
+		seen[s] = true
+	}
+}

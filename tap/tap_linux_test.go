@@ -1,0 +1,174 @@
+package tap_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vtepd/vtepd/internal/topo"
+	"github.com/vtepd/vtepd/tap"
+)
+
+// A real TAP on a real bridge in a throw-away namespace: created with the
+// asked MTU, enslaved and up, with two queues; it refuses a missing bridge
+// and a taken name without leaving anything; frames from the bridge come
+// out of Read at the offset asked, frames written go into the bridge; Close
+// deletes it.
+func TestIntegrationTAP(t *testing.T) {
+	lab := topo.NewT(t, "tp")
+	host, err := lab.AddHost("a", netip.MustParsePrefix("198.18.0.1/24"), 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := host.AddContainer("c", netip.MustParsePrefix("198.19.0.1/24"), 1450)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var dev *tap.Device
+	if err := host.Do(func() (err error) {
+		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450, Queues: 2})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Do(dev.Close) })
+
+	attrs, err := host.Link("vt0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := host.Link("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs.MTU != 1450 || attrs.MasterIndex != br.Index || attrs.Flags&net.FlagUp == 0 {
+		t.Errorf("vt0: MTU %d master %d (br0 is %d) flags %v; want 1450, enslaved, up", attrs.MTU, attrs.MasterIndex, br.Index, attrs.Flags)
+	}
+	if n := len(dev.Queues()); n != 2 {
+		t.Errorf("%d queues, want 2", n)
+	}
+
+	for _, bad := range []struct {
+		cfg  tap.Config
+		want string
+	}{
+		{tap.Config{Name: "vt1", Bridge: "nobr", MTU: 1450}, `bridge "nobr" not found`},
+		{tap.Config{Name: "vt1", Bridge: "eth0", MTU: 1450}, "not a bridge"},
+		{tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450}, "already exists"},
+	} {
+		err := host.Do(func() error { _, err := tap.Create(bad.cfg); return err })
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("Create(%+v) = %v, want an error with %q", bad.cfg, err, bad.want)
+		}
+	}
+	if host.LinkExists("vt1") {
+		t.Error("a failed Create left vt1 behind")
+	}
+
+	// The container's ARP requests for a missing neighbour are flooded by
+	// the bridge to the TAP; read them on every queue.
+	const offset = 16
+	ctrMAC, err := ctr.MAC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := netip.MustParseAddr("198.19.0.99")
+	ghostMAC := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
+	arpSeen := make(chan []byte, 1)
+	var readers sync.WaitGroup
+	for _, q := range dev.Queues() {
+		readers.Go(func() {
+			bufs := make([][]byte, q.BatchSize())
+			for i := range bufs {
+				bufs[i] = bytes.Repeat([]byte{0xaa}, offset+1514)
+			}
+			sizes := make([]int, len(bufs))
+			for {
+				n, err := q.Read(bufs, sizes, offset)
+				if err != nil {
+					return // closed at the end of the test
+				}
+				for i := 0; i < n; i++ {
+					f := bufs[i][offset : offset+sizes[i]]
+					if !bytes.Equal(bufs[i][:offset], bytes.Repeat([]byte{0xaa}, offset)) {
+						t.Error("Read wrote into the headroom")
+					}
+					if isARPRequestFor(f, ghost) {
+						select {
+						case arpSeen <- append([]byte(nil), f...):
+						default:
+						}
+					}
+				}
+			}
+		})
+	}
+	pinger, err := ctr.Start("ping", "-c", "20", "-i", "0.2", "-W", "1", ghost.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req []byte
+	select {
+	case req = <-arpSeen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ARP request from the container came out of the TAP")
+	}
+	if !bytes.Equal(req[6:12], ctrMAC) {
+		t.Errorf("ARP request from %v, want the container's %v", net.HardwareAddr(req[6:12]), ctrMAC)
+	}
+
+	// Answer it through Write: the container learns the ghost's MAC.
+	reply := arpReply(ghostMAC, ghost, ctrMAC, netip.MustParseAddr("198.19.0.1"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := dev.Queues()[0].Write(reply); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := ctr.Exec("ip", "neigh", "show", ghost.String())
+		if strings.Contains(string(out), ghostMAC.String()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container did not learn %v from the written ARP reply: %q", ghostMAC, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	pinger.Signal(syscall.SIGTERM)
+
+	if err := host.Do(dev.Close); err != nil {
+		t.Fatal(err)
+	}
+	readers.Wait()
+	if host.LinkExists("vt0") {
+		t.Error("vt0 still exists after Close")
+	}
+}
+
+func isARPRequestFor(f []byte, target netip.Addr) bool {
+	return len(f) >= 42 && binary.BigEndian.Uint16(f[12:14]) == 0x0806 &&
+		binary.BigEndian.Uint16(f[20:22]) == 1 && bytes.Equal(f[38:42], target.AsSlice())
+}
+
+// arpReply is an Ethernet frame carrying "ip is at mac" to dst.
+func arpReply(mac net.HardwareAddr, ip netip.Addr, dstMAC net.HardwareAddr, dstIP netip.Addr) []byte {
+	f := make([]byte, 60)
+	copy(f[0:6], dstMAC)
+	copy(f[6:12], mac)
+	binary.BigEndian.PutUint16(f[12:14], 0x0806)
+	binary.BigEndian.PutUint16(f[14:16], 1)      // Ethernet
+	binary.BigEndian.PutUint16(f[16:18], 0x0800) // IPv4
+	f[18], f[19] = 6, 4
+	binary.BigEndian.PutUint16(f[20:22], 2) // reply
+	copy(f[22:28], mac)
+	copy(f[28:32], ip.AsSlice())
+	copy(f[32:38], dstMAC)
+	copy(f[38:42], dstIP.AsSlice())
+	return f
+}
