@@ -24,6 +24,7 @@ const (
 	DefaultMetricsListen = "127.0.0.1:9476"
 	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default
 	DefaultMaxEntries    = 16384
+	DefaultMulticastTTL  = 1  // BUM traffic stays on the underlay segment unless told otherwise
 	maxIfNameLen         = 15 // IFNAMSIZ - 1
 	maxQueues            = 64
 )
@@ -31,16 +32,19 @@ const (
 // Config is a validated configuration: every address parsed, every default
 // filled in. Build one with LoadConfig or ParseConfig.
 type Config struct {
-	Local        netip.Addr
-	Port         uint16
-	SrcPortLow   uint16
-	SrcPortHigh  uint16
-	Interface    string // empty: the interface that holds Local
-	MetricsAddr  string // empty: no HTTP listener
-	Queues       int    // TAP queues and receive sockets, one pipeline each
-	Pprof        bool   // serve /debug/pprof/ on the metrics listener
-	Networks     []NetworkConfig
-	configSource string
+	Local       netip.Addr
+	Port        uint16
+	SrcPortLow  uint16
+	SrcPortHigh uint16
+	Interface   string // empty: the interface that holds Local
+	// UDP6ZeroChecksumRx accepts IPv6 datagrams with a zero UDP checksum
+	// (RFC 6935), like the kernel's udp6zerocsumrx; off by default.
+	UDP6ZeroChecksumRx bool
+	MetricsAddr        string // empty: no HTTP listener
+	Queues             int    // TAP queues and receive sockets, one pipeline each
+	Pprof              bool   // serve /debug/pprof/ on the metrics listener
+	Networks           []NetworkConfig
+	configSource       string
 }
 
 // NetworkConfig is one VNI carried between one local bridge and the peers.
@@ -50,6 +54,8 @@ type NetworkConfig struct {
 	Bridge     string
 	TAP        string
 	Peers      []netip.Addr // own address already removed
+	Group      netip.Addr   // multicast group for BUM traffic; invalid when unset
+	TTL        int          // hop limit of datagrams sent to Group
 	Learning   bool
 	Ageing     time.Duration
 	MaxEntries int
@@ -71,6 +77,7 @@ type fileConfig struct {
 		Port         *int   `toml:"port"`
 		SrcPortRange []int  `toml:"src_port_range"`
 		Interface    string `toml:"interface"`
+		UDP6ZeroRx   bool   `toml:"udp6_zero_checksum_rx"`
 	} `toml:"underlay"`
 	Metrics struct {
 		Listen *string `toml:"listen"`
@@ -85,6 +92,8 @@ type fileNetwork struct {
 	Bridge     string       `toml:"bridge"`
 	TAP        string       `toml:"tap"`
 	Peers      []string     `toml:"peers"`
+	Group      string       `toml:"group"`
+	TTL        *int         `toml:"ttl"`
 	Learning   *bool        `toml:"learning"`
 	Ageing     *string      `toml:"ageing"`
 	MaxEntries *int64       `toml:"max_entries"`
@@ -183,12 +192,13 @@ func (v *validator) addr(key, s string) netip.Addr {
 
 func (v *validator) config(fc *fileConfig) *Config {
 	cfg := &Config{
-		Port:        DefaultPort,
-		SrcPortLow:  DefaultSrcPortLow,
-		SrcPortHigh: DefaultSrcPortHigh,
-		Interface:   fc.Underlay.Interface,
-		MetricsAddr: DefaultMetricsListen,
-		Queues:      min(runtime.NumCPU(), maxQueues),
+		Port:               DefaultPort,
+		SrcPortLow:         DefaultSrcPortLow,
+		SrcPortHigh:        DefaultSrcPortHigh,
+		Interface:          fc.Underlay.Interface,
+		UDP6ZeroChecksumRx: fc.Underlay.UDP6ZeroRx,
+		MetricsAddr:        DefaultMetricsListen,
+		Queues:             min(runtime.NumCPU(), maxQueues),
 	}
 	if fc.Queues != nil {
 		if *fc.Queues < 1 || *fc.Queues > maxQueues {
@@ -318,6 +328,28 @@ func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkCon
 		seen[a] = true
 		if a != local {
 			n.Peers = append(n.Peers, a)
+		}
+	}
+	if fn.Group != "" {
+		g := v.addr(key("group"), fn.Group)
+		switch {
+		case v.err != nil:
+		case !g.IsMulticast():
+			v.fail(key("group"), "%s is not a multicast address", g)
+		case local.IsValid() && g.Is4() != local.Is4():
+			v.fail(key("group"), "%s is not of the same address family as underlay.local %s", g, local)
+		}
+		n.Group = g
+	}
+	n.TTL = DefaultMulticastTTL
+	if fn.TTL != nil {
+		switch {
+		case *fn.TTL < 1 || *fn.TTL > 255:
+			v.fail(key("ttl"), "%d out of range 1..255", *fn.TTL)
+		case fn.Group == "":
+			v.fail(key("ttl"), "only applies to a group; set group too")
+		default:
+			n.TTL = *fn.TTL
 		}
 	}
 	if fn.Learning != nil {

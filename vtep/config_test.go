@@ -39,6 +39,8 @@ vni = 300
 bridge = "br1"
 learning = false
 ageing = "1m"
+group = "239.1.1.1"
+ttl = 4
 `
 
 func TestParseConfig(t *testing.T) {
@@ -62,6 +64,7 @@ func TestParseConfig(t *testing.T) {
 			Learning:   true,
 			Ageing:     300 * time.Second,
 			MaxEntries: 16384,
+			TTL:        1,
 			Static: []StaticEntry{{
 				MAC:    fdb.MAC{0x02, 0x42, 0xac, 0x12, 0x00, 0x0b},
 				Remote: netip.MustParseAddr("198.18.0.2"),
@@ -74,6 +77,8 @@ func TestParseConfig(t *testing.T) {
 			Learning:   false,
 			Ageing:     time.Minute,
 			MaxEntries: DefaultMaxEntries,
+			Group:      netip.MustParseAddr("239.1.1.1"),
+			TTL:        4,
 		}},
 		configSource: "test.toml",
 	}
@@ -137,6 +142,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"static remote missing", net("[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\n"), []string{"network[0].static[0].remote", "required"}},
 		{"second network static", net("[[network]]\nvni = 201\nbridge = \"br1\"\n[[network.static]]\nmac = \"02:42:ac:12:00:0b\"\nremote = \"nope\"\n"), []string{"line 11", "network[1].static[0].remote"}},
 		{"queues", "queues = 0\n" + base + "[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 1", "queues", "out of range"}},
+		{"group unicast", net("group = \"198.18.0.9\"\n"), []string{"line 6", "network[0].group", "not a multicast"}},
+		{"group family", net("group = \"ff05::1\"\n"), []string{"line 6", "network[0].group", "family"}},
+		{"ttl range", net("group = \"239.1.1.1\"\nttl = 0\n"), []string{"line 7", "network[0].ttl"}},
+		{"ttl without group", net("ttl = 3\n"), []string{"line 6", "network[0].ttl", "group"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
 	}
 	for _, tt := range tests {

@@ -40,20 +40,23 @@ const (
 	socketSendBuffer = 8 << 20
 )
 
-// udpConn implements BatchConn on Linux.
+// udpConn implements BatchConn on Linux. A unicast conn has both sockets;
+// a group receiver only rx, a multicast sender only tx.
 type udpConn struct {
-	local  netip.Addr
-	rx, tx *os.File
-	rxRC   syscall.RawConn
-	txRC   syscall.RawConn
-	reader *mmsgBatch
+	local   netip.Addr
+	rx, tx  *os.File
+	rxRC    syscall.RawConn
+	txRC    syscall.RawConn
+	reader  *mmsgBatch
+	group   netip.Addr // joined on rx, left again by Close
+	ifindex int
 }
 
 // listenUnderlay opens queues socket pairs on local:port: receive sockets
 // sharing the port through SO_REUSEPORT, so the kernel spreads datagrams
 // over them by flow, and a raw send socket each. batch is the most
 // datagrams one ReadBatch returns.
-func listenUnderlay(local netip.Addr, port uint16, batch, queues int) (conns []BatchConn, err error) {
+func listenUnderlay(local netip.Addr, port uint16, batch, queues int, zeroCsum6 bool) (conns []BatchConn, err error) {
 	defer func() {
 		if err != nil {
 			for _, c := range conns {
@@ -65,13 +68,13 @@ func listenUnderlay(local netip.Addr, port uint16, batch, queues int) (conns []B
 	// SO_REUSEPORT would let us share the port with another process of
 	// the same user, and the kernel's vxlan binds without it: take the
 	// port alone for a moment first, so that "in use" is caught here.
-	probe, err := openRecvSocket(local, port, false)
+	probe, err := openRecvSocket(local, port, false, false, 0)
 	if err != nil {
 		return nil, err
 	}
 	probe.Close()
 	for i := 0; i < max(queues, 1); i++ {
-		c, err := openConn(local, port, batch, queues > 1)
+		c, err := openConn(local, port, batch, queues > 1, zeroCsum6)
 		if err != nil {
 			return conns, err
 		}
@@ -80,17 +83,17 @@ func listenUnderlay(local netip.Addr, port uint16, batch, queues int) (conns []B
 	return conns, nil
 }
 
-func openConn(local netip.Addr, port uint16, batch int, reuse bool) (c *udpConn, err error) {
+func openConn(local netip.Addr, port uint16, batch int, reuse, zeroCsum6 bool) (c *udpConn, err error) {
 	c = &udpConn{local: local}
 	defer func() {
 		if err != nil {
 			c.Close()
 		}
 	}()
-	if c.rx, err = openRecvSocket(local, port, reuse); err != nil {
+	if c.rx, err = openRecvSocket(local, port, reuse, zeroCsum6, 0); err != nil {
 		return nil, err
 	}
-	if c.tx, err = openSendSocket(local); err != nil {
+	if c.tx, err = openSendSocket(local, nil); err != nil {
 		return nil, err
 	}
 	if c.rxRC, err = c.rx.SyscallConn(); err != nil {
@@ -117,7 +120,10 @@ func sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
 	return &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
 }
 
-func openRecvSocket(local netip.Addr, port uint16, reuse bool) (*os.File, error) {
+// openRecvSocket binds a UDP socket to local:port. Over IPv6, zeroCsum
+// accepts datagrams without a UDP checksum (UDP_NO_CHECK6_RX), and scope
+// is the interface of a link-local group.
+func openRecvSocket(local netip.Addr, port uint16, reuse, zeroCsum bool, scope int) (*os.File, error) {
 	fd, err := unix.Socket(family(local), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -133,9 +139,25 @@ func openRecvSocket(local netip.Addr, port uint16, reuse bool) (*os.File, error)
 			unix.Close(fd)
 			return nil, os.NewSyscallError("setsockopt IPV6_V6ONLY", err)
 		}
+		if zeroCsum {
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_NO_CHECK6_RX, 1); err != nil {
+				unix.Close(fd)
+				return nil, os.NewSyscallError("setsockopt UDP_NO_CHECK6_RX", err)
+			}
+		}
+	} else {
+		// Only groups this socket joined, not every group of the host.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt IP_MULTICAST_ALL", err)
+		}
 	}
 	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, socketRecvBuffer)
-	if err := unix.Bind(fd, sockaddr(local, port)); err != nil {
+	sa := sockaddr(local, port)
+	if sa6, ok := sa.(*unix.SockaddrInet6); ok && local.IsMulticast() {
+		sa6.ZoneId = uint32(scope)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
 		if errors.Is(err, unix.EADDRINUSE) {
 			return nil, fmt.Errorf("underlay.port: UDP %s already in use", netip.AddrPortFrom(local, port))
@@ -148,7 +170,14 @@ func openRecvSocket(local netip.Addr, port uint16, reuse bool) (*os.File, error)
 	return os.NewFile(uintptr(fd), "vxlan-rx"), nil
 }
 
-func openSendSocket(local netip.Addr) (*os.File, error) {
+// multicastOpts configures a send socket for a group: the interface it
+// leaves by, its TTL (hop limit), and no loopback to ourselves.
+type multicastOpts struct {
+	ifindex int
+	ttl     int
+}
+
+func openSendSocket(local netip.Addr, mc *multicastOpts) (*os.File, error) {
 	fd, err := unix.Socket(family(local), unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, os.NewSyscallError("socket raw", err)
@@ -176,6 +205,37 @@ func openSendSocket(local netip.Addr) (*os.File, error) {
 			return fail("setsockopt IPV6_CHECKSUM", err)
 		}
 	}
+	if mc != nil {
+		opts := []struct {
+			level, opt, value int
+			name              string
+		}{
+			{unix.IPPROTO_IP, unix.IP_MULTICAST_IF, 0, ""}, // set below with ip_mreqn
+			{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, mc.ttl, "IP_MULTICAST_TTL"},
+			{unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0, "IP_MULTICAST_LOOP"},
+		}
+		if local.Is6() {
+			opts = []struct {
+				level, opt, value int
+				name              string
+			}{
+				{unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, mc.ifindex, "IPV6_MULTICAST_IF"},
+				{unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, mc.ttl, "IPV6_MULTICAST_HOPS"},
+				{unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP"},
+			}
+		} else {
+			mreq := unix.IPMreqn{Ifindex: int32(mc.ifindex)}
+			if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &mreq); err != nil {
+				return fail("setsockopt IP_MULTICAST_IF", err)
+			}
+			opts = opts[1:]
+		}
+		for _, o := range opts {
+			if err := unix.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
+				return fail("setsockopt "+o.name, err)
+			}
+		}
+	}
 	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, socketSendBuffer)
 	if err := unix.Bind(fd, sockaddr(local, 0)); err != nil {
 		return fail("bind raw", err)
@@ -191,6 +251,75 @@ func setBuffer(fd, force, plain, size int) {
 	}
 }
 
+// openGroupReceiver binds a receive socket to group:port and joins the
+// group on the interface ifindex.
+func openGroupReceiver(group netip.Addr, port uint16, ifindex, batch int, zeroCsum6 bool) (c *udpConn, err error) {
+	c = &udpConn{local: group, ifindex: ifindex}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if c.rx, err = openRecvSocket(group, port, false, zeroCsum6, ifindex); err != nil {
+		return nil, fmt.Errorf("group %s: %w", group, err)
+	}
+	if c.rxRC, err = c.rx.SyscallConn(); err != nil {
+		return nil, err
+	}
+	if err = c.membership(group, true); err != nil {
+		return nil, err
+	}
+	c.group = group
+	c.reader = newMmsgBatch(batch, c.rxRC, unix.SYS_RECVMMSG)
+	return c, nil
+}
+
+// membership joins or leaves group on the receive socket.
+func (c *udpConn) membership(group netip.Addr, join bool) error {
+	var serr error
+	err := c.rxRC.Control(func(fd uintptr) {
+		if group.Is4() {
+			opt := unix.IP_ADD_MEMBERSHIP
+			if !join {
+				opt = unix.IP_DROP_MEMBERSHIP
+			}
+			mreq := unix.IPMreqn{Multiaddr: group.As4(), Ifindex: int32(c.ifindex)}
+			serr = unix.SetsockoptIPMreqn(int(fd), unix.IPPROTO_IP, opt, &mreq)
+			return
+		}
+		opt := unix.IPV6_JOIN_GROUP
+		if !join {
+			opt = unix.IPV6_LEAVE_GROUP
+		}
+		mreq := unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(c.ifindex)}
+		serr = unix.SetsockoptIPv6Mreq(int(fd), unix.IPPROTO_IPV6, opt, &mreq)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		verb := "join"
+		if !join {
+			verb = "leave"
+		}
+		return fmt.Errorf("%s group %s on interface %d: %w", verb, group, c.ifindex, err)
+	}
+	return nil
+}
+
+// openMulticastSender opens a raw send socket for flooding to a group.
+func openMulticastSender(local netip.Addr, ifindex, ttl int) (c *udpConn, err error) {
+	c = &udpConn{local: local}
+	if c.tx, err = openSendSocket(local, &multicastOpts{ifindex: ifindex, ttl: ttl}); err != nil {
+		return nil, err
+	}
+	if c.txRC, err = c.tx.SyscallConn(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 func (c *udpConn) ReadBatch(d []Datagram) (int, error) { return c.reader.do(d) }
 
 func (c *udpConn) NewWriter(size int) BatchWriter {
@@ -199,6 +328,10 @@ func (c *udpConn) NewWriter(size int) BatchWriter {
 
 func (c *udpConn) Close() error {
 	var errs []error
+	if c.group.IsValid() {
+		errs = append(errs, c.membership(c.group, false))
+		c.group = netip.Addr{}
+	}
 	for _, f := range []*os.File{c.rx, c.tx} {
 		if f != nil {
 			errs = append(errs, f.Close())

@@ -45,10 +45,12 @@ type FrameQueue interface {
 	Name() string
 }
 
-// Device is a network's TAP: its queues, and how to remove it.
+// Device is a network's local end, its TAP (queues, and how to remove
+// it), and the sender of its floods to a multicast group, if it has one.
 type Device struct {
-	Queues []FrameQueue
-	Closer io.Closer
+	Queues    []FrameQueue
+	Closer    io.Closer
+	Multicast BatchConn // nil without a group
 }
 
 // Engine is a running VTEP: one underlay socket set shared by every
@@ -62,6 +64,7 @@ type Engine struct {
 
 	fdb      *fdb.Table
 	conns    []BatchConn         // one per receive queue (SO_REUSEPORT)
+	groups   []BatchConn         // one receiver per multicast group joined
 	nets     map[uint32]*network // read-only once built
 	netOrder []*network          // in configuration order
 	unknown  metrics.Counters    // drops no network owns
@@ -98,10 +101,11 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 			e.close()
 		}
 	}()
-	underMTU, err := underlayMTU(cfg)
+	under, err := underlayLink(cfg)
 	if err != nil {
 		return nil, err
 	}
+	underMTU := under.MTU
 	overhead := encap.OverheadIPv4
 	if cfg.Local.Is6() {
 		overhead = encap.OverheadIPv6
@@ -115,8 +119,33 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 			return nil, fmt.Errorf("network[%d].bridge: %w", i, err)
 		}
 	}
-	if e.conns, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch, cfg.Queues); err != nil {
+	if e.conns, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch, cfg.Queues, cfg.UDP6ZeroChecksumRx); err != nil {
 		return nil, err
+	}
+	senders := map[uint32]BatchConn{}
+	defer func() {
+		if err != nil {
+			for _, c := range senders {
+				c.Close()
+			}
+		}
+	}()
+	joined := map[netip.Addr]bool{}
+	for i, n := range cfg.Networks {
+		if !n.Group.IsValid() {
+			continue
+		}
+		if !joined[n.Group] {
+			g, err := openGroupReceiver(n.Group, cfg.Port, under.Index, rxBatch, cfg.UDP6ZeroChecksumRx)
+			if err != nil {
+				return nil, fmt.Errorf("network[%d].group: %w", i, err)
+			}
+			e.groups = append(e.groups, g)
+			joined[n.Group] = true
+		}
+		if senders[n.VNI], err = openMulticastSender(cfg.Local, under.Index, n.TTL); err != nil {
+			return nil, fmt.Errorf("network[%d].group: %w", i, err)
+		}
 	}
 	if cfg.MetricsAddr != "" {
 		if e.httpLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -128,10 +157,11 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("network[%d]: %w", i, err)
 		}
-		d := Device{Closer: dev}
+		d := Device{Closer: dev, Multicast: senders[nc.VNI]}
 		for _, q := range dev.Queues() {
 			d.Queues = append(d.Queues, q)
 		}
+		delete(senders, nc.VNI) // the network owns it now
 		e.addNetwork(nc, d)
 	}
 	return e, nil
@@ -144,7 +174,8 @@ const minTAPMTU = 68
 // NewWithDevices builds an engine over caller-supplied devices and
 // underlay, with no host resources: the seam for tests and benchmarks that
 // run the pipelines over in-memory fakes. devs[i] carries cfg.Networks[i];
-// each conn gets a receive pipeline.
+// each conn gets a receive pipeline. A network with a group floods to it
+// through devs[i].Multicast.
 func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Device, tapMTU int) *Engine {
 	start := time.Now()
 	e := &Engine{
@@ -195,6 +226,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	for i, c := range e.conns {
 		rxWG.Go(func() { fail(e.rxLoop(i, c)) })
 	}
+	for _, c := range e.groups {
+		rxWG.Go(func() { fail(e.rxLoop(0, c)) })
+	}
 	for _, n := range e.netOrder {
 		for i, q := range n.dev.Queues {
 			txWG.Go(func() { fail(e.txLoop(n, q, e.conns[i%len(e.conns)])) })
@@ -214,14 +248,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-ctx.Done()
 
 	// Stop receiving first, so nothing is written to a TAP being closed.
-	for _, c := range e.conns {
-		c.Close()
-	}
+	e.closeUnderlay()
 	rxWG.Wait()
 	for _, n := range e.netOrder {
 		n.dev.Closer.Close()
 	}
 	txWG.Wait()
+	for _, n := range e.netOrder {
+		if n.dev.Multicast != nil {
+			n.dev.Multicast.Close()
+		}
+	}
 	if e.http != nil {
 		shutCtx, done := context.WithTimeout(context.Background(), 2*time.Second)
 		e.http.Shutdown(shutCtx)
@@ -238,12 +275,25 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) close() {
 	for _, n := range e.netOrder {
 		n.dev.Closer.Close()
+		if n.dev.Multicast != nil {
+			n.dev.Multicast.Close()
+		}
 	}
 	if e.httpLn != nil {
 		e.httpLn.Close()
 	}
+	e.closeUnderlay()
+}
+
+// closeUnderlay closes the receive sockets, leaving the groups joined.
+func (e *Engine) closeUnderlay() {
 	for _, c := range e.conns {
 		c.Close()
+	}
+	for _, c := range e.groups {
+		if err := c.Close(); err != nil {
+			e.log.Warn("leaving multicast group", "err", err)
+		}
 	}
 }
 

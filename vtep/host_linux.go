@@ -7,19 +7,19 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// underlayMTU is the MTU of [underlay] interface, or of the interface that
-// holds [underlay] local.
-func underlayMTU(cfg *Config) (int, error) {
+// underlayLink is [underlay] interface, or the interface that holds
+// [underlay] local: its MTU sizes the TAPs, and groups are joined on it.
+func underlayLink(cfg *Config) (*netlink.LinkAttrs, error) {
 	if cfg.Interface != "" {
 		link, err := netlink.LinkByName(cfg.Interface)
 		if err != nil {
-			return 0, fmt.Errorf("underlay.interface: %q: %w", cfg.Interface, err)
+			return nil, fmt.Errorf("underlay.interface: %q: %w", cfg.Interface, err)
 		}
-		return link.Attrs().MTU, nil
+		return link.Attrs(), nil
 	}
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return 0, fmt.Errorf("underlay.local: listing addresses: %w", err)
+		return nil, fmt.Errorf("underlay.local: listing addresses: %w", err)
 	}
 	for _, a := range addrs {
 		if !a.IP.Equal(cfg.Local.AsSlice()) {
@@ -27,11 +27,11 @@ func underlayMTU(cfg *Config) (int, error) {
 		}
 		link, err := netlink.LinkByIndex(a.LinkIndex)
 		if err != nil {
-			return 0, fmt.Errorf("underlay.local: interface of %s: %w", cfg.Local, err)
+			return nil, fmt.Errorf("underlay.local: interface of %s: %w", cfg.Local, err)
 		}
-		return link.Attrs().MTU, nil
+		return link.Attrs(), nil
 	}
-	return 0, fmt.Errorf("underlay.local: %s is not an address of any interface of this host", cfg.Local)
+	return nil, fmt.Errorf("underlay.local: %s is not an address of any interface of this host", cfg.Local)
 }
 
 // checkBridge reports whether name is an existing Linux bridge.

@@ -20,8 +20,10 @@ type txPipeline struct {
 	dev     FrameQueue
 	bufs    [][]byte
 	sizes   []int
-	queue   []Datagram
+	queue   []Datagram // to unicast destinations: peers and FDB entries
 	w       BatchWriter
+	mqueue  []Datagram // to the network's multicast group
+	mw      BatchWriter
 	port    uint16
 	lo, hi  uint16
 	sent    uint64 // datagrams sent in this batch
@@ -36,19 +38,23 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPi
 	bufSize := encap.Headroom + encap.EthernetHeaderLen + 2*encap.VLANTagLen + e.tapMTU
 	slab := make([]byte, bs*bufSize)
 	p := &txPipeline{
-		e:     e,
-		n:     n,
-		dev:   dev,
-		bufs:  make([][]byte, bs),
-		sizes: make([]int, bs),
-		queue: make([]Datagram, 0, txQueue),
-		w:     conn.NewWriter(txQueue),
-		port:  e.cfg.Port,
-		lo:    e.cfg.SrcPortLow,
-		hi:    e.cfg.SrcPortHigh,
+		e:      e,
+		n:      n,
+		dev:    dev,
+		bufs:   make([][]byte, bs),
+		sizes:  make([]int, bs),
+		queue:  make([]Datagram, 0, txQueue),
+		w:      conn.NewWriter(txQueue),
+		mqueue: make([]Datagram, 0, dev.BatchSize()),
+		port:   e.cfg.Port,
+		lo:     e.cfg.SrcPortLow,
+		hi:     e.cfg.SrcPortHigh,
 	}
 	for i := range p.bufs {
 		p.bufs[i] = slab[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+	}
+	if n.dev.Multicast != nil {
+		p.mw = n.dev.Multicast.NewWriter(cap(p.mqueue))
 	}
 	return p
 }
@@ -63,16 +69,14 @@ func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) error {
 			}
 			return fmt.Errorf("network %s: read %s: %w", n.cfg.Name, dev.Name(), err)
 		}
-		if err := p.forward(count); err != nil {
-			return err
-		}
+		p.forward(count)
 	}
 }
 
 // forward encapsulates count frames read into p.bufs and sends them: a
 // known unicast destination gets one datagram, anything else one per peer.
 // Floods share the frame's buffer: the headers are the same for every peer.
-func (p *txPipeline) forward(count int) error {
+func (p *txPipeline) forward(count int) {
 	n := p.n
 	for i := 0; i < count; i++ {
 		size := p.sizes[i]
@@ -86,48 +90,51 @@ func (p *txPipeline) forward(count int) error {
 		dst := fdb.MAC(frame[0:6])
 		if dst.IsUnicast() {
 			if remote, ok := p.e.fdb.Lookup(n.vni, dst); ok {
-				if err := p.enqueue(pkt, remote); err != nil {
-					return err
-				}
+				p.enqueue(pkt, remote)
 				continue
 			}
 		}
-		if len(n.cfg.Peers) == 0 {
+		if len(n.cfg.Peers) == 0 && p.mw == nil {
 			n.counters.Drop(metrics.NoDestination, 1)
 			continue
 		}
 		for _, peer := range n.cfg.Peers {
-			if err := p.enqueue(pkt, peer); err != nil {
-				return err
-			}
+			p.enqueue(pkt, peer)
+			p.flooded++
+		}
+		if p.mw != nil {
+			// One slot per frame read: the group queue never overflows.
+			p.mqueue = append(p.mqueue, Datagram{Buf: pkt, Addr: n.cfg.Group})
 			p.flooded++
 		}
 	}
-	err := p.flush()
+	p.queue = p.send(p.w, p.queue)
+	if p.mw != nil {
+		p.mqueue = p.send(p.mw, p.mqueue)
+	}
 	c := &n.counters
 	c.TxPackets.Add(p.sent)
 	c.TxBytes.Add(p.sentB)
 	c.FloodPackets.Add(p.flooded)
 	p.sent, p.sentB, p.flooded = 0, 0, 0
-	return err
 }
 
-func (p *txPipeline) enqueue(pkt []byte, to netip.Addr) error {
+// enqueue adds a datagram for a unicast destination, sending the queue
+// first when it is full.
+func (p *txPipeline) enqueue(pkt []byte, to netip.Addr) {
 	if len(p.queue) == cap(p.queue) {
-		if err := p.flush(); err != nil {
-			return err
-		}
+		p.queue = p.send(p.w, p.queue)
 	}
 	p.queue = append(p.queue, Datagram{Buf: pkt, Addr: to})
-	return nil
 }
 
-// flush sends the queue. A datagram the kernel refuses is counted and
-// skipped; only a closed socket stops the pipeline.
-func (p *txPipeline) flush() error {
-	q := p.queue
+// send writes queue through w and returns it emptied. A datagram the
+// kernel refuses is counted and skipped; a closed socket ends the batch
+// (the TAP read that follows reports the shutdown).
+func (p *txPipeline) send(w BatchWriter, queue []Datagram) []Datagram {
+	q := queue
 	for len(q) > 0 {
-		sent, err := p.w.WriteBatch(q)
+		sent, err := w.WriteBatch(q)
 		for _, d := range q[:sent] {
 			p.sentB += uint64(len(d.Buf) - encap.Headroom)
 		}
@@ -137,8 +144,7 @@ func (p *txPipeline) flush() error {
 			continue
 		}
 		if isClosed(err) {
-			p.queue = p.queue[:0]
-			return nil
+			break
 		}
 		reason := metrics.SendError
 		if errors.Is(err, syscall.EMSGSIZE) {
@@ -147,9 +153,8 @@ func (p *txPipeline) flush() error {
 		p.n.counters.Drop(reason, 1)
 		q = q[1:]
 	}
-	clear(p.queue) // drop references to the buffers
-	p.queue = p.queue[:0]
-	return nil
+	clear(queue) // drop references to the buffers
+	return queue[:0]
 }
 
 // rxPipeline carries datagrams from one receive socket to the networks'

@@ -75,9 +75,7 @@ func (te *testEngine) send(t testing.TB, frames ...[]byte) {
 	for i, f := range frames {
 		p.sizes[i] = copy(p.bufs[i][encap.Headroom:], f)
 	}
-	if err := p.forward(len(frames)); err != nil {
-		t.Fatal(err)
-	}
+	p.forward(len(frames))
 }
 
 // receive runs datagrams through the RX pipeline.
