@@ -320,3 +320,29 @@ func TestRunForwardsAndStopsCleanly(t *testing.T) {
 		t.Fatalf("%d goroutines left over:\n%s", n-before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// With a group, a flood goes to the peers and once to the group, through
+// the network's multicast sender; known unicast never goes to the group.
+func TestTxFloodsToGroup(t *testing.T) {
+	group := addr("239.1.1.1")
+	te := newTestEngine(t, NetworkConfig{Name: "mc", VNI: 300, TAP: "t300", Peers: []netip.Addr{peerB},
+		Group: group, TTL: 1, Learning: true, Ageing: time.Minute, MaxEntries: 10})
+	mc := newFakeConn()
+	te.netOrder[0].dev.Multicast = mc
+	te.fdb.Learn(300, macRemote, peerC, 0)
+	te.send(t, frame(macBcast, macLocal, 46), frame(macRemote, macLocal, 46))
+
+	uni, multi := te.conn.sentDatagrams(), mc.sentDatagrams()
+	if len(multi) != 1 || multi[0].Addr != group {
+		t.Errorf("group got %v, want one datagram to %s", multi, group)
+	}
+	if len(uni) != 2 || uni[0].Addr != peerB || uni[1].Addr != peerC {
+		t.Errorf("unicast got %v, want the flood to %s and the known unicast to %s", uni, peerB, peerC)
+	}
+	if got := te.netOrder[0].counters.FloodPackets.Load(); got != 2 {
+		t.Errorf("flood counter %d, want 2 (peer and group)", got)
+	}
+	if got := te.netOrder[0].counters.TxPackets.Load(); got != 3 {
+		t.Errorf("tx counter %d, want 3", got)
+	}
+}
