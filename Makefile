@@ -15,6 +15,7 @@ all: build
 # A static binary: no libc needed on the host that runs it.
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o $(BIN)/vtepd ./cmd/vtepd
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o $(BIN)/vtepctl ./cmd/vtepctl
 
 # Install what the tests need when it is missing (a fresh Debian machine).
 deps:

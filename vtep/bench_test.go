@@ -15,7 +15,7 @@ func BenchmarkTxPipeline(b *testing.B) {
 	te := newTestEngine(b)
 	te.conn.discard = true
 	te.fdb.Learn(200, macRemote, peerB, 0)
-	tx := te.newTxPipeline(te.netOrder[0], te.taps[0], te.conn)
+	tx := te.newTxPipeline(te.net(0), te.taps[0], te.conn)
 	frames := [][]byte{frame(macRemote, macLocal, 1400), frame(macBcast, macLocal, 46)}
 	var bytes int64
 	for i := range tx.bufs {
@@ -34,7 +34,7 @@ func BenchmarkTxPipeline(b *testing.B) {
 // validation, learning (refresh) and delivery to a discarding TAP.
 func BenchmarkRxPipeline(b *testing.B) {
 	te := newTestEngine(b)
-	te.netOrder[0].dev.Queues = []FrameQueue{discardTAP{}}
+	te.net(0).dev.Queues = []FrameQueue{discardTAP{}}
 	rx := te.newRxPipeline(0)
 	var bytes int64
 	for i := range rx.dg {

@@ -3,6 +3,7 @@ package vtep
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -22,6 +23,7 @@ const (
 	DefaultSrcPortLow    = 49152 // RFC 7348 §5: the dynamic/private port range
 	DefaultSrcPortHigh   = 65535
 	DefaultMetricsListen = "127.0.0.1:9476"
+	DefaultAdminSocket   = "/run/vtepd.sock"
 	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default
 	DefaultMaxEntries    = 16384
 	DefaultMulticastTTL  = 1  // BUM traffic stays on the underlay segment unless told otherwise
@@ -43,8 +45,13 @@ type Config struct {
 	MetricsAddr        string // empty: no HTTP listener
 	Queues             int    // TAP queues and receive sockets, one pipeline each
 	Pprof              bool   // serve /debug/pprof/ on the metrics listener
-	Networks           []NetworkConfig
-	configSource       string
+	AdminSocket        string // unix socket for vtepctl; empty: none
+	// AdminSocketSet says the file named AdminSocket: if it is taken, that
+	// is an error; the default socket being taken only disables vtepctl.
+	AdminSocketSet bool
+	LogLevel       slog.Level
+	Networks       []NetworkConfig
+	configSource   string
 }
 
 // NetworkConfig is one VNI carried between one local bridge and the peers.
@@ -71,7 +78,11 @@ type StaticEntry struct {
 // The file's shape, as BurntSushi/toml decodes it. Pointers tell "absent"
 // from "zero" where a zero value is not the default.
 type fileConfig struct {
-	Queues   *int64 `toml:"queues"`
+	Queues   *int64  `toml:"queues"`
+	LogLevel *string `toml:"log_level"`
+	Admin    struct {
+		Socket *string `toml:"socket"`
+	} `toml:"admin"`
 	Underlay struct {
 		Local        string `toml:"local"`
 		Port         *int   `toml:"port"`
@@ -199,6 +210,19 @@ func (v *validator) config(fc *fileConfig) *Config {
 		UDP6ZeroChecksumRx: fc.Underlay.UDP6ZeroRx,
 		MetricsAddr:        DefaultMetricsListen,
 		Queues:             min(runtime.NumCPU(), maxQueues),
+		AdminSocket:        DefaultAdminSocket,
+		LogLevel:           slog.LevelInfo,
+	}
+	if fc.Admin.Socket != nil {
+		cfg.AdminSocket, cfg.AdminSocketSet = *fc.Admin.Socket, true
+		if s := cfg.AdminSocket; s != "" && !strings.HasPrefix(s, "/") {
+			v.fail("admin.socket", "%q must be an absolute path (or \"\" for none)", s)
+		}
+	}
+	if fc.LogLevel != nil {
+		if err := cfg.LogLevel.UnmarshalText([]byte(*fc.LogLevel)); err != nil {
+			v.fail("log_level", "%q is not one of debug, info, warn, error", *fc.LogLevel)
+		}
 	}
 	if fc.Queues != nil {
 		if *fc.Queues < 1 || *fc.Queues > maxQueues {

@@ -55,6 +55,7 @@ func TestParseConfig(t *testing.T) {
 		SrcPortHigh: 65535,
 		MetricsAddr: "127.0.0.1:9476",
 		Queues:      3,
+		AdminSocket: DefaultAdminSocket,
 		Networks: []NetworkConfig{{
 			Name:       "demo",
 			VNI:        200,
@@ -146,6 +147,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"group family", net("group = \"ff05::1\"\n"), []string{"line 6", "network[0].group", "family"}},
 		{"ttl range", net("group = \"239.1.1.1\"\nttl = 0\n"), []string{"line 7", "network[0].ttl"}},
 		{"ttl without group", net("ttl = 3\n"), []string{"line 6", "network[0].ttl", "group"}},
+		{"admin socket relative", net("[admin]\nsocket = \"vtepd.sock\"\n"), []string{"line 7", "admin.socket", "absolute"}},
+		{"log level", "log_level = \"loud\"\n" + net(""), []string{"line 1", "log_level"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
 	}
 	for _, tt := range tests {

@@ -1,5 +1,16 @@
 package vtep
 
+// Design notes.
+//
+// Networks come and go while the engine runs (SIGHUP, vtepctl reload), so
+// the set of networks is an immutable netTable published through an atomic
+// pointer: the receive pipelines load it once per batch and never lock.
+// Everything that changes the set (Reload, the admin socket) holds e.mu.
+// Within a network, what reload may change in place (peers, learning,
+// ageing, limits, static entries, the name) lives in a NetworkConfig that
+// is itself swapped atomically; what it cannot (VNI, bridge, TAP, group,
+// TTL) identifies the network, and a change there replaces the network.
+
 import (
 	"context"
 	"errors"
@@ -13,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vtepd/vtepd/encap"
@@ -56,46 +68,79 @@ type Device struct {
 // Engine is a running VTEP: one underlay socket set shared by every
 // network, a TAP per network, and the forwarding database.
 type Engine struct {
-	cfg *Config
 	log *slog.Logger
 
 	// Now returns monotonic nanoseconds; tests may replace it before Run.
 	Now func() int64
 
-	fdb      *fdb.Table
-	conns    []BatchConn         // one per receive queue (SO_REUSEPORT)
-	groups   []BatchConn         // one receiver per multicast group joined
-	nets     map[uint32]*network // read-only once built
-	netOrder []*network          // in configuration order
-	unknown  metrics.Counters    // drops no network owns
-	tapMTU   int
-	http     *http.Server
-	httpLn   net.Listener
+	cfg     atomic.Pointer[Config] // the configuration in force
+	fdb     *fdb.Table
+	conns   []BatchConn // one per receive queue (SO_REUSEPORT)
+	nets    atomic.Pointer[netTable]
+	unknown metrics.Counters // drops no network owns
+	peers   peerTable
+	tapMTU  int
+	ifindex int // underlay interface: groups are joined on it
+
+	// mu serializes what changes the networks: Reload, admin commands,
+	// and shutdown. It guards groups and the fields of run.
+	mu     sync.Mutex
+	groups map[netip.Addr]*group
+	run    *runState // nil until Run
+
+	// openDevice makes a network's TAP and multicast sender; a seam for
+	// tests over fakes.
+	openDevice func(nc NetworkConfig) (Device, error)
+	// openGroup joins a group; nil where groups are not supported.
+	openGroup func(g netip.Addr) (BatchConn, error)
+	// checkHost vets what a new network needs from the host (its bridge)
+	// before Reload changes anything; nil over fakes.
+	checkHost func(nc NetworkConfig) error
+
+	// LogLevel, when set, follows log_level across reloads.
+	LogLevel *slog.LevelVar
+
+	http    *http.Server
+	httpLn  net.Listener
+	adminLn net.Listener
+}
+
+// netTable is the set of networks, immutable once published.
+type netTable struct {
+	byVNI map[uint32]*network
+	order []*network // in configuration order
 }
 
 // network is the state of one [[network]] section.
 type network struct {
-	cfg      NetworkConfig
 	vni      uint32
 	label    string
-	index    int // in netOrder
+	cfg      atomic.Pointer[NetworkConfig]
 	dev      Device
+	group    netip.Addr // joined for this network; invalid without one
 	counters metrics.Counters
+	tx       sync.WaitGroup // its TX pipelines
+}
+
+// group is a joined multicast group, shared by the networks that use it.
+type group struct {
+	conn BatchConn
+	refs int
+}
+
+// runState is what Run sets up for the goroutines it and Reload start.
+type runState struct {
+	fail  func(error)
+	rx    sync.WaitGroup
+	stopd bool
 }
 
 // New checks the host resources the configuration names and takes them:
-// the underlay interface, each bridge, the UDP port, the metrics listener,
-// then the TAPs. If any step fails, New undoes the ones before it and
-// returns an error naming the key or resource at fault.
+// the underlay interface, each bridge, the UDP port, the metrics listener
+// and admin socket, then the TAPs. If any step fails, New undoes the ones
+// before it and returns an error naming the key or resource at fault.
 func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
-	start := time.Now()
-	e := &Engine{
-		cfg:  cfg,
-		log:  log,
-		Now:  func() int64 { return int64(time.Since(start)) },
-		fdb:  fdb.New(),
-		nets: make(map[uint32]*network),
-	}
+	e := newEngine(cfg, log)
 	defer func() {
 		if err != nil {
 			e.close()
@@ -105,14 +150,14 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	underMTU := under.MTU
+	e.ifindex = under.Index
 	overhead := encap.OverheadIPv4
 	if cfg.Local.Is6() {
 		overhead = encap.OverheadIPv6
 	}
-	e.tapMTU = underMTU - overhead
+	e.tapMTU = under.MTU - overhead
 	if e.tapMTU < minTAPMTU {
-		return nil, fmt.Errorf("underlay MTU %d leaves a TAP MTU of %d, below %d", underMTU, e.tapMTU, minTAPMTU)
+		return nil, fmt.Errorf("underlay MTU %d leaves a TAP MTU of %d, below %d", under.MTU, e.tapMTU, minTAPMTU)
 	}
 	for i, n := range cfg.Networks {
 		if err := checkBridge(n.Bridge); err != nil {
@@ -122,49 +167,68 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	if e.conns, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch, cfg.Queues, cfg.UDP6ZeroChecksumRx); err != nil {
 		return nil, err
 	}
-	senders := map[uint32]BatchConn{}
-	defer func() {
-		if err != nil {
-			for _, c := range senders {
-				c.Close()
-			}
-		}
-	}()
-	joined := map[netip.Addr]bool{}
-	for i, n := range cfg.Networks {
-		if !n.Group.IsValid() {
-			continue
-		}
-		if !joined[n.Group] {
-			g, err := openGroupReceiver(n.Group, cfg.Port, under.Index, rxBatch, cfg.UDP6ZeroChecksumRx)
-			if err != nil {
-				return nil, fmt.Errorf("network[%d].group: %w", i, err)
-			}
-			e.groups = append(e.groups, g)
-			joined[n.Group] = true
-		}
-		if senders[n.VNI], err = openMulticastSender(cfg.Local, under.Index, n.TTL); err != nil {
-			return nil, fmt.Errorf("network[%d].group: %w", i, err)
-		}
-	}
 	if cfg.MetricsAddr != "" {
 		if e.httpLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("metrics.listen: %w", err)
 		}
 	}
-	for i, nc := range cfg.Networks {
-		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: cfg.Queues})
-		if err != nil {
-			return nil, fmt.Errorf("network[%d]: %w", i, err)
+	if e.adminLn, err = listenAdmin(cfg, log); err != nil {
+		return nil, err
+	}
+	e.openDevice = func(nc NetworkConfig) (d Device, err error) {
+		cur := e.cfg.Load()
+		if nc.Group.IsValid() {
+			if d.Multicast, err = openMulticastSender(cur.Local, e.ifindex, nc.TTL); err != nil {
+				return Device{}, fmt.Errorf("group %s: %w", nc.Group, err)
+			}
 		}
-		d := Device{Closer: dev, Multicast: senders[nc.VNI]}
+		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: cur.Queues})
+		if err != nil {
+			if d.Multicast != nil {
+				d.Multicast.Close()
+			}
+			return Device{}, err
+		}
+		d.Closer = dev
 		for _, q := range dev.Queues() {
 			d.Queues = append(d.Queues, q)
 		}
-		delete(senders, nc.VNI) // the network owns it now
-		e.addNetwork(nc, d)
+		return d, nil
+	}
+	e.checkHost = func(nc NetworkConfig) error {
+		if err := checkBridge(nc.Bridge); err != nil {
+			return fmt.Errorf("bridge: %w", err)
+		}
+		return nil
+	}
+	e.openGroup = func(g netip.Addr) (BatchConn, error) {
+		cur := e.cfg.Load()
+		return openGroupReceiver(g, cur.Port, e.ifindex, rxBatch, cur.UDP6ZeroChecksumRx)
+	}
+	tbl := &netTable{byVNI: map[uint32]*network{}}
+	e.nets.Store(tbl)
+	for i, nc := range cfg.Networks {
+		n, err := e.openNetwork(nc)
+		if err != nil {
+			return nil, fmt.Errorf("network[%d]: %w", i, err)
+		}
+		tbl.byVNI[n.vni] = n
+		tbl.order = append(tbl.order, n)
 	}
 	return e, nil
+}
+
+func newEngine(cfg *Config, log *slog.Logger) *Engine {
+	start := time.Now()
+	e := &Engine{
+		log:    log,
+		Now:    func() int64 { return int64(time.Since(start)) },
+		fdb:    fdb.New(),
+		groups: map[netip.Addr]*group{},
+	}
+	e.cfg.Store(cfg)
+	e.peers.init(maxPeers)
+	return e
 }
 
 // minTAPMTU is the smallest TAP MTU that still carries IPv4 (RFC 791: 68);
@@ -177,33 +241,127 @@ const minTAPMTU = 68
 // each conn gets a receive pipeline. A network with a group floods to it
 // through devs[i].Multicast.
 func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Device, tapMTU int) *Engine {
-	start := time.Now()
-	e := &Engine{
-		cfg:    cfg,
-		log:    log,
-		Now:    func() int64 { return int64(time.Since(start)) },
-		fdb:    fdb.New(),
-		nets:   make(map[uint32]*network),
-		conns:  conns,
-		tapMTU: tapMTU,
+	e := newEngine(cfg, log)
+	e.conns = conns
+	e.tapMTU = tapMTU
+	next := 0
+	e.openDevice = func(NetworkConfig) (Device, error) {
+		if next == len(devs) {
+			return Device{}, errors.New("no more devices")
+		}
+		next++
+		return devs[next-1], nil
 	}
-	for i, nc := range cfg.Networks {
-		e.addNetwork(nc, devs[i])
+	tbl := &netTable{byVNI: map[uint32]*network{}}
+	for _, nc := range cfg.Networks {
+		n, err := e.openNetwork(nc)
+		if err != nil {
+			panic(err) // the caller's devices and config disagree
+		}
+		tbl.byVNI[n.vni] = n
+		tbl.order = append(tbl.order, n)
 	}
+	e.nets.Store(tbl)
 	return e
 }
 
-func (e *Engine) addNetwork(nc NetworkConfig, dev Device) {
-	n := &network{cfg: nc, vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10), index: len(e.netOrder), dev: dev}
-	e.fdb.SetNetwork(n.vni, fdb.Network{MaxEntries: n.cfg.MaxEntries, Ageing: n.cfg.Ageing})
-	for _, s := range n.cfg.Static {
+// openNetwork takes a network's resources and fills in its FDB settings;
+// its pipelines start with startNetwork. Callers hold e.mu or own e alone.
+func (e *Engine) openNetwork(nc NetworkConfig) (n *network, err error) {
+	dev, err := e.openDevice(nc)
+	if err != nil {
+		return nil, err
+	}
+	n = &network{vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10), dev: dev}
+	n.cfg.Store(&nc)
+	if nc.Group.IsValid() {
+		if err := e.joinGroup(nc.Group); err != nil {
+			closeDevice(dev)
+			return nil, fmt.Errorf("group: %w", err)
+		}
+		n.group = nc.Group
+	}
+	e.fdb.SetNetwork(n.vni, fdb.Network{MaxEntries: nc.MaxEntries, Ageing: nc.Ageing})
+	for _, s := range nc.Static {
 		// Validation already vetted these; an error here is a bug.
 		if err := e.fdb.AddStatic(n.vni, s.MAC, s.Remote); err != nil {
 			panic(fmt.Sprintf("static entry %s: %v", s.MAC, err))
 		}
 	}
-	e.nets[n.vni] = n
-	e.netOrder = append(e.netOrder, n)
+	return n, nil
+}
+
+func closeDevice(d Device) {
+	if d.Closer != nil {
+		d.Closer.Close()
+	}
+	if d.Multicast != nil {
+		d.Multicast.Close()
+	}
+}
+
+// joinGroup joins g, or counts one more user of it. Callers hold e.mu.
+func (e *Engine) joinGroup(g netip.Addr) error {
+	if gr := e.groups[g]; gr != nil {
+		gr.refs++
+		return nil
+	}
+	gr := &group{refs: 1}
+	if e.openGroup != nil { // over fakes, group traffic arrives on the conns
+		conn, err := e.openGroup(g)
+		if err != nil {
+			return err
+		}
+		gr.conn = conn
+		if e.run != nil {
+			e.startRx(0, conn)
+		}
+	}
+	e.groups[g] = gr
+	return nil
+}
+
+// leaveGroup drops one user of g and leaves it after the last.
+func (e *Engine) leaveGroup(g netip.Addr) {
+	gr := e.groups[g]
+	if gr == nil {
+		return
+	}
+	if gr.refs--; gr.refs == 0 {
+		delete(e.groups, g)
+		if gr.conn == nil {
+			return
+		}
+		if err := gr.conn.Close(); err != nil {
+			e.log.Warn("leaving multicast group", "group", g, "err", err)
+		}
+	}
+}
+
+// startNetwork starts a network's TX pipelines, one per TAP queue.
+func (e *Engine) startNetwork(n *network) {
+	for i, q := range n.dev.Queues {
+		conn := e.conns[i%len(e.conns)]
+		n.tx.Go(func() { e.run.fail(e.txLoop(n, q, conn)) })
+	}
+}
+
+// closeNetwork stops a network that is no longer published: its TAP goes,
+// its pipelines end, its group is left and its FDB entries dropped.
+func (e *Engine) closeNetwork(n *network) {
+	n.dev.Closer.Close()
+	n.tx.Wait()
+	if n.dev.Multicast != nil {
+		n.dev.Multicast.Close()
+	}
+	if n.group.IsValid() {
+		e.leaveGroup(n.group)
+	}
+	e.fdb.RemoveNetwork(n.vni)
+}
+
+func (e *Engine) startRx(queue int, conn BatchConn) {
+	e.run.rx.Go(func() { e.run.fail(e.rxLoop(queue, conn)) })
 }
 
 // FDB is the engine's forwarding database.
@@ -212,49 +370,71 @@ func (e *Engine) FDB() *fdb.Table { return e.fdb }
 // TAPMTU is the MTU given to every TAP.
 func (e *Engine) TAPMTU() int { return e.tapMTU }
 
+// Config is the configuration in force.
+func (e *Engine) Config() *Config { return e.cfg.Load() }
+
 // Run forwards until ctx is done or a pipeline fails, then releases
 // everything New took. It returns nil on a clean shutdown.
 func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	fail := func(err error) {
+	var bg sync.WaitGroup
+
+	e.mu.Lock()
+	e.run = &runState{fail: func(err error) {
 		if err != nil {
 			cancel(err)
 		}
-	}
-	var rxWG, txWG, bgWG sync.WaitGroup
+	}}
 	for i, c := range e.conns {
-		rxWG.Go(func() { fail(e.rxLoop(i, c)) })
+		e.startRx(i, c)
 	}
-	for _, c := range e.groups {
-		rxWG.Go(func() { fail(e.rxLoop(0, c)) })
-	}
-	for _, n := range e.netOrder {
-		for i, q := range n.dev.Queues {
-			txWG.Go(func() { fail(e.txLoop(n, q, e.conns[i%len(e.conns)])) })
+	for _, g := range e.groups {
+		if g.conn != nil {
+			e.startRx(0, g.conn)
 		}
 	}
-	bgWG.Go(func() { e.ageLoop(ctx) })
+	tbl := e.nets.Load()
+	for _, n := range tbl.order {
+		e.startNetwork(n)
+	}
+	e.mu.Unlock()
+
+	bg.Go(func() { e.ageLoop(ctx) })
+	bg.Go(func() { e.dropWatch(ctx) })
 	if e.httpLn != nil {
 		e.http = &http.Server{Handler: e.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		bgWG.Go(func() {
+		bg.Go(func() {
 			if err := e.http.Serve(e.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fail(fmt.Errorf("metrics: %w", err))
+				e.run.fail(fmt.Errorf("metrics: %w", err))
 			}
 		})
 	}
-	e.log.Info("forwarding", "local", e.cfg.Local, "port", e.cfg.Port, "networks", len(e.netOrder),
+	if e.adminLn != nil {
+		bg.Go(func() { e.serveAdmin(ctx, e.adminLn) })
+	}
+	cfg := e.cfg.Load()
+	e.log.Info("forwarding", "local", cfg.Local, "port", cfg.Port, "networks", len(tbl.order),
 		"queues", len(e.conns), "tap_mtu", e.tapMTU)
 	<-ctx.Done()
 
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.run.stopd = true
 	// Stop receiving first, so nothing is written to a TAP being closed.
-	e.closeUnderlay()
-	rxWG.Wait()
-	for _, n := range e.netOrder {
+	for _, c := range e.conns {
+		c.Close()
+	}
+	for g := range e.groups {
+		e.groups[g].refs = 1
+		e.leaveGroup(g)
+	}
+	e.run.rx.Wait()
+	for _, n := range e.nets.Load().order {
 		n.dev.Closer.Close()
 	}
-	txWG.Wait()
-	for _, n := range e.netOrder {
+	for _, n := range e.nets.Load().order {
+		n.tx.Wait()
 		if n.dev.Multicast != nil {
 			n.dev.Multicast.Close()
 		}
@@ -264,7 +444,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.http.Shutdown(shutCtx)
 		done()
 	}
-	bgWG.Wait()
+	if e.adminLn != nil {
+		e.adminLn.Close()
+	}
+	bg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -273,27 +456,23 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // close releases what New took, for an engine that never ran.
 func (e *Engine) close() {
-	for _, n := range e.netOrder {
-		n.dev.Closer.Close()
-		if n.dev.Multicast != nil {
-			n.dev.Multicast.Close()
+	if tbl := e.nets.Load(); tbl != nil {
+		for _, n := range tbl.order {
+			closeDevice(n.dev)
 		}
+	}
+	for g := range e.groups {
+		e.groups[g].refs = 1
+		e.leaveGroup(g)
 	}
 	if e.httpLn != nil {
 		e.httpLn.Close()
 	}
-	e.closeUnderlay()
-}
-
-// closeUnderlay closes the receive sockets, leaving the groups joined.
-func (e *Engine) closeUnderlay() {
+	if e.adminLn != nil {
+		e.adminLn.Close()
+	}
 	for _, c := range e.conns {
 		c.Close()
-	}
-	for _, c := range e.groups {
-		if err := c.Close(); err != nil {
-			e.log.Warn("leaving multicast group", "err", err)
-		}
 	}
 }
 
@@ -304,14 +483,14 @@ func isClosed(err error) bool {
 // ageLoop expires learned entries. It ticks at a tenth of the shortest
 // ageing time, between 100ms and 1s, so entries leave close to on time.
 func (e *Engine) ageLoop(ctx context.Context) {
-	tick := time.Second
-	for _, n := range e.netOrder {
-		tick = min(tick, n.cfg.Ageing/10)
-	}
-	tick = max(tick, 100*time.Millisecond)
-	t := time.NewTicker(tick)
+	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
+		tick := time.Second
+		for _, n := range e.nets.Load().order {
+			tick = min(tick, n.cfg.Load().Ageing/10)
+		}
+		t.Reset(max(tick, 100*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return
@@ -324,8 +503,9 @@ func (e *Engine) ageLoop(ctx context.Context) {
 // Snapshot returns the metrics rows of every network, and of the drops no
 // network owns.
 func (e *Engine) Snapshot() []metrics.VNI {
-	rows := make([]metrics.VNI, 0, len(e.netOrder)+1)
-	for _, n := range e.netOrder {
+	tbl := e.nets.Load()
+	rows := make([]metrics.VNI, 0, len(tbl.order)+1)
+	for _, n := range tbl.order {
 		row := metrics.VNI{Label: n.label, Counters: &n.counters}
 		if s, ok := e.fdb.Stats(n.vni); ok {
 			row.FDB = metrics.FDBStats{
@@ -363,10 +543,10 @@ func (e *Engine) FDBEntries() []FDBEntry {
 	return out
 }
 
-// Peers returns each network's flood list, for logs and tools.
-func (e *Engine) Peers(vni uint32) []netip.Addr {
-	if n, ok := e.nets[vni]; ok {
-		return slices.Clone(n.cfg.Peers)
+// FloodList returns a network's flood list, for logs and tools.
+func (e *Engine) FloodList(vni uint32) []netip.Addr {
+	if n, ok := e.nets.Load().byVNI[vni]; ok {
+		return slices.Clone(n.cfg.Load().Peers)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package vtep
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -140,3 +142,8 @@ var _ BatchConn = (*fakeConn)(nil)
 var _ FrameQueue = (*fakeTAP)(nil)
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// net is the i-th network of the test engine.
+func (te *testEngine) net(i int) *network { return te.nets.Load().order[i] }
+
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -26,6 +26,7 @@ type txPipeline struct {
 	mw      BatchWriter
 	port    uint16
 	lo, hi  uint16
+	peer    peerCache
 	sent    uint64 // datagrams sent in this batch
 	sentB   uint64 // their inner bytes
 	flooded uint64
@@ -33,6 +34,7 @@ type txPipeline struct {
 
 func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPipeline {
 	bs := dev.BatchSize()
+	cfg := e.cfg.Load() // the underlay part never changes while running
 	// Headroom for our headers, then the largest frame the TAP can hand
 	// us: its MTU plus an Ethernet header and up to two VLAN tags.
 	bufSize := encap.Headroom + encap.EthernetHeaderLen + 2*encap.VLANTagLen + e.tapMTU
@@ -46,9 +48,9 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPi
 		queue:  make([]Datagram, 0, txQueue),
 		w:      conn.NewWriter(txQueue),
 		mqueue: make([]Datagram, 0, dev.BatchSize()),
-		port:   e.cfg.Port,
-		lo:     e.cfg.SrcPortLow,
-		hi:     e.cfg.SrcPortHigh,
+		port:   cfg.Port,
+		lo:     cfg.SrcPortLow,
+		hi:     cfg.SrcPortHigh,
 	}
 	for i := range p.bufs {
 		p.bufs[i] = slab[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
@@ -67,7 +69,7 @@ func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) error {
 			if isClosed(err) {
 				return nil
 			}
-			return fmt.Errorf("network %s: read %s: %w", n.cfg.Name, dev.Name(), err)
+			return fmt.Errorf("network %s: read %s: %w", n.cfg.Load().Name, dev.Name(), err)
 		}
 		p.forward(count)
 	}
@@ -78,6 +80,7 @@ func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) error {
 // Floods share the frame's buffer: the headers are the same for every peer.
 func (p *txPipeline) forward(count int) {
 	n := p.n
+	nc := n.cfg.Load() // peers and group may change between batches
 	for i := 0; i < count; i++ {
 		size := p.sizes[i]
 		if size < encap.EthernetHeaderLen {
@@ -94,17 +97,17 @@ func (p *txPipeline) forward(count int) {
 				continue
 			}
 		}
-		if len(n.cfg.Peers) == 0 && p.mw == nil {
+		if len(nc.Peers) == 0 && p.mw == nil {
 			n.counters.Drop(metrics.NoDestination, 1)
 			continue
 		}
-		for _, peer := range n.cfg.Peers {
+		for _, peer := range nc.Peers {
 			p.enqueue(pkt, peer)
 			p.flooded++
 		}
 		if p.mw != nil {
 			// One slot per frame read: the group queue never overflows.
-			p.mqueue = append(p.mqueue, Datagram{Buf: pkt, Addr: n.cfg.Group})
+			p.mqueue = append(p.mqueue, Datagram{Buf: pkt, Addr: n.group})
 			p.flooded++
 		}
 	}
@@ -137,6 +140,7 @@ func (p *txPipeline) send(w BatchWriter, queue []Datagram) []Datagram {
 		sent, err := w.WriteBatch(q)
 		for _, d := range q[:sent] {
 			p.sentB += uint64(len(d.Buf) - encap.Headroom)
+			p.peer.count(&p.e.peers, d.Addr, len(d.Buf), false)
 		}
 		p.sent += uint64(sent)
 		q = q[sent:]
@@ -163,9 +167,12 @@ type rxPipeline struct {
 	e     *Engine
 	queue int
 	dg    []Datagram
-	// Per network (by index), what this batch delivered: the shared
-	// counters are bumped once per batch, not once per datagram.
-	pkts, bytes []uint64
+	// What the current run of datagrams of one network delivered: the
+	// shared counters are bumped when the network changes or the batch
+	// ends, not once per datagram.
+	cur         *network
+	pkts, bytes uint64
+	peer        peerCache
 }
 
 func (e *Engine) newRxPipeline(queue int) *rxPipeline {
@@ -174,8 +181,6 @@ func (e *Engine) newRxPipeline(queue int) *rxPipeline {
 		e:     e,
 		queue: queue,
 		dg:    make([]Datagram, rxBatch),
-		pkts:  make([]uint64, len(e.netOrder)),
-		bytes: make([]uint64, len(e.netOrder)),
 	}
 	for i := range p.dg {
 		p.dg[i].Buf = slab[i*rxBufferSize : (i+1)*rxBufferSize : (i+1)*rxBufferSize]
@@ -202,19 +207,22 @@ func (e *Engine) rxLoop(queue int, conn BatchConn) error {
 func (p *rxPipeline) deliver(count int) {
 	e := p.e
 	now := e.Now()
+	nets := e.nets.Load().byVNI
+	local := e.cfg.Load().Local
 	for i := 0; i < count; i++ {
 		d := &p.dg[i]
+		p.peer.count(&e.peers, d.Addr, d.N, true).lastSeen.Store(now)
 		vni, inner, err := encap.Decap(d.Buf[:d.N])
 		if err != nil {
-			e.countDecapError(d.Buf[:d.N], err)
+			e.countDecapError(nets, d.Buf[:d.N], err)
 			continue
 		}
-		n := e.nets[vni]
+		n := nets[vni]
 		if n == nil {
 			e.unknown.Drop(metrics.UnknownVNI, 1)
 			continue
 		}
-		if n.cfg.Learning && d.Addr != e.cfg.Local {
+		if n.cfg.Load().Learning && d.Addr != local {
 			// Learn refuses group and zero MACs, and never touches a
 			// static entry; it counts what it does in the FDB's stats.
 			e.fdb.Learn(vni, fdb.MAC(inner[6:12]), d.Addr, now)
@@ -224,28 +232,34 @@ func (p *rxPipeline) deliver(count int) {
 			n.counters.Drop(metrics.TAPError, 1)
 			continue
 		}
-		p.pkts[n.index]++
-		p.bytes[n.index] += uint64(len(inner))
-	}
-	for i, n := range e.netOrder {
-		if p.pkts[i] != 0 {
-			n.counters.RxPackets.Add(p.pkts[i])
-			n.counters.RxBytes.Add(p.bytes[i])
-			p.pkts[i], p.bytes[i] = 0, 0
+		if n != p.cur {
+			p.flushCounters()
+			p.cur = n
 		}
+		p.pkts++
+		p.bytes += uint64(len(inner))
 	}
+	p.flushCounters()
+}
+
+func (p *rxPipeline) flushCounters() {
+	if p.cur != nil && p.pkts != 0 {
+		p.cur.counters.RxPackets.Add(p.pkts)
+		p.cur.counters.RxBytes.Add(p.bytes)
+	}
+	p.cur, p.pkts, p.bytes = nil, 0, 0
 }
 
 // countDecapError counts a datagram Decap refused. Only an inner frame
 // that is too short has a VNI we can trust enough to label the drop with.
-func (e *Engine) countDecapError(b []byte, err error) {
+func (e *Engine) countDecapError(nets map[uint32]*network, b []byte, err error) {
 	switch {
 	case errors.Is(err, encap.ErrTooShort):
 		e.unknown.Drop(metrics.TooShort, 1)
 	case errors.Is(err, encap.ErrBadFlags):
 		e.unknown.Drop(metrics.BadFlags, 1)
 	case errors.Is(err, encap.ErrInnerTooShort):
-		if n := e.nets[encap.Header(b).VNI()]; n != nil {
+		if n := nets[encap.Header(b).VNI()]; n != nil {
 			n.counters.Drop(metrics.InnerTooShort, 1)
 		} else {
 			e.unknown.Drop(metrics.UnknownVNI, 1)

@@ -71,7 +71,7 @@ func newTestEngine(t testing.TB, nets ...NetworkConfig) *testEngine {
 // send runs frames through network 0's TX pipeline.
 func (te *testEngine) send(t testing.TB, frames ...[]byte) {
 	t.Helper()
-	p := te.newTxPipeline(te.netOrder[0], te.taps[0], te.conn)
+	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn)
 	for i, f := range frames {
 		p.sizes[i] = copy(p.bufs[i][encap.Headroom:], f)
 	}
@@ -108,7 +108,7 @@ func TestTxKnownUnicastGoesToItsVTEP(t *testing.T) {
 	if err != nil || vni != 200 || !bytes.Equal(inner, f) {
 		t.Errorf("decap: vni %d err %v, inner equal %v", vni, err, bytes.Equal(inner, f))
 	}
-	c := &te.netOrder[0].counters
+	c := &te.net(0).counters
 	if c.TxPackets.Load() != 1 || c.TxBytes.Load() != uint64(len(f)) || c.FloodPackets.Load() != 0 {
 		t.Errorf("counters: tx %d bytes %d flood %d", c.TxPackets.Load(), c.TxBytes.Load(), c.FloodPackets.Load())
 	}
@@ -133,7 +133,7 @@ func TestTxFloodsBUMToEveryPeer(t *testing.T) {
 			if !bytes.Equal(sent[0].Buf, sent[1].Buf) {
 				t.Error("flooded copies differ")
 			}
-			if got := te.netOrder[0].counters.FloodPackets.Load(); got != 2 {
+			if got := te.net(0).counters.FloodPackets.Load(); got != 2 {
 				t.Errorf("flood counter %d, want 2", got)
 			}
 		})
@@ -159,7 +159,7 @@ func TestTxFlowsKeepTheirSourcePort(t *testing.T) {
 func TestTxDrops(t *testing.T) {
 	te := newTestEngine(t, NetworkConfig{Name: "lonely", VNI: 7, TAP: "t7", Learning: true, Ageing: time.Minute, MaxEntries: 10})
 	te.send(t, []byte{1, 2, 3}, frame(macBcast, macLocal, 46))
-	c := &te.netOrder[0].counters
+	c := &te.net(0).counters
 	if c.Drops[metrics.Runt].Load() != 1 || c.Drops[metrics.NoDestination].Load() != 1 || len(te.conn.sentDatagrams()) != 0 {
 		t.Errorf("runt %d, no_destination %d, sent %d", c.Drops[metrics.Runt].Load(), c.Drops[metrics.NoDestination].Load(), len(te.conn.sentDatagrams()))
 	}
@@ -169,7 +169,7 @@ func TestTxSendErrorsAreCountedAndSkipped(t *testing.T) {
 	te := newTestEngine(t)
 	te.conn.failAt = map[int]error{0: syscall.EMSGSIZE, 1: syscall.EHOSTUNREACH}
 	te.send(t, frame(macBcast, macLocal, 46), frame(macBcast, macLocal, 46))
-	c := &te.netOrder[0].counters
+	c := &te.net(0).counters
 	if got := len(te.conn.sentDatagrams()); got != 2 {
 		t.Errorf("sent %d datagrams, want the 2 after the failures", got)
 	}
@@ -195,7 +195,7 @@ func TestRxDeliversAndLearns(t *testing.T) {
 		t.Errorf("after move: %s, want %s", r, peerC)
 	}
 	st, _ := te.fdb.Stats(200)
-	c := &te.netOrder[0].counters
+	c := &te.net(0).counters
 	if st.Moves != 1 || c.RxPackets.Load() != 2 || c.RxBytes.Load() != uint64(2*len(f)) {
 		t.Errorf("moves %d rx %d bytes %d", st.Moves, c.RxPackets.Load(), c.RxBytes.Load())
 	}
@@ -213,7 +213,7 @@ func TestRxLearningRules(t *testing.T) {
 		vxlan(200, frame(macBcast, macLocal, 46)),  // static entry: not moved
 		vxlan(300, frame(macBcast, macRemote, 46)), // learning off
 	)
-	te.receive(te.cfg.Local, vxlan(200, frame(macBcast, macRemote, 46))) // our own address: not learned
+	te.receive(te.cfg.Load().Local, vxlan(200, frame(macBcast, macRemote, 46))) // our own address: not learned
 	entries := te.fdb.Entries(0)
 	if len(entries) != 1 || entries[0].Type != fdb.Static || entries[0].Remote != peerC {
 		t.Errorf("FDB %+v, want only the static entry -> %s", entries, peerC)
@@ -242,7 +242,7 @@ func TestRxDropsByReason(t *testing.T) {
 		reserved,
 		good,
 	)
-	u, c := &te.unknown, &te.netOrder[0].counters
+	u, c := &te.unknown, &te.net(0).counters
 	for _, tt := range []struct {
 		c      *metrics.Counters
 		reason metrics.Reason
@@ -264,7 +264,7 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 	te := newTestEngine(t)
 	te.conn.discard = true
 	te.fdb.Learn(200, macRemote, peerB, 0)
-	tx := te.newTxPipeline(te.netOrder[0], te.taps[0], te.conn)
+	tx := te.newTxPipeline(te.net(0), te.taps[0], te.conn)
 	frames := [][]byte{frame(macRemote, macLocal, 1000), frame(macBcast, macLocal, 46)}
 	for i := range tx.bufs {
 		tx.sizes[i] = copy(tx.bufs[i][encap.Headroom:], frames[i%2])
@@ -273,7 +273,7 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 		t.Errorf("TX: %v allocations per batch", a)
 	}
 	// Keep the fake's recording out of it: use a discarding device.
-	te.netOrder[0].dev.Queues = []FrameQueue{discardTAP{}}
+	te.net(0).dev.Queues = []FrameQueue{discardTAP{}}
 	rx := te.newRxPipeline(0)
 	for i := range rx.dg {
 		rx.dg[i].N = copy(rx.dg[i].Buf, vxlan(200, frame(macLocal, macRemote, 1000)))
@@ -328,7 +328,7 @@ func TestTxFloodsToGroup(t *testing.T) {
 	te := newTestEngine(t, NetworkConfig{Name: "mc", VNI: 300, TAP: "t300", Peers: []netip.Addr{peerB},
 		Group: group, TTL: 1, Learning: true, Ageing: time.Minute, MaxEntries: 10})
 	mc := newFakeConn()
-	te.netOrder[0].dev.Multicast = mc
+	te.net(0).dev.Multicast = mc
 	te.fdb.Learn(300, macRemote, peerC, 0)
 	te.send(t, frame(macBcast, macLocal, 46), frame(macRemote, macLocal, 46))
 
@@ -339,10 +339,10 @@ func TestTxFloodsToGroup(t *testing.T) {
 	if len(uni) != 2 || uni[0].Addr != peerB || uni[1].Addr != peerC {
 		t.Errorf("unicast got %v, want the flood to %s and the known unicast to %s", uni, peerB, peerC)
 	}
-	if got := te.netOrder[0].counters.FloodPackets.Load(); got != 2 {
+	if got := te.net(0).counters.FloodPackets.Load(); got != 2 {
 		t.Errorf("flood counter %d, want 2 (peer and group)", got)
 	}
-	if got := te.netOrder[0].counters.TxPackets.Load(); got != 3 {
+	if got := te.net(0).counters.TxPackets.Load(); got != 3 {
 		t.Errorf("tx counter %d, want 3", got)
 	}
 }

@@ -5,6 +5,9 @@
 // Usage:
 //
 //	vtepd -config /etc/vtepd/vtepd.toml [-log-level info]
+//
+// SIGINT and SIGTERM stop it (its TAPs are deleted); SIGHUP re-reads the
+// configuration and applies the difference, as `vtepctl reload` does.
 package main
 
 import (
@@ -25,30 +28,47 @@ func main() {
 
 func run() int {
 	configPath := flag.String("config", "/etc/vtepd/vtepd.toml", "configuration file (TOML)")
-	logLevel := flag.String("log-level", "info", "log level: debug, info, warn or error")
+	logLevel := flag.String("log-level", "", "log level: debug, info, warn or error (default: the config's log_level, else info)")
 	flag.Parse()
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "vtepd: -log-level: %v\n", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Catch signals before anything is created: a SIGTERM while starting
+	// must still lead to a clean shutdown that removes the TAPs.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 
 	cfg, err := vtep.LoadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 2
 	}
-	// Catch signals before New creates anything: a SIGTERM while starting
-	// must still lead to a clean shutdown that removes the TAPs.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	var level slog.LevelVar
+	level.Set(cfg.LogLevel)
+	if *logLevel != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(*logLevel)); err != nil {
+			fmt.Fprintf(os.Stderr, "vtepd: -log-level: %v\n", err)
+			return 2
+		}
+		level.Set(l)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &level}))
+
 	engine, err := vtep.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 1
 	}
+	if *logLevel == "" {
+		engine.LogLevel = &level // a -log-level flag wins over reloads
+	}
+	go func() {
+		for range hup {
+			log.Info("SIGHUP: reloading", "config", *configPath)
+			engine.ReloadFile() // logs the outcome
+		}
+	}()
 	if err := engine.Run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 1

@@ -1,0 +1,258 @@
+// Command vtepctl shows and changes the state of a running vtepd over its
+// admin socket, in the style of iproute2's `bridge fdb`:
+//
+//	vtepctl [-s SOCKET] [-j] fdb show [vni N]
+//	vtepctl [-s SOCKET] fdb add MAC dst ADDR vni N
+//	vtepctl [-s SOCKET] fdb del MAC vni N
+//	vtepctl [-s SOCKET] [-j] stats
+//	vtepctl [-s SOCKET] [-j] peers
+//	vtepctl [-s SOCKET] reload
+//
+// It exits 0 on success, 1 when vtepd refused the command or could not be
+// reached, and 2 on a usage error; nothing changes unless it exits 0.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vtepd/vtepd/fdb"
+	"github.com/vtepd/vtepd/vtep"
+)
+
+const usage = `usage:
+  vtepctl [-s SOCKET] [-j] fdb show [vni N]
+  vtepctl [-s SOCKET] fdb add MAC dst ADDR vni N
+  vtepctl [-s SOCKET] fdb del MAC vni N
+  vtepctl [-s SOCKET] [-j] stats
+  vtepctl [-s SOCKET] [-j] peers
+  vtepctl [-s SOCKET] reload
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks mistakes in the command line itself.
+type errUsage struct{ msg string }
+
+func (e errUsage) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return errUsage{fmt.Sprintf(format, args...)} }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vtepctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	socket := fs.String("s", vtep.DefaultAdminSocket, "vtepd's admin socket")
+	asJSON := fs.Bool("j", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	req, err := parse(fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "vtepctl: %v\n", err)
+		if errors.As(err, new(errUsage)) {
+			fmt.Fprint(stderr, usage)
+		}
+		return 2
+	}
+	resp, err := vtep.AdminCall(*socket, req)
+	if err != nil {
+		fmt.Fprintf(stderr, "vtepctl: %s: %v\n", *socket, err)
+		return 1
+	}
+	if resp.Error != "" {
+		fmt.Fprintf(stderr, "vtepctl: %s\n", resp.Error)
+		if resp.Message != "" {
+			fmt.Fprintf(stderr, "vtepctl: %s\n", resp.Message)
+		}
+		return 1
+	}
+	if err := print(stdout, req.Cmd, resp, *asJSON); err != nil {
+		fmt.Fprintf(stderr, "vtepctl: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// parse turns the words after the flags into a request, checking what can
+// be checked here: MAC and address syntax, VNI range.
+func parse(words []string) (vtep.AdminRequest, error) {
+	var req vtep.AdminRequest
+	if len(words) == 0 {
+		return req, usagef("no command")
+	}
+	switch words[0] {
+	case "stats", "peers", "reload":
+		if len(words) > 1 {
+			return req, usagef("%s takes no arguments", words[0])
+		}
+		req.Cmd = words[0]
+		return req, nil
+	case "fdb":
+	default:
+		return req, usagef("unknown command %q", words[0])
+	}
+	if len(words) < 2 {
+		return req, usagef("fdb: show, add or del?")
+	}
+	rest := words[2:]
+	switch words[1] {
+	case "show":
+		req.Cmd = vtep.AdminFDBShow
+		return req, keywords(rest, map[string]func(string) error{"vni": vniArg(&req)})
+	case "add", "del":
+		if len(rest) == 0 {
+			return req, usagef("fdb %s: MAC missing", words[1])
+		}
+		mac, err := fdb.ParseMAC(rest[0])
+		if err != nil {
+			return req, fmt.Errorf("%q is not a MAC address (want aa:bb:cc:dd:ee:ff)", rest[0])
+		}
+		req.MAC = mac.String()
+		kw := map[string]func(string) error{"vni": vniArg(&req)}
+		if words[1] == "add" {
+			req.Cmd = vtep.AdminFDBAdd
+			if !mac.IsUnicast() || mac.IsZero() {
+				return req, fmt.Errorf("%s is not a unicast MAC address", mac)
+			}
+			kw["dst"] = func(s string) error {
+				a, err := netip.ParseAddr(s)
+				if err != nil {
+					return fmt.Errorf("dst %q is not an IP address", s)
+				}
+				req.Remote = a.String()
+				return nil
+			}
+		} else {
+			req.Cmd = vtep.AdminFDBDel
+		}
+		if err := keywords(rest[1:], kw); err != nil {
+			return req, err
+		}
+		if req.VNI == nil {
+			return req, usagef("fdb %s: vni N is required", words[1])
+		}
+		if words[1] == "add" && req.Remote == "" {
+			return req, usagef("fdb add: dst ADDR is required")
+		}
+		return req, nil
+	}
+	return req, usagef("fdb: unknown subcommand %q", words[1])
+}
+
+// keywords parses "key value" pairs, each key at most once.
+func keywords(words []string, set map[string]func(string) error) error {
+	seen := map[string]bool{}
+	for i := 0; i < len(words); i += 2 {
+		key := words[i]
+		f, ok := set[key]
+		if !ok {
+			return usagef("unexpected %q", key)
+		}
+		if seen[key] {
+			return usagef("%s given twice", key)
+		}
+		seen[key] = true
+		if i+1 == len(words) {
+			return usagef("%s: value missing", key)
+		}
+		if err := f(words[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func vniArg(req *vtep.AdminRequest) func(string) error {
+	return func(s string) error {
+		v, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || v > 1<<24-1 {
+			return fmt.Errorf("vni %q is not a number in 0..16777215", s)
+		}
+		vni := uint32(v)
+		req.VNI = &vni
+		return nil
+	}
+}
+
+func print(w io.Writer, cmd string, resp vtep.AdminResponse, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		switch cmd {
+		case vtep.AdminFDBShow:
+			return enc.Encode(nonNil(resp.FDB))
+		case vtep.AdminStats:
+			return enc.Encode(nonNil(resp.Stats))
+		case vtep.AdminPeers:
+			return enc.Encode(nonNil(resp.Peers))
+		}
+		return enc.Encode(map[string]string{"message": resp.Message})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	switch cmd {
+	case vtep.AdminFDBShow:
+		// The shape of `bridge fdb show`: MAC, then its attributes.
+		for _, e := range resp.FDB {
+			age := ""
+			if e.Type == "learned" {
+				age = fmt.Sprintf("age %s", (time.Duration(e.AgeSeconds * 1e9)).Round(time.Second))
+			}
+			fmt.Fprintf(tw, "%s\tdst %s\tvni %d\t%s\t%s\n", e.MAC, e.Remote, e.VNI, e.Type, age)
+		}
+	case vtep.AdminStats:
+		fmt.Fprintln(tw, "VNI\tNAME\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tFLOOD\tFDB L/S\tMOVES\tDROPS")
+		for _, s := range resp.Stats {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\t%s\n", s.VNI, s.Name, s.RxPackets, s.RxBytes,
+				s.TxPackets, s.TxBytes, s.FloodPackets, s.FDBLearned, s.FDBStatic, s.FDBMoves, drops(s.Drops))
+		}
+	case vtep.AdminPeers:
+		fmt.Fprintln(tw, "PEER\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tLAST SEEN")
+		for _, p := range resp.Peers {
+			seen := "never"
+			if p.LastSeen >= 0 {
+				seen = fmt.Sprintf("%s ago", time.Duration(p.LastSeen*1e9).Round(time.Millisecond))
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", p.Addr, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, seen)
+		}
+	default:
+		fmt.Fprintln(tw, resp.Message)
+	}
+	return nil
+}
+
+func drops(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

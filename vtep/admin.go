@@ -1,0 +1,260 @@
+package vtep
+
+// The admin socket: a unix socket, mode 0600, on which vtepctl sends one
+// JSON request per connection and reads one JSON response. It is the only
+// way to change vtepd's state at run time; the HTTP listener stays
+// read-only.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/vtepd/vtepd/fdb"
+	"github.com/vtepd/vtepd/metrics"
+)
+
+// Admin commands.
+const (
+	AdminFDBShow = "fdb show"
+	AdminFDBAdd  = "fdb add"
+	AdminFDBDel  = "fdb del"
+	AdminStats   = "stats"
+	AdminPeers   = "peers"
+	AdminReload  = "reload"
+)
+
+// AdminRequest is one command on the admin socket.
+type AdminRequest struct {
+	Cmd    string  `json:"cmd"`
+	VNI    *uint32 `json:"vni,omitempty"`
+	MAC    string  `json:"mac,omitempty"`
+	Remote string  `json:"remote,omitempty"`
+}
+
+// AdminResponse answers one AdminRequest; Error is set when it failed and
+// nothing changed (or, for reload, only what Message says).
+type AdminResponse struct {
+	Error   string      `json:"error,omitempty"`
+	Message string      `json:"message,omitempty"`
+	FDB     []FDBEntry  `json:"fdb,omitempty"`
+	Stats   []VNIStats  `json:"stats,omitempty"`
+	Peers   []PeerStats `json:"peers,omitempty"`
+}
+
+// VNIStats is one row of `vtepctl stats`.
+type VNIStats struct {
+	VNI          string            `json:"vni"` // or "unknown" for drops no network owns
+	Name         string            `json:"name,omitempty"`
+	RxPackets    uint64            `json:"rx_packets"`
+	RxBytes      uint64            `json:"rx_bytes"`
+	TxPackets    uint64            `json:"tx_packets"`
+	TxBytes      uint64            `json:"tx_bytes"`
+	FloodPackets uint64            `json:"flood_packets"`
+	Drops        map[string]uint64 `json:"drops"`
+	FDBLearned   int               `json:"fdb_learned"`
+	FDBStatic    int               `json:"fdb_static"`
+	FDBMoves     uint64            `json:"fdb_moves"`
+	FDBRefused   uint64            `json:"fdb_refused"`
+}
+
+const (
+	adminTimeout    = 5 * time.Second
+	adminMaxRequest = 64 << 10
+)
+
+// listenAdmin opens the admin socket. A socket left by a dead vtepd is
+// replaced; one a live process answers on is an error when the file was
+// configured, and only disables vtepctl for this instance when it is the
+// default (several vtepds in network namespaces share one file system).
+func listenAdmin(cfg *Config, log *slog.Logger) (net.Listener, error) {
+	path := cfg.AdminSocket
+	if path == "" {
+		return nil, nil
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("admin.socket: %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+			c.Close()
+			if !cfg.AdminSocketSet {
+				log.Warn("admin socket in use by another process: vtepctl disabled for this vtepd; set [admin] socket", "socket", path)
+				return nil, nil
+			}
+			return nil, fmt.Errorf("admin.socket: %s is in use by another process", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("admin.socket: removing stale %s: %w", path, err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin.socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin.socket: %w", err)
+	}
+	return ln, nil
+}
+
+// serveAdmin answers admin connections until ln is closed.
+func (e *Engine) serveAdmin(ctx context.Context, ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if !isClosed(err) && ctx.Err() == nil {
+				e.log.Error("admin socket", "err", err)
+			}
+			return
+		}
+		go e.adminConn(c)
+	}
+}
+
+func (e *Engine) adminConn(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(adminTimeout))
+	var req AdminRequest
+	var resp AdminResponse
+	if err := json.NewDecoder(io.LimitReader(c, adminMaxRequest)).Decode(&req); err != nil {
+		resp.Error = "bad request: " + err.Error()
+	} else {
+		resp = e.Admin(req)
+	}
+	json.NewEncoder(c).Encode(resp)
+}
+
+// Admin carries out one admin command.
+func (e *Engine) Admin(req AdminRequest) (resp AdminResponse) {
+	fail := func(format string, args ...any) AdminResponse {
+		return AdminResponse{Error: fmt.Sprintf(format, args...)}
+	}
+	switch req.Cmd {
+	case AdminFDBShow:
+		entries := e.FDBEntries()
+		if req.VNI != nil {
+			if _, ok := e.nets.Load().byVNI[*req.VNI]; !ok {
+				return fail("unknown VNI %d", *req.VNI)
+			}
+			kept := entries[:0]
+			for _, en := range entries {
+				if en.VNI == *req.VNI {
+					kept = append(kept, en)
+				}
+			}
+			entries = kept
+		}
+		return AdminResponse{FDB: entries}
+	case AdminFDBAdd, AdminFDBDel:
+		if req.VNI == nil {
+			return fail("vni is required")
+		}
+		mac, err := fdb.ParseMAC(req.MAC)
+		if err != nil {
+			return fail("%q is not a MAC address", req.MAC)
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if _, ok := e.nets.Load().byVNI[*req.VNI]; !ok {
+			return fail("unknown VNI %d", *req.VNI)
+		}
+		if req.Cmd == AdminFDBDel {
+			if !e.fdb.Delete(*req.VNI, mac) {
+				return fail("no entry for %s in VNI %d", mac, *req.VNI)
+			}
+			e.log.Info("fdb entry deleted", "vni", *req.VNI, "mac", mac)
+			return AdminResponse{Message: fmt.Sprintf("deleted %s from VNI %d", mac, *req.VNI)}
+		}
+		if !mac.IsUnicast() || mac.IsZero() {
+			return fail("%s is not a unicast MAC address", mac)
+		}
+		remote, err := netip.ParseAddr(req.Remote)
+		local := e.cfg.Load().Local
+		switch {
+		case err != nil:
+			return fail("dst %q is not an IP address", req.Remote)
+		case remote.Unmap().Is4() != local.Is4():
+			return fail("dst %s is not of the underlay's address family (local %s)", remote, local)
+		case remote.Unmap() == local:
+			return fail("dst %s is this VTEP's own address", remote)
+		case !remote.IsGlobalUnicast() && !remote.IsPrivate():
+			return fail("dst %s is not a unicast address", remote)
+		}
+		if err := e.fdb.AddStatic(*req.VNI, mac, remote.Unmap()); err != nil {
+			return fail("%v", err)
+		}
+		e.log.Info("static fdb entry added", "vni", *req.VNI, "mac", mac, "remote", remote)
+		return AdminResponse{Message: fmt.Sprintf("added %s dst %s to VNI %d", mac, remote, *req.VNI)}
+	case AdminStats:
+		return AdminResponse{Stats: e.Stats()}
+	case AdminPeers:
+		return AdminResponse{Peers: e.peers.snapshot(e.Now())}
+	case AdminReload:
+		summary, err := e.ReloadFile()
+		if err != nil {
+			return AdminResponse{Error: err.Error(), Message: summary}
+		}
+		return AdminResponse{Message: summary}
+	}
+	return fail("unknown command %q", req.Cmd)
+}
+
+// Stats returns every network's counters and the drops no network owns.
+func (e *Engine) Stats() []VNIStats {
+	var out []VNIStats
+	tbl := e.nets.Load()
+	for _, row := range e.Snapshot() {
+		c := row.Counters
+		s := VNIStats{
+			VNI:       row.Label,
+			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
+			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
+			FloodPackets: c.FloodPackets.Load(),
+			Drops:        map[string]uint64{},
+			FDBLearned:   row.FDB.Learned, FDBStatic: row.FDB.Static,
+			FDBMoves: row.FDB.Moves, FDBRefused: row.FDB.Refused,
+		}
+		for r := metrics.Reason(0); r < metrics.NumReasons; r++ {
+			if n := c.Drops[r].Load(); n > 0 {
+				s.Drops[r.String()] = n
+			}
+		}
+		for _, n := range tbl.order {
+			if n.label == row.Label {
+				s.Name = n.cfg.Load().Name
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// AdminCall sends req to the admin socket at path and returns the answer.
+func AdminCall(path string, req AdminRequest) (AdminResponse, error) {
+	var resp AdminResponse
+	c, err := net.DialTimeout("unix", path, adminTimeout)
+	if err != nil {
+		return resp, fmt.Errorf("cannot reach vtepd: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * adminTimeout))
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return resp, err
+	}
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		if errors.Is(err, io.EOF) {
+			return resp, errors.New("vtepd closed the connection without an answer")
+		}
+		return resp, err
+	}
+	return resp, nil
+}
