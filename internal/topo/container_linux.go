@@ -25,6 +25,16 @@ type Container struct {
 // end (vc<n>) joins br0 and whose other end is the container's eth0 with
 // address addr and MTU mtu (both ends), everything up.
 func (h *Host) AddContainer(name string, addr netip.Prefix, mtu int) (*Container, error) {
+	return h.AddContainerOn("br0", name, addr, mtu)
+}
+
+// AddContainerOn is AddContainer with the host end joining bridge, br0 or
+// one made by AddBridge. Container names are unique per host, whatever
+// their bridge.
+func (h *Host) AddContainerOn(bridge, name string, addr netip.Prefix, mtu int) (*Container, error) {
+	if !validBridge.MatchString(bridge) {
+		return nil, fmt.Errorf("topo: container %s: bridge name %q does not match %s", name, bridge, validBridge)
+	}
 	if !validName.MatchString(name) {
 		return nil, fmt.Errorf("topo: container name %q does not match %s", name, validName)
 	}
@@ -52,7 +62,7 @@ func (h *Host) AddContainer(name string, addr netip.Prefix, mtu int) (*Container
 		[]string{"ip", "-n", c.NS, "link", "set", "lo", "up"},
 		[]string{"ip", "-n", h.NS, "link", "add", "name", vc, "mtu", m, "type", "veth",
 			"peer", "name", "eth0", "mtu", m, "netns", c.NS},
-		[]string{"ip", "-n", h.NS, "link", "set", vc, "master", "br0", "up"},
+		[]string{"ip", "-n", h.NS, "link", "set", vc, "master", bridge, "up"},
 		append([]string{"ip", "-n", c.NS, "addr", "add", addr.String(), "dev", "eth0"}, nodad(addr.Addr())...),
 		[]string{"ip", "-n", c.NS, "link", "set", "eth0", "up"},
 	)
@@ -69,6 +79,24 @@ func (c *Container) MAC() (net.HardwareAddr, error) {
 		return nil, err
 	}
 	return a.HardwareAddr, nil
+}
+
+// SetMAC sets the hardware address of the container's eth0, e.g. to give
+// containers on two VXLAN segments the same MAC. The link is taken down
+// for the change and brought up again, which restores its routes.
+func (c *Container) SetMAC(mac net.HardwareAddr) error {
+	if len(mac) != 6 || mac[0]&1 != 0 {
+		return fmt.Errorf("topo: container %s: %q is not a unicast Ethernet address", c.Name, mac)
+	}
+	err := runAll(
+		[]string{"ip", "-n", c.NS, "link", "set", "eth0", "down"},
+		[]string{"ip", "-n", c.NS, "link", "set", "eth0", "address", mac.String()},
+		[]string{"ip", "-n", c.NS, "link", "set", "eth0", "up"},
+	)
+	if err != nil {
+		return fmt.Errorf("topo: container %s on %s: %w", c.Name, c.Host.Name, err)
+	}
+	return nil
 }
 
 // Exec runs a command in the container namespace; see Host.Exec.

@@ -14,6 +14,12 @@
 // name is short and fixed (eth0, br0, vx0, uh0, vc0, ...) because each lives
 // in its own namespace; only namespace names carry the lab name.
 //
+// A host may get more bridges (AddBridge: br1, br2, ...) for more VXLAN
+// segments, and containers on any of them (AddContainerOn). Its kernel
+// VXLAN device floods to a list of peers or to a multicast group
+// (AddKernelVXLANWith), which the host then joins on eth0, as
+// MulticastGroups shows.
+//
 // Topology, in the picture of the Docker experiment this lab reproduces:
 //
 //	ctr a1 ─ br0 ─ [vx0 | vtepd TAP]  host a ─ eth0 ┐
@@ -30,7 +36,8 @@
 //
 // Safety rules the package enforces rather than documents: every address
 // it configures, every VXLAN peer and every ping destination must lie in
-// 198.18.0.0/15 or 2001:db8::/32; it creates nothing in the caller's own
+// 198.18.0.0/15 or 2001:db8::/32, and every multicast group in 239.0.0.0/8,
+// ff02::/16 or ff05::/16; it creates nothing in the caller's own
 // namespace; it never looks up or removes objects by pattern, only the
 // names and PIDs it recorded.
 //

@@ -125,29 +125,10 @@ func (h *Host) VXLANMTU() int {
 // learning on, remote = peers[0], MTU VXLANMTU, enslaved to br0 and up.
 // Further peers are added as all-zero FDB entries ("bridge fdb append
 // 00:00:00:00:00:00 dst PEER dev vx0"), the kernel's head-end replication
-// list. A host has at most one vx0.
+// list. A host has at most one vx0. See AddKernelVXLANWith for groups,
+// other bridges and checksum options.
 func (h *Host) AddKernelVXLAN(vni uint32, port int, peers ...netip.Addr) error {
-	for _, p := range peers {
-		if err := checkAddr(p); err != nil {
-			return err
-		}
-	}
-	args := []string{"ip", "-n", h.NS, "link", "add", "vx0", "mtu", strconv.Itoa(h.VXLANMTU()),
-		"type", "vxlan", "id", strconv.FormatUint(uint64(vni), 10),
-		"local", h.Underlay.String(), "dstport", strconv.Itoa(port)}
-	if len(peers) > 0 {
-		args = append(args, "remote", peers[0].String())
-	}
-	args = append(args, "dev", "eth0")
-	cmds := [][]string{args, {"ip", "-n", h.NS, "link", "set", "vx0", "master", "br0", "up"}}
-	for _, p := range peers[min(1, len(peers)):] {
-		cmds = append(cmds, []string{"bridge", "-n", h.NS, "fdb", "append",
-			"00:00:00:00:00:00", "dev", "vx0", "dst", p.String()})
-	}
-	if err := runAll(cmds...); err != nil {
-		return fmt.Errorf("topo: host %s: kernel VXLAN: %w", h.Name, err)
-	}
-	return nil
+	return h.AddKernelVXLANWith(KernelVXLAN{VNI: vni, Port: port, Peers: peers})
 }
 
 // KernelFDB returns the output of `bridge fdb show dev vx0`.

@@ -5,6 +5,7 @@ package topo
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,3 +242,169 @@ func TestIntegrationProcAndDo(t *testing.T) {
 }
 
 func listenUDP(addr string) (net.PacketConn, error) { return net.ListenPacket("udp4", addr) }
+
+func TestCheckGroup(t *testing.T) {
+	for _, tc := range []struct {
+		group string
+		ok    bool
+	}{
+		{"239.1.1.1", true},
+		{"239.255.255.255", true},
+		{"224.0.0.1", false},
+		{"238.1.1.1", false},
+		{"198.18.0.1", false},
+		{"ff05::100", true},
+		{"ff02::1:3", true},
+		{"ff0e::100", false},
+		{"ff15::1", false},
+		{"2001:db8::1", false},
+	} {
+		err := checkGroup(netip.MustParseAddr(tc.group))
+		if (err == nil) != tc.ok {
+			t.Errorf("checkGroup(%s) = %v, want ok=%v", tc.group, err, tc.ok)
+		}
+	}
+}
+
+func TestParseMaddr(t *testing.T) {
+	out := "2:\teth0\n" +
+		"\tlink  33:33:00:00:00:01\n" +
+		"\tlink  01:00:5e:01:01:01 users 2\n" +
+		"\tinet  239.1.1.1\n" +
+		"\tinet  224.0.0.1\n" +
+		"\tinet6 ff05::100 users 2\n" +
+		"\tinet6 ff02::1 users 2 static\n"
+	got, err := parseMaddr(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Addr{
+		netip.MustParseAddr("239.1.1.1"), netip.MustParseAddr("224.0.0.1"),
+		netip.MustParseAddr("ff05::100"), netip.MustParseAddr("ff02::1"),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("parseMaddr = %v, want %v", got, want)
+	}
+	if _, err := parseMaddr("\tinet  nonsense\n"); err == nil {
+		t.Errorf("parseMaddr accepted an unparsable group")
+	}
+}
+
+// TestIntegrationKernelGroup is the multicast variant of the kernel
+// baseline: three hosts whose vx0 floods to a group instead of a list of
+// peers, over an IPv4 and an IPv6 underlay. Each host has joined the group
+// on eth0, and every container reaches every other.
+func TestIntegrationKernelGroup(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		underlay func(i int) netip.Prefix
+		group    string
+	}{
+		{"ipv4", func(i int) netip.Prefix {
+			return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), 24)
+		}, "239.1.1.1"},
+		{"ipv6", func(i int) netip.Prefix {
+			return netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}), 64)
+		}, "ff05::100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := NewT(t, "tkg")
+			group := netip.MustParseAddr(tc.group)
+			var ctrs []*Container
+			for i := range 3 {
+				h, err := l.AddHost(string(rune('a'+i)), tc.underlay(i), 1500)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := h.AddContainer("c1", netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 0, byte(i + 1)}), 24), h.VXLANMTU())
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Host a also floods to an extra (absent) peer besides the group.
+				var extra []netip.Addr
+				if i == 0 {
+					extra = []netip.Addr{tc.underlay(8).Addr()}
+				}
+				if err := h.AddKernelVXLANWith(KernelVXLAN{VNI: 300, Port: 4789, Group: group, Peers: extra}); err != nil {
+					t.Fatal(err)
+				}
+				fdb, err := h.KernelFDB()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, dst := range append([]netip.Addr{group}, extra...) {
+					if want := "00:00:00:00:00:00 dst " + dst.String(); !strings.Contains(fdb, want) {
+						t.Errorf("host %s: bridge fdb show dev vx0 lacks %q:\n%s", h.Name, want, fdb)
+					}
+				}
+				groups, err := h.MulticastGroups("eth0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(groups, group) {
+					t.Errorf("host %s: eth0 groups %v lack %v", h.Name, groups, group)
+				}
+				ctrs = append(ctrs, c)
+			}
+			for _, from := range ctrs {
+				for _, to := range ctrs {
+					if from == to {
+						continue
+					}
+					if err := from.WaitReachable(to.Addr.Addr(), 5*time.Second); err != nil {
+						t.Errorf("%s on %s: %v", from.Name, from.Host.Name, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestIntegrationBridges: a second bridge on a host is a separate segment;
+// containers join the bridge they are given and take the MAC they are set.
+func TestIntegrationBridges(t *testing.T) {
+	t.Parallel()
+	l := NewT(t, "tbr")
+	h, err := l.AddHost("a", netip.MustParsePrefix("198.18.0.1/24"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.AddBridge("br1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"br0", "eth0", "br100", "vx0"} {
+		if err := h.AddBridge(bad); err == nil {
+			t.Errorf("AddBridge(%q) succeeded", bad)
+		}
+	}
+	on0, err := h.AddContainerOn("br0", "c0", netip.MustParsePrefix("198.19.0.2/24"), 1450)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := h.AddContainerOn("br1", "c1", netip.MustParsePrefix("198.19.0.1/24"), 1450)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := h.AddContainerOn("br1", "c2", netip.MustParsePrefix("198.19.0.3/24"), 1450)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := net.HardwareAddr{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}
+	if err := x.SetMAC(mac); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := x.MAC(); err != nil || got.String() != mac.String() {
+		t.Errorf("MAC after SetMAC = %v, %v; want %v", got, err, mac)
+	}
+	if err := x.SetMAC(net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 1}); err == nil {
+		t.Errorf("SetMAC accepted a multicast MAC")
+	}
+	if err := x.WaitReachable(y.Addr.Addr(), 5*time.Second); err != nil {
+		t.Errorf("same bridge: %v", err)
+	}
+	if err := x.Ping(on0.Addr.Addr(), 2, 56, false); err == nil {
+		t.Errorf("a container on br1 reached one on br0")
+	}
+}
