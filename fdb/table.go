@@ -34,10 +34,8 @@ const (
 	refreshSlack = int64(100 * time.Millisecond)
 
 	// A shard's table grows when adding an entry would fill more than
-	// loadNum/loadDen of its slots. Linear probing at this load finds a
-	// key in about 1.8 probes on average, and two slots share a cache
-	// line, so a lookup almost always reads one line.
-	loadNum, loadDen = 5, 8
+	// loadNum/loadDen of its slots.
+	loadNum, loadDen = 3, 4
 	// minSlots is the size of a shard's first table.
 	minSlots = 8
 
@@ -152,8 +150,6 @@ type Table struct {
 	// cfg and store a new one, so the data path reads it without locking.
 	nets atomic.Pointer[map[uint32]*vniState]
 	cfg  sync.Mutex
-	// lastID numbers the vniStates; guarded by cfg.
-	lastID uint64
 }
 
 // key identifies an entry.
@@ -186,17 +182,15 @@ type shard struct {
 	_ [80]byte
 }
 
-// table is one generation of a shard's hash table. slots and shift never
-// change once the table is published; the slots' words are atomics,
-// changed only under the shard's lock and seqlock, except for lastSeen
-// refreshes (see slot). nets and count are guarded by the shard's lock.
+// table is one generation of a shard's hash table: slots, probed by
+// Lookup, and beside them info, which only Learn and the writers read.
+// The lengths and shift never change once the table is published; the
+// words of slots and info are atomics, changed only under the shard's
+// lock and seqlock, except for lastSeen refreshes (see metaBusy). count is
+// guarded by the shard's lock.
 type table struct {
 	slots []slot
-	// nets[i] is the network whose counters count the entry in slots[i].
-	// Keeping it rather than looking the VNI up again means an entry is
-	// always uncounted from the state that counted it, even if the VNI
-	// has been removed and created again in between.
-	nets  []*vniState
+	info  []slotInfo
 	shift uint // 64 - log2(len(slots))
 	count int
 }
@@ -204,23 +198,30 @@ type table struct {
 // emptyTable is where every shard starts, and what a shard emptied by
 // RemoveNetwork goes back to. It is shared and never written: adding to
 // it always grows the shard first, since count+1 exceeds its capacity.
-var emptyTable = &table{slots: make([]slot, 1), nets: make([]*vniState, 1), shift: 64}
+var emptyTable = &table{slots: make([]slot, 1), info: make([]slotInfo, 1), shift: 64}
 
-// slot is one position of a table, 32 bytes, two to a cache line. A slot
-// with key 0 is empty: the key holds a non-zero MAC for any entry.
+// slot is what Lookup reads of an entry: 16 bytes, four to a cache line,
+// so that the probed array is as small as it can be and stays in cache
+// the longest. A slot with key 0 is empty: an entry's MAC is never zero.
 type slot struct {
 	// key is the MAC in the top 48 bits and the VNI's low 16 bits.
 	key atomic.Uint64
-	// meta holds the rest of the key and what Lookup returns; see the
-	// meta* constants.
+	// meta holds the rest of the key and the remote; see the meta*
+	// constants.
 	meta atomic.Uint64
+}
+
+// slotInfo is the rest of the entry in the slot at the same position.
+type slotInfo struct {
 	// lastSeen is the now of the last Learn that added, moved or
 	// refreshed the entry; 0 for static entries.
 	lastSeen atomic.Int64
-	// net is the id of the vniState that counts the entry, so that
-	// Learn can tell, without the lock, an entry of the live network
-	// from one left over by an earlier incarnation of the VNI.
-	net atomic.Uint64
+	// net is the network whose counters count the entry. Keeping it
+	// rather than looking the VNI up again means an entry is always
+	// uncounted from the state that counted it, even if the VNI has been
+	// removed and created again in between, and lets Learn tell an entry
+	// of the live network from one left over by an earlier incarnation.
+	net atomic.Pointer[vniState]
 }
 
 // Layout of slot.meta.
@@ -344,9 +345,9 @@ func (sl *slot) claim() uint64 {
 // may leave the older of their two nows, which differ by no more than the
 // callers' batches do. The caller holds the shard's lock or the slot's
 // busy bit, so the slot still holds the entry it means.
-func (sl *slot) touch(now int64) {
-	if now-sl.lastSeen.Load() > refreshSlack {
-		sl.lastSeen.Store(now)
+func (in *slotInfo) touch(now int64) {
+	if now-in.lastSeen.Load() > refreshSlack {
+		in.lastSeen.Store(now)
 	}
 }
 
@@ -354,21 +355,18 @@ func (sl *slot) touch(now int64) {
 // unseen for at least its network's ageing time at now. The caller holds
 // the shard's lock, read or write.
 func (tb *table) expired(i int, now int64) bool {
-	sl := &tb.slots[i]
+	sl, in := &tb.slots[i], &tb.info[i]
 	if sl.key.Load() == 0 || metaType(sl.meta.Load()) != Learned {
 		return false
 	}
-	ageing := tb.nets[i].ageing.Load()
-	return ageing > 0 && now-sl.lastSeen.Load() >= ageing
+	ageing := in.net.Load().ageing.Load()
+	return ageing > 0 && now-in.lastSeen.Load() >= ageing
 }
 
 // vniState holds one VNI's settings and counters. The pointer is stable for
 // the life of the VNI: SetNetwork on an existing VNI updates the settings
 // in place.
 type vniState struct {
-	// id is unique among the states of a Table and is what slots record.
-	id uint64
-
 	maxEntries atomic.Int64
 	ageing     atomic.Int64 // nanoseconds; <= 0: never
 
@@ -434,8 +432,7 @@ func (t *Table) SetNetwork(vni uint32, n Network) {
 		st.set(n)
 		return
 	}
-	t.lastID++
-	st := &vniState{id: t.lastID}
+	st := &vniState{}
 	st.set(n)
 	next := make(map[uint32]*vniState, len(cur)+1)
 	for v, s := range cur {
@@ -484,7 +481,7 @@ func (t *Table) sweep(st *vniState) {
 		s.mu.Lock()
 		tb := s.tab.Load()
 		for j := 0; j < len(tb.slots); {
-			if tb.slots[j].key.Load() != 0 && tb.nets[j] == st {
+			if tb.slots[j].key.Load() != 0 && tb.info[j].net.Load() == st {
 				s.removeAt(j) // another entry may move into j
 				continue
 			}
@@ -581,14 +578,14 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 			}
 			break
 		}
-		sl := &tb.slots[i]
-		id := sl.net.Load()
-		seen := sl.lastSeen.Load()
+		sl, in := &tb.slots[i], &tb.info[i]
+		net := in.net.Load()
+		seen := in.lastSeen.Load()
 		same := t.rem.is(m, remote)
 		if s.seq.Load() != seq || seq&1 != 0 {
 			continue
 		}
-		if id != st.id {
+		if net != st {
 			break // left over from an earlier incarnation; see learnLocked
 		}
 		if metaType(m) == Static {
@@ -607,9 +604,9 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 		if m&metaBusy != 0 || !sl.meta.CompareAndSwap(m, m|metaBusy) {
 			continue
 		}
-		ours := sl.key.Load() == k0 && sl.net.Load() == id && t.rem.is(m, remote)
+		ours := sl.key.Load() == k0 && in.net.Load() == st && t.rem.is(m, remote)
 		if ours {
-			sl.touch(now)
+			in.touch(now)
 		}
 		sl.meta.Store(m)
 		if ours {
@@ -633,9 +630,9 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 	k0, k1 := packKey(k.vni, k.mac)
 	tb := s.tab.Load()
 	if i, m, ok := tb.find(h, k0, k1); ok {
-		sl := &tb.slots[i]
+		sl, in := &tb.slots[i], &tb.info[i]
 		switch {
-		case tb.nets[i] != st:
+		case in.net.Load() != st:
 			// Left over from an earlier incarnation of this VNI that
 			// RemoveNetwork has not swept yet: st is live, so the
 			// entry's state is not. Replace it.
@@ -643,13 +640,13 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 		case metaType(m) == Static:
 			return Ignored
 		case s.rem.is(m, remote):
-			sl.touch(now)
+			in.touch(now)
 			return Refreshed
 		default:
 			r := s.rem.acquire(remote)
 			s.seq.Add(1)
 			m = sl.claim()
-			sl.lastSeen.Store(now)
+			in.lastSeen.Store(now)
 			sl.meta.Store(m&^metaRemoteMask | r)
 			s.seq.Add(1)
 			s.rem.release(metaRemote(m))
@@ -696,7 +693,7 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 	k0, k1 := packKey(k.vni, k.mac)
 	tb := s.tab.Load()
 	if i, _, ok := tb.find(h, k0, k1); ok {
-		if tb.nets[i] == st {
+		if tb.info[i].net.Load() == st {
 			r := s.rem.acquire(remote)
 			sl := &tb.slots[i]
 			s.seq.Add(1)
@@ -705,7 +702,7 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 				st.learned.Add(-1)
 				st.static.Add(1)
 			}
-			sl.lastSeen.Store(0)
+			tb.info[i].lastSeen.Store(0)
 			sl.meta.Store(k1 | uint64(Static)<<metaTypeShift | r)
 			s.seq.Add(1)
 			s.rem.release(metaRemote(m))
@@ -758,7 +755,7 @@ func (t *Table) Expire(now int64) int {
 		for j := 0; j < len(tb.slots); {
 			// Checked again: a refresh may have come in between.
 			if tb.expired(j, now) {
-				tb.nets[j].expired.Add(1)
+				tb.info[j].net.Load().expired.Add(1)
 				s.removeAt(j) // another entry may move into j
 				n++
 				continue
@@ -780,9 +777,9 @@ func (t *Table) Entries(now int64) []Entry {
 		s.mu.RLock()
 		tb := s.tab.Load()
 		for j := range tb.slots {
-			sl := &tb.slots[j]
+			sl, in := &tb.slots[j], &tb.info[j]
 			k0 := sl.key.Load()
-			if k0 == 0 || tb.nets[j].removed.Load() {
+			if k0 == 0 || in.net.Load().removed.Load() {
 				continue
 			}
 			m := sl.meta.Load()
@@ -790,7 +787,7 @@ func (t *Table) Entries(now int64) []Entry {
 			a, _ := t.rem.addr(m)
 			ent := Entry{VNI: k.vni, MAC: k.mac, Remote: a, Type: metaType(m)}
 			if ent.Type == Learned {
-				ent.Age = time.Duration(max(now-sl.lastSeen.Load(), 0))
+				ent.Age = time.Duration(max(now-in.lastSeen.Load(), 0))
 			}
 			out = append(out, ent)
 		}
@@ -823,7 +820,7 @@ func (t *Table) Stats(vni uint32) (Stats, bool) {
 
 // newTable returns an empty table of n slots, a power of two.
 func newTable(n int) *table {
-	tb := &table{slots: make([]slot, n), nets: make([]*vniState, n), shift: 64}
+	tb := &table{slots: make([]slot, n), info: make([]slotInfo, n), shift: 64}
 	for ; n > 1; n >>= 1 {
 		tb.shift--
 	}
@@ -851,11 +848,10 @@ func (s *shard) insert(h, k0, k1, r uint64, typ Type, st *vniState, now int64) {
 	}
 	// An empty slot cannot be claimed: a refresh only claims the meta
 	// word of an entry it found.
-	sl := &tb.slots[i]
+	sl, in := &tb.slots[i], &tb.info[i]
 	s.seq.Add(1)
-	sl.lastSeen.Store(now)
-	sl.net.Store(st.id)
-	tb.nets[i] = st
+	in.lastSeen.Store(now)
+	in.net.Store(st)
 	sl.meta.Store(k1 | uint64(typ)<<metaTypeShift | r)
 	sl.key.Store(k0)
 	s.seq.Add(1)
@@ -883,16 +879,19 @@ func (s *shard) grow() *table {
 		for tb.slots[j].key.Load() != 0 {
 			j = (j + 1) & mask
 		}
-		sl := &tb.slots[j]
-		sl.key.Store(k0)
-		sl.meta.Store(m)
-		sl.lastSeen.Store(o.lastSeen.Load())
-		sl.net.Store(o.net.Load())
-		tb.nets[j] = old.nets[i]
+		tb.slots[j].key.Store(k0)
+		tb.slots[j].meta.Store(m)
+		tb.info[j].move(&old.info[i])
 	}
 	tb.count = old.count
 	s.publish(tb)
 	return tb
+}
+
+// move copies src into in. The caller holds the claim on src's slot.
+func (in *slotInfo) move(src *slotInfo) {
+	in.lastSeen.Store(src.lastSeen.Load())
+	in.net.Store(src.net.Load())
 }
 
 // removeAt removes the entry at position i of the shard's table, uncounts
@@ -905,11 +904,12 @@ func (s *shard) removeAt(i int) {
 	mask := len(tb.slots) - 1
 	s.seq.Add(1)
 	m := tb.slots[i].claim()
+	st := tb.info[i].net.Load()
 	switch metaType(m) {
 	case Learned:
-		tb.nets[i].learned.Add(-1)
+		st.learned.Add(-1)
 	case Static:
-		tb.nets[i].static.Add(-1)
+		st.static.Add(-1)
 	}
 	// i is claimed and free to overwrite. Find a later entry of the run
 	// whose home is not in (i, j], move it to i, and repeat with its old
@@ -925,21 +925,16 @@ func (s *shard) removeAt(i int) {
 			continue
 		}
 		nm = next.claim()
-		dst := &tb.slots[i]
-		dst.key.Store(k0)
-		dst.lastSeen.Store(next.lastSeen.Load())
-		dst.net.Store(next.net.Load())
-		tb.nets[i] = tb.nets[j]
-		dst.meta.Store(nm) // releases i
+		tb.info[i].move(&tb.info[j])
+		tb.slots[i].key.Store(k0)
+		tb.slots[i].meta.Store(nm) // releases i
 		i = j
 	}
-	// Clear the slot so it holds no pointers for the garbage collector.
-	sl := &tb.slots[i]
-	sl.key.Store(0)
-	sl.lastSeen.Store(0)
-	sl.net.Store(0)
-	tb.nets[i] = nil
-	sl.meta.Store(0) // releases i
+	// Clear the slot; its info holds no pointer for the garbage collector.
+	tb.info[i].lastSeen.Store(0)
+	tb.info[i].net.Store(nil)
+	tb.slots[i].key.Store(0)
+	tb.slots[i].meta.Store(0) // releases i
 	s.seq.Add(1)
 	tb.count--
 	s.rem.release(metaRemote(m))

@@ -500,18 +500,18 @@ func checkInvariants(t *testing.T, tb *Table) {
 		s := &tb.shards[si]
 		s.mu.RLock()
 		tab := s.tab.Load()
-		if n := len(tab.slots); n&(n-1) != 0 || len(tab.nets) != n || tab.shift != uint(64-bits.TrailingZeros(uint(n))) {
-			t.Errorf("shard %d: table of %d slots, %d nets, shift %d", si, n, len(tab.nets), tab.shift)
+		if n := len(tab.slots); n&(n-1) != 0 || len(tab.info) != n || tab.shift != uint(64-bits.TrailingZeros(uint(n))) {
+			t.Errorf("shard %d: table of %d slots, %d infos, shift %d", si, n, len(tab.info), tab.shift)
 		}
 		if tab != emptyTable && tab.count*loadDen > len(tab.slots)*loadNum {
 			t.Errorf("shard %d: %d entries in %d slots", si, tab.count, len(tab.slots))
 		}
 		used := 0
 		for j := range tab.slots {
-			sl := &tab.slots[j]
+			sl, in := &tab.slots[j], &tab.info[j]
 			k0, m := sl.key.Load(), sl.meta.Load()
 			if k0 == 0 {
-				if m != 0 || sl.lastSeen.Load() != 0 || sl.net.Load() != 0 || tab.nets[j] != nil {
+				if m != 0 || in.lastSeen.Load() != 0 || in.net.Load() != nil {
 					t.Errorf("shard %d slot %d: free but not clear", si, j)
 				}
 				continue
@@ -523,7 +523,7 @@ func checkInvariants(t *testing.T, tb *Table) {
 			}
 			if typ := metaType(m); typ != Learned && typ != Static {
 				t.Errorf("shard %d slot %d (%d %v): type %v", si, j, k.vni, k.mac, typ)
-			} else if typ == Static && sl.lastSeen.Load() != 0 {
+			} else if typ == Static && in.lastSeen.Load() != 0 {
 				t.Errorf("shard %d slot %d (%d %v): static with a last-seen time", si, j, k.vni, k.mac)
 			}
 			h := hash(k.vni, k.mac)
@@ -540,13 +540,10 @@ func checkInvariants(t *testing.T, tb *Table) {
 			if m&metaV6 != 0 {
 				refs[uint32(m)]++
 			}
-			st := tab.nets[j]
+			st := in.net.Load()
 			if st == nil || st.removed.Load() {
 				t.Errorf("shard %d slot %d: entry of a removed network", si, j)
 				continue
-			}
-			if id := sl.net.Load(); id != st.id {
-				t.Errorf("shard %d slot %d: records network %d, counted by %d", si, j, id, st.id)
 			}
 			c := got[st]
 			if c == nil {
