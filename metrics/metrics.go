@@ -25,6 +25,10 @@ const (
 	NoDestination               // flood with no peer to send to
 	TooBig                      // datagram over the underlay path MTU (DF set: never fragmented)
 	SendError                   // any other send failure (unreachable, no buffer space...)
+	Source                      // sender outside the network's accept_from
+	Loop                        // inner source MAC is our own TAP's: our frame came back
+	Storm                       // flood over the network's flood_rate
+	VLAN                        // 802.1Q-tagged inner frame with inner_vlan = "drop"
 	NumReasons
 )
 
@@ -38,6 +42,10 @@ var reasonNames = [NumReasons]string{
 	NoDestination: "no_destination",
 	TooBig:        "too_big",
 	SendError:     "send_error",
+	Source:        "source",
+	Loop:          "loop",
+	Storm:         "storm",
+	VLAN:          "vlan",
 }
 
 func (r Reason) String() string {
@@ -60,6 +68,9 @@ type Counters struct {
 	TxBytes      atomic.Uint64 // inner frame bytes of those
 	FloodPackets atomic.Uint64 // datagrams sent as flooded copies (BUM, unknown unicast)
 	_            [40]byte
+	// LearnLimited counts new MACs not learned because their VTEP was
+	// over limits.learn_rate.
+	LearnLimited atomic.Uint64
 	Drops        [NumReasons]atomic.Uint64
 }
 
@@ -85,20 +96,21 @@ type VNI struct {
 }
 
 var (
-	descRxPackets                        = desc("vtep_rx_packets_total", "Datagrams decapsulated and delivered to the TAP.")
-	descRxBytes                          = desc("vtep_rx_bytes_total", "Inner frame bytes delivered to the TAP.")
-	descTxPackets                        = desc("vtep_tx_packets_total", "Datagrams sent to remote VTEPs, each flooded copy counted.")
-	descTxBytes                          = desc("vtep_tx_bytes_total", "Inner frame bytes sent to remote VTEPs.")
-	descFlood                            = desc("vtep_flood_packets_total", "Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.")
-	descDrops                            = desc("vtep_drops_total", "Packets dropped, by reason.", "reason")
-	descFDBEntries                       = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
-	descFDBLearned                       = desc("vtep_fdb_learned_total", "MAC addresses learned from received datagrams.")
-	descFDBMoves                         = desc("vtep_fdb_moves_total", "Learned MAC addresses that moved to another remote VTEP.")
-	descFDBRefused                       = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries was reached.")
-	descFDBExpired                       = desc("vtep_fdb_expired_total", "Learned entries removed by ageing.")
-	counterDescs                         = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired}
-	allDescriptions                      = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
-	_               prometheus.Collector = (*Collector)(nil)
+	descRxPackets                         = desc("vtep_rx_packets_total", "Datagrams decapsulated and delivered to the TAP.")
+	descRxBytes                           = desc("vtep_rx_bytes_total", "Inner frame bytes delivered to the TAP.")
+	descTxPackets                         = desc("vtep_tx_packets_total", "Datagrams sent to remote VTEPs, each flooded copy counted.")
+	descTxBytes                           = desc("vtep_tx_bytes_total", "Inner frame bytes sent to remote VTEPs.")
+	descFlood                             = desc("vtep_flood_packets_total", "Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.")
+	descDrops                             = desc("vtep_drops_total", "Packets dropped, by reason.", "reason")
+	descFDBEntries                        = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
+	descFDBLearned                        = desc("vtep_fdb_learned_total", "MAC addresses learned from received datagrams.")
+	descFDBMoves                          = desc("vtep_fdb_moves_total", "Learned MAC addresses that moved to another remote VTEP.")
+	descFDBRefused                        = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries was reached.")
+	descFDBExpired                        = desc("vtep_fdb_expired_total", "Learned entries removed by ageing.")
+	descLearnLimited                      = desc("vtep_fdb_learn_limited_total", "New MACs not learned because their VTEP exceeded limits.learn_rate.")
+	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descLearnLimited}
+	allDescriptions                       = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
+	_                prometheus.Collector = (*Collector)(nil)
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -146,6 +158,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFDBMoves, v.FDB.Moves)
 		counter(descFDBRefused, v.FDB.Refused)
 		counter(descFDBExpired, v.FDB.Expired)
+		counter(descLearnLimited, cn.LearnLimited.Load())
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Learned), v.Label, "learned")
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Static), v.Label, "static")
 	}

@@ -3,6 +3,7 @@ package tap
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 type Device struct {
 	name   string
 	index  int
+	mac    net.HardwareAddr
 	queues []*Queue
 
 	closeOnce sync.Once
@@ -104,6 +106,7 @@ func (d *Device) setup(cfg Config, br netlink.Link) error {
 		return fmt.Errorf("tap %q: %w", d.name, err)
 	}
 	d.index = link.Attrs().Index
+	d.mac = link.Attrs().HardwareAddr
 	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
 		return fmt.Errorf("tap %q: set MTU %d: %w", d.name, cfg.MTU, err)
 	}
@@ -118,6 +121,9 @@ func (d *Device) setup(cfg Config, br netlink.Link) error {
 
 // Name is the interface name of the TAP.
 func (d *Device) Name() string { return d.name }
+
+// MAC is the TAP's own hardware address.
+func (d *Device) MAC() net.HardwareAddr { return d.mac }
 
 // Queues returns the device's queues; there is at least one.
 func (d *Device) Queues() []*Queue { return d.queues }

@@ -24,6 +24,8 @@ const (
 	DefaultSrcPortHigh   = 65535
 	DefaultMetricsListen = "127.0.0.1:9476"
 	DefaultAdminSocket   = "/run/vtepd.sock"
+	DefaultStateDir      = "/var/lib/vtepd"
+	DefaultMoveHold      = 10 * time.Second
 	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default
 	DefaultMaxEntries    = 16384
 	DefaultMulticastTTL  = 1  // BUM traffic stays on the underlay segment unless told otherwise
@@ -50,8 +52,21 @@ type Config struct {
 	// is an error; the default socket being taken only disables vtepctl.
 	AdminSocketSet bool
 	LogLevel       slog.Level
-	Networks       []NetworkConfig
-	configSource   string
+	// StateDir holds the learned FDB across restarts; empty: none.
+	StateDir string
+	// LearnRate caps new MACs learned per second from one remote VTEP,
+	// across networks (a token bucket with a second's worth of burst);
+	// 0: no limit.
+	LearnRate int
+	// MaxLearned caps learned entries across all networks; 0: no cap.
+	MaxLearned int
+	// MaxMoves and MoveHold damp MAC flapping: a MAC that moves between
+	// VTEPs more than MaxMoves times within a second stays where it is for
+	// MoveHold. MaxMoves 0: no damping.
+	MaxMoves     int
+	MoveHold     time.Duration
+	Networks     []NetworkConfig
+	configSource string
 }
 
 // NetworkConfig is one VNI carried between one local bridge and the peers.
@@ -67,6 +82,11 @@ type NetworkConfig struct {
 	Ageing     time.Duration
 	MaxEntries int
 	Static     []StaticEntry
+	// AcceptFrom lists the underlay prefixes datagrams may come from;
+	// empty accepts every source, like the kernel (for labs only).
+	AcceptFrom []netip.Prefix
+	FloodRate  int  // BUM frames per second sent to the tunnel; 0: no limit
+	DropVLAN   bool // inner_vlan = "drop": discard 802.1Q/802.1ad-tagged inner frames
 }
 
 // StaticEntry pins one MAC of a network to a remote VTEP.
@@ -80,7 +100,14 @@ type StaticEntry struct {
 type fileConfig struct {
 	Queues   *int64  `toml:"queues"`
 	LogLevel *string `toml:"log_level"`
-	Admin    struct {
+	StateDir *string `toml:"state_dir"`
+	Limits   struct {
+		LearnRate  *int64  `toml:"learn_rate"`
+		MaxLearned *int64  `toml:"max_learned"`
+		MaxMoves   *int64  `toml:"max_moves"`
+		MoveHold   *string `toml:"move_hold"`
+	} `toml:"limits"`
+	Admin struct {
 		Socket *string `toml:"socket"`
 	} `toml:"admin"`
 	Underlay struct {
@@ -108,6 +135,9 @@ type fileNetwork struct {
 	Learning   *bool        `toml:"learning"`
 	Ageing     *string      `toml:"ageing"`
 	MaxEntries *int64       `toml:"max_entries"`
+	AcceptFrom []string     `toml:"accept_from"`
+	FloodRate  *int64       `toml:"flood_rate"`
+	InnerVLAN  string       `toml:"inner_vlan"`
 	Static     []fileStatic `toml:"static"`
 }
 
@@ -218,6 +248,35 @@ func (v *validator) config(fc *fileConfig) *Config {
 		if s := cfg.AdminSocket; s != "" && !strings.HasPrefix(s, "/") {
 			v.fail("admin.socket", "%q must be an absolute path (or \"\" for none)", s)
 		}
+	}
+	cfg.StateDir = DefaultStateDir
+	if fc.StateDir != nil {
+		cfg.StateDir = *fc.StateDir
+		if s := cfg.StateDir; s != "" && !strings.HasPrefix(s, "/") {
+			v.fail("state_dir", "%q must be an absolute path (or \"\" for none)", s)
+		}
+	}
+	lim := &fc.Limits
+	count := func(key string, p *int64, max int64) int {
+		if p == nil {
+			return 0
+		}
+		if *p < 0 || *p > max {
+			v.fail(key, "%d out of range 0..%d", *p, max)
+			return 0
+		}
+		return int(*p)
+	}
+	cfg.LearnRate = count("limits.learn_rate", lim.LearnRate, 10_000_000)
+	cfg.MaxLearned = count("limits.max_learned", lim.MaxLearned, 1<<26)
+	cfg.MaxMoves = count("limits.max_moves", lim.MaxMoves, 1_000_000)
+	cfg.MoveHold = DefaultMoveHold
+	if lim.MoveHold != nil {
+		d, err := time.ParseDuration(*lim.MoveHold)
+		if err != nil || d <= 0 {
+			v.fail("limits.move_hold", "%q is not a positive duration such as \"10s\"", *lim.MoveHold)
+		}
+		cfg.MoveHold = d
 	}
 	if fc.LogLevel != nil {
 		if err := cfg.LogLevel.UnmarshalText([]byte(*fc.LogLevel)); err != nil {
@@ -396,6 +455,36 @@ func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkCon
 		} else {
 			n.MaxEntries = int(*fn.MaxEntries)
 		}
+	}
+	for j, s := range fn.AcceptFrom {
+		k := fmt.Sprintf("network[%d].accept_from[%d]", i, j)
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p, err = a.Unmap().Prefix(a.Unmap().BitLen())
+			}
+		}
+		switch {
+		case err != nil:
+			v.fail(k, "%q is not a CIDR prefix such as \"198.18.0.0/24\"", s)
+		case local.IsValid() && p.Addr().Unmap().Is4() != local.Is4():
+			v.fail(k, "%s is not of the same address family as underlay.local %s", p, local)
+		}
+		n.AcceptFrom = append(n.AcceptFrom, p.Masked())
+	}
+	if fn.FloodRate != nil {
+		if *fn.FloodRate < 0 || *fn.FloodRate > 100_000_000 {
+			v.fail(key("flood_rate"), "%d out of range 0..100000000 frames/s", *fn.FloodRate)
+		} else {
+			n.FloodRate = int(*fn.FloodRate)
+		}
+	}
+	switch fn.InnerVLAN {
+	case "", "pass":
+	case "drop":
+		n.DropVLAN = true
+	default:
+		v.fail(key("inner_vlan"), "%q is not \"pass\" or \"drop\"", fn.InnerVLAN)
 	}
 	macs := map[fdb.MAC]bool{}
 	for j, s := range fn.Static {

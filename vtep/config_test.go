@@ -19,6 +19,11 @@ src_port_range = [49152, 65535]
 
 [metrics]
 listen = "127.0.0.1:9476"
+[limits]
+learn_rate = 50
+max_learned = 1000
+max_moves = 5
+move_hold = "30s"
 
 [[network]]
 name = "demo"
@@ -41,6 +46,9 @@ learning = false
 ageing = "1m"
 group = "239.1.1.1"
 ttl = 4
+accept_from = ["198.18.0.0/24", "198.18.1.7"]
+flood_rate = 500
+inner_vlan = "drop"
 `
 
 func TestParseConfig(t *testing.T) {
@@ -56,6 +64,11 @@ func TestParseConfig(t *testing.T) {
 		MetricsAddr: "127.0.0.1:9476",
 		Queues:      3,
 		AdminSocket: DefaultAdminSocket,
+		StateDir:    DefaultStateDir,
+		LearnRate:   50,
+		MaxLearned:  1000,
+		MaxMoves:    5,
+		MoveHold:    30 * time.Second,
 		Networks: []NetworkConfig{{
 			Name:       "demo",
 			VNI:        200,
@@ -80,10 +93,13 @@ func TestParseConfig(t *testing.T) {
 			MaxEntries: DefaultMaxEntries,
 			Group:      netip.MustParseAddr("239.1.1.1"),
 			TTL:        4,
+			AcceptFrom: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24"), netip.MustParsePrefix("198.18.1.7/32")},
+			FloodRate:  500,
+			DropVLAN:   true,
 		}},
 		configSource: "test.toml",
 	}
-	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.AllowUnexported(Config{})); diff != "" {
+	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }), cmp.AllowUnexported(Config{})); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
 }
@@ -149,6 +165,13 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ttl without group", net("ttl = 3\n"), []string{"line 6", "network[0].ttl", "group"}},
 		{"admin socket relative", net("[admin]\nsocket = \"vtepd.sock\"\n"), []string{"line 7", "admin.socket", "absolute"}},
 		{"log level", "log_level = \"loud\"\n" + net(""), []string{"line 1", "log_level"}},
+		{"accept_from", net("accept_from = [\"198.18.0.0/33\"]\n"), []string{"line 6", "network[0].accept_from[0]"}},
+		{"accept_from family", net("accept_from = [\"2001:db8::/32\"]\n"), []string{"network[0].accept_from[0]", "family"}},
+		{"flood_rate", net("flood_rate = -1\n"), []string{"line 6", "network[0].flood_rate"}},
+		{"inner_vlan", net("inner_vlan = \"strip\"\n"), []string{"line 6", "network[0].inner_vlan"}},
+		{"learn_rate", net("[limits]\nlearn_rate = -5\n"), []string{"line 7", "limits.learn_rate"}},
+		{"move_hold", net("[limits]\nmove_hold = \"soon\"\n"), []string{"line 7", "limits.move_hold"}},
+		{"state_dir", "state_dir = \"state\"\n" + net(""), []string{"line 1", "state_dir"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
 	}
 	for _, tt := range tests {
@@ -175,18 +198,18 @@ func TestLocateKeys(t *testing.T) {
 	for key, line := range map[string]int{
 		"underlay.local":               3,
 		"underlay.port":                4,
-		"network[0]":                   10,
-		"network[0].peers":             15,
-		"network[0].static[0]":         20,
-		"network[0].static[0].remote":  22,
-		"network[1].vni":               25,
-		"network[1].static[0].nothing": 24, // falls back to the [[network]] header
+		"network[0]":                   15,
+		"network[0].peers":             20,
+		"network[0].static[0]":         25,
+		"network[0].static[0].remote":  27,
+		"network[1].vni":               30,
+		"network[1].static[0].nothing": 29, // falls back to the [[network]] header
 	} {
 		if got := loc.line(key); got != line {
 			t.Errorf("line(%q) = %d, want %d", key, got, line)
 		}
 	}
-	if got := loc.firstLine("network.ageing"); got != 17 {
-		t.Errorf("firstLine(network.ageing) = %d, want 17", got)
+	if got := loc.firstLine("network.ageing"); got != 22 {
+		t.Errorf("firstLine(network.ageing) = %d, want 22", got)
 	}
 }

@@ -63,6 +63,7 @@ type Device struct {
 	Queues    []FrameQueue
 	Closer    io.Closer
 	Multicast BatchConn // nil without a group
+	MAC       fdb.MAC   // the TAP's own address: never learned from the tunnel
 }
 
 // Engine is a running VTEP: one underlay socket set shared by every
@@ -120,6 +121,7 @@ type network struct {
 	group    netip.Addr // joined for this network; invalid without one
 	counters metrics.Counters
 	tx       sync.WaitGroup // its TX pipelines
+	flood    rateLimiter    // flood_rate
 }
 
 // group is a joined multicast group, shared by the networks that use it.
@@ -190,6 +192,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 			return Device{}, err
 		}
 		d.Closer = dev
+		d.MAC = fdb.MAC(dev.MAC())
 		for _, q := range dev.Queues() {
 			d.Queues = append(d.Queues, q)
 		}
@@ -215,6 +218,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 		tbl.byVNI[n.vni] = n
 		tbl.order = append(tbl.order, n)
 	}
+	e.loadState()
 	return e, nil
 }
 
@@ -438,6 +442,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		if n.dev.Multicast != nil {
 			n.dev.Multicast.Close()
 		}
+	}
+	if err := e.saveState(); err != nil {
+		e.log.Warn("learned FDB not saved", "err", err)
 	}
 	if e.http != nil {
 		shutCtx, done := context.WithTimeout(context.Background(), 2*time.Second)

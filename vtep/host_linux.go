@@ -3,6 +3,7 @@ package vtep
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/vishvananda/netlink"
 )
@@ -48,4 +49,13 @@ func checkBridge(name string) error {
 		return fmt.Errorf("%q is a %s, not a bridge", name, link.Type())
 	}
 	return nil
+}
+
+// netnsID names the network namespace vtepd runs in, e.g. "net:[4026531840]".
+func netnsID() string {
+	id, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return ""
+	}
+	return id
 }

@@ -16,6 +16,7 @@ type peerStats struct {
 	rxPackets, rxBytes atomic.Uint64
 	txPackets, txBytes atomic.Uint64
 	lastSeen           atomic.Int64 // engine clock of the last datagram received
+	learn              rateLimiter  // limits.learn_rate
 }
 
 // peerTable maps underlay addresses to their counters. Readers load an

@@ -81,6 +81,7 @@ func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) error {
 func (p *txPipeline) forward(count int) {
 	n := p.n
 	nc := n.cfg.Load() // peers and group may change between batches
+	now := p.e.Now()
 	for i := 0; i < count; i++ {
 		size := p.sizes[i]
 		if size < encap.EthernetHeaderLen {
@@ -88,6 +89,10 @@ func (p *txPipeline) forward(count int) {
 			continue
 		}
 		frame := p.bufs[i][encap.Headroom : encap.Headroom+size]
+		if nc.DropVLAN && tagged(frame) {
+			n.counters.Drop(metrics.VLAN, 1)
+			continue
+		}
 		sport := encap.SourcePort(encap.FlowHash(frame), p.lo, p.hi)
 		pkt := encap.Encap(p.bufs[i], n.vni, sport, p.port, size)
 		dst := fdb.MAC(frame[0:6])
@@ -99,6 +104,10 @@ func (p *txPipeline) forward(count int) {
 		}
 		if len(nc.Peers) == 0 && p.mw == nil {
 			n.counters.Drop(metrics.NoDestination, 1)
+			continue
+		}
+		if !n.flood.allow(now, nc.FloodRate) {
+			n.counters.Drop(metrics.Storm, 1)
 			continue
 		}
 		for _, peer := range nc.Peers {
@@ -208,10 +217,11 @@ func (p *rxPipeline) deliver(count int) {
 	e := p.e
 	now := e.Now()
 	nets := e.nets.Load().byVNI
-	local := e.cfg.Load().Local
+	cfg := e.cfg.Load()
 	for i := 0; i < count; i++ {
 		d := &p.dg[i]
-		p.peer.count(&e.peers, d.Addr, d.N, true).lastSeen.Store(now)
+		peer := p.peer.count(&e.peers, d.Addr, d.N, true)
+		peer.lastSeen.Store(now)
 		vni, inner, err := encap.Decap(d.Buf[:d.N])
 		if err != nil {
 			e.countDecapError(nets, d.Buf[:d.N], err)
@@ -222,10 +232,22 @@ func (p *rxPipeline) deliver(count int) {
 			e.unknown.Drop(metrics.UnknownVNI, 1)
 			continue
 		}
-		if n.cfg.Load().Learning && d.Addr != local {
-			// Learn refuses group and zero MACs, and never touches a
-			// static entry; it counts what it does in the FDB's stats.
-			e.fdb.Learn(vni, fdb.MAC(inner[6:12]), d.Addr, now)
+		nc := n.cfg.Load()
+		if len(nc.AcceptFrom) > 0 && !accepted(nc.AcceptFrom, d.Addr) {
+			n.counters.Drop(metrics.Source, 1)
+			continue
+		}
+		src := fdb.MAC(inner[6:12])
+		if src == n.dev.MAC && !src.IsZero() {
+			n.counters.Drop(metrics.Loop, 1)
+			continue
+		}
+		if nc.DropVLAN && tagged(inner) {
+			n.counters.Drop(metrics.VLAN, 1)
+			continue
+		}
+		if nc.Learning && d.Addr != cfg.Local {
+			e.learn(n, src, d.Addr, peer, cfg.LearnRate, now)
 		}
 		q := n.dev.Queues
 		if _, err := q[p.queue%len(q)].Write(inner); err != nil {
@@ -248,6 +270,42 @@ func (p *rxPipeline) flushCounters() {
 		p.cur.counters.RxBytes.Add(p.bytes)
 	}
 	p.cur, p.pkts, p.bytes = nil, 0, 0
+}
+
+// learn records src behind from. A MAC that is new, or moves, costs a
+// token of from's learn_rate bucket; refreshes are free. Learn itself
+// refuses group and zero MACs and never touches a static entry, and counts
+// what it does in the FDB's stats.
+func (e *Engine) learn(n *network, src fdb.MAC, from netip.Addr, peer *peerStats, rate int, now int64) {
+	if rate > 0 && src.IsUnicast() && !src.IsZero() {
+		if r, ok := e.fdb.Lookup(n.vni, src); !ok || r != from {
+			if !peer.learn.allow(now, rate) {
+				n.counters.LearnLimited.Add(1)
+				return
+			}
+		}
+	}
+	e.fdb.Learn(n.vni, src, from, now)
+}
+
+// accepted reports whether a is in one of the prefixes.
+func accepted(prefixes []netip.Prefix, a netip.Addr) bool {
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// tagged reports whether an Ethernet frame carries an 802.1Q or 802.1ad
+// tag (RFC 7348 §6.1: such inner frames are dropped unless configured).
+func tagged(frame []byte) bool {
+	switch uint16(frame[12])<<8 | uint16(frame[13]) {
+	case 0x8100, 0x88a8, 0x9100:
+		return true
+	}
+	return false
 }
 
 // countDecapError counts a datagram Decap refused. Only an inner frame
