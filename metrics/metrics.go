@@ -71,6 +71,8 @@ type Counters struct {
 	// LearnLimited counts new MACs not learned because their VTEP was
 	// over limits.learn_rate.
 	LearnLimited atomic.Uint64
+	// TAPRecreated counts TAPs recreated after being deleted under us.
+	TAPRecreated atomic.Uint64
 	Drops        [NumReasons]atomic.Uint64
 }
 
@@ -108,7 +110,8 @@ var (
 	descFDBRefused                        = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries was reached.")
 	descFDBExpired                        = desc("vtep_fdb_expired_total", "Learned entries removed by ageing.")
 	descLearnLimited                      = desc("vtep_fdb_learn_limited_total", "New MACs not learned because their VTEP exceeded limits.learn_rate.")
-	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descLearnLimited}
+	descTAPRecreated                      = desc("vtep_tap_recreated_total", "TAPs recreated and re-attached after being deleted under vtepd.")
+	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descLearnLimited, descTAPRecreated}
 	allDescriptions                       = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
 	_                prometheus.Collector = (*Collector)(nil)
 )
@@ -159,6 +162,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFDBRefused, v.FDB.Refused)
 		counter(descFDBExpired, v.FDB.Expired)
 		counter(descLearnLimited, cn.LearnLimited.Load())
+		counter(descTAPRecreated, cn.TAPRecreated.Load())
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Learned), v.Label, "learned")
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Static), v.Label, "static")
 	}

@@ -122,6 +122,9 @@ func (d *Device) setup(cfg Config, br netlink.Link) error {
 // Name is the interface name of the TAP.
 func (d *Device) Name() string { return d.name }
 
+// Index is the TAP's interface index.
+func (d *Device) Index() int { return d.index }
+
 // MAC is the TAP's own hardware address.
 func (d *Device) MAC() net.HardwareAddr { return d.mac }
 

@@ -21,6 +21,7 @@ type Queue struct{}
 
 func (d *Device) Name() string                          { return "" }
 func (d *Device) Queues() []*Queue                      { return nil }
+func (d *Device) Index() int                            { return 0 }
 func (d *Device) MAC() net.HardwareAddr                 { return nil }
 func (d *Device) Close() error                          { return nil }
 func (q *Queue) Name() string                           { return "" }

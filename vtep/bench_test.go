@@ -34,7 +34,7 @@ func BenchmarkTxPipeline(b *testing.B) {
 // validation, learning (refresh) and delivery to a discarding TAP.
 func BenchmarkRxPipeline(b *testing.B) {
 	te := newTestEngine(b)
-	te.net(0).dev.Queues = []FrameQueue{discardTAP{}}
+	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
 	rx := te.newRxPipeline(0)
 	var bytes int64
 	for i := range rx.dg {

@@ -89,14 +89,20 @@ type Engine struct {
 	groups map[netip.Addr]*group
 	run    *runState // nil until Run
 
-	// openDevice makes a network's TAP and multicast sender; a seam for
-	// tests over fakes.
-	openDevice func(nc NetworkConfig) (Device, error)
+	// openTAP makes a network's TAP; openSender the sender of its floods
+	// to a group (nil: the TAP's Device brings its own). Seams for tests
+	// over fakes.
+	openTAP    func(nc NetworkConfig) (Device, error)
+	openSender func(nc NetworkConfig) (BatchConn, error)
 	// openGroup joins a group; nil where groups are not supported.
 	openGroup func(g netip.Addr) (BatchConn, error)
 	// checkHost vets what a new network needs from the host (its bridge)
 	// before Reload changes anything; nil over fakes.
 	checkHost func(nc NetworkConfig) error
+
+	// watchHost follows the TAPs and bridges on the host (netlink) and
+	// mends what was deleted under us; nil over fakes.
+	watchHost func(ctx context.Context)
 
 	// LogLevel, when set, follows log_level across reloads.
 	LogLevel *slog.LevelVar
@@ -117,11 +123,15 @@ type network struct {
 	vni      uint32
 	label    string
 	cfg      atomic.Pointer[NetworkConfig]
-	dev      Device
-	group    netip.Addr // joined for this network; invalid without one
+	dev      atomic.Pointer[Device] // replaced when the TAP is recreated
+	group    netip.Addr             // joined for this network; invalid without one
 	counters metrics.Counters
-	tx       sync.WaitGroup // its TX pipelines
+	tx       sync.WaitGroup // its TX pipelines, and a TAP recovery
 	flood    rateLimiter    // flood_rate
+
+	closed     atomic.Bool // set before the network's resources go
+	recovering atomic.Bool // a TAP recovery is under way
+	bridgeGone atomic.Bool // its bridge was deleted; said once, until it returns
 }
 
 // group is a joined multicast group, shared by the networks that use it.
@@ -133,6 +143,7 @@ type group struct {
 // runState is what Run sets up for the goroutines it and Reload start.
 type runState struct {
 	fail  func(error)
+	done  <-chan struct{} // closed when Run starts shutting down
 	rx    sync.WaitGroup
 	stopd bool
 }
@@ -177,18 +188,16 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	if e.adminLn, err = listenAdmin(cfg, log); err != nil {
 		return nil, err
 	}
-	e.openDevice = func(nc NetworkConfig) (d Device, err error) {
-		cur := e.cfg.Load()
-		if nc.Group.IsValid() {
-			if d.Multicast, err = openMulticastSender(cur.Local, e.ifindex, nc.TTL); err != nil {
-				return Device{}, fmt.Errorf("group %s: %w", nc.Group, err)
-			}
-		}
-		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: cur.Queues})
+	e.openSender = func(nc NetworkConfig) (BatchConn, error) {
+		c, err := openMulticastSender(e.cfg.Load().Local, e.ifindex, nc.TTL)
 		if err != nil {
-			if d.Multicast != nil {
-				d.Multicast.Close()
-			}
+			return nil, fmt.Errorf("group %s: %w", nc.Group, err)
+		}
+		return c, nil
+	}
+	e.openTAP = func(nc NetworkConfig) (d Device, err error) {
+		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: e.cfg.Load().Queues})
+		if err != nil {
 			return Device{}, err
 		}
 		d.Closer = dev
@@ -204,6 +213,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 		}
 		return nil
 	}
+	e.watchHost = e.watchLinks
 	e.openGroup = func(g netip.Addr) (BatchConn, error) {
 		cur := e.cfg.Load()
 		return openGroupReceiver(g, cur.Port, e.ifindex, rxBatch, cur.UDP6ZeroChecksumRx)
@@ -249,7 +259,7 @@ func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Dev
 	e.conns = conns
 	e.tapMTU = tapMTU
 	next := 0
-	e.openDevice = func(NetworkConfig) (Device, error) {
+	e.openTAP = func(NetworkConfig) (Device, error) {
 		if next == len(devs) {
 			return Device{}, errors.New("no more devices")
 		}
@@ -272,11 +282,18 @@ func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Dev
 // openNetwork takes a network's resources and fills in its FDB settings;
 // its pipelines start with startNetwork. Callers hold e.mu or own e alone.
 func (e *Engine) openNetwork(nc NetworkConfig) (n *network, err error) {
-	dev, err := e.openDevice(nc)
+	dev, err := e.openTAP(nc)
 	if err != nil {
 		return nil, err
 	}
-	n = &network{vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10), dev: dev}
+	if nc.Group.IsValid() && dev.Multicast == nil && e.openSender != nil {
+		if dev.Multicast, err = e.openSender(nc); err != nil {
+			closeDevice(dev)
+			return nil, err
+		}
+	}
+	n = &network{vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10)}
+	n.dev.Store(&dev)
 	n.cfg.Store(&nc)
 	if nc.Group.IsValid() {
 		if err := e.joinGroup(nc.Group); err != nil {
@@ -344,19 +361,21 @@ func (e *Engine) leaveGroup(g netip.Addr) {
 
 // startNetwork starts a network's TX pipelines, one per TAP queue.
 func (e *Engine) startNetwork(n *network) {
-	for i, q := range n.dev.Queues {
+	dev := n.dev.Load()
+	for i, q := range dev.Queues {
 		conn := e.conns[i%len(e.conns)]
-		n.tx.Go(func() { e.run.fail(e.txLoop(n, q, conn)) })
+		n.tx.Go(func() { e.txLoop(n, q, conn) })
 	}
 }
 
 // closeNetwork stops a network that is no longer published: its TAP goes,
 // its pipelines end, its group is left and its FDB entries dropped.
 func (e *Engine) closeNetwork(n *network) {
-	n.dev.Closer.Close()
+	n.closed.Store(true)
+	n.dev.Load().Closer.Close()
 	n.tx.Wait()
-	if n.dev.Multicast != nil {
-		n.dev.Multicast.Close()
+	if m := n.dev.Load().Multicast; m != nil {
+		m.Close()
 	}
 	if n.group.IsValid() {
 		e.leaveGroup(n.group)
@@ -385,7 +404,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 
 	e.mu.Lock()
-	e.run = &runState{fail: func(err error) {
+	e.run = &runState{done: ctx.Done(), fail: func(err error) {
 		if err != nil {
 			cancel(err)
 		}
@@ -406,6 +425,9 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	bg.Go(func() { e.ageLoop(ctx) })
 	bg.Go(func() { e.dropWatch(ctx) })
+	if e.watchHost != nil {
+		bg.Go(func() { e.watchHost(ctx) })
+	}
 	if e.httpLn != nil {
 		e.http = &http.Server{Handler: e.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		bg.Go(func() {
@@ -435,12 +457,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.run.rx.Wait()
 	for _, n := range e.nets.Load().order {
-		n.dev.Closer.Close()
+		n.closed.Store(true)
+		n.dev.Load().Closer.Close()
 	}
 	for _, n := range e.nets.Load().order {
 		n.tx.Wait()
-		if n.dev.Multicast != nil {
-			n.dev.Multicast.Close()
+		if m := n.dev.Load().Multicast; m != nil {
+			m.Close()
 		}
 	}
 	if err := e.saveState(); err != nil {
@@ -465,7 +488,7 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) close() {
 	if tbl := e.nets.Load(); tbl != nil {
 		for _, n := range tbl.order {
-			closeDevice(n.dev)
+			closeDevice(*n.dev.Load())
 		}
 	}
 	for g := range e.groups {

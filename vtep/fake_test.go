@@ -14,6 +14,7 @@ import (
 type fakeTAP struct {
 	name   string
 	in     chan []byte
+	fail   chan error // an error sent here comes out of Read, as when a TAP is deleted
 	closed chan struct{}
 	once   sync.Once
 
@@ -22,13 +23,15 @@ type fakeTAP struct {
 }
 
 func newFakeTAP(name string) *fakeTAP {
-	return &fakeTAP{name: name, in: make(chan []byte, 1024), closed: make(chan struct{})}
+	return &fakeTAP{name: name, in: make(chan []byte, 1024), fail: make(chan error, 1), closed: make(chan struct{})}
 }
 
 func (f *fakeTAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	var frame []byte
 	select {
 	case frame = <-f.in:
+	case err := <-f.fail:
+		return 0, err
 	case <-f.closed:
 		return 0, os.ErrClosed
 	}
@@ -147,3 +150,10 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 func (te *testEngine) net(i int) *network { return te.nets.Load().order[i] }
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// editDev changes network i's device.
+func (te *testEngine) editDev(i int, f func(d *Device)) {
+	d := *te.net(i).dev.Load()
+	f(&d)
+	te.net(i).dev.Store(&d)
+}

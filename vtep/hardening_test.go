@@ -36,7 +36,7 @@ func TestRxAcceptFrom(t *testing.T) {
 
 func TestRxOwnMACIsALoop(t *testing.T) {
 	te := newTestEngine(t)
-	te.net(0).dev.MAC = macLocal
+	te.editDev(0, func(d *Device) { d.MAC = macLocal })
 	te.receive(peerB, vxlan(200, frame(macBcast, macLocal, 46)))
 	if got := te.net(0).counters.Drops[metrics.Loop].Load(); got != 1 {
 		t.Errorf("loop drops %d, want 1", got)

@@ -55,21 +55,23 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPi
 	for i := range p.bufs {
 		p.bufs[i] = slab[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
 	}
-	if n.dev.Multicast != nil {
-		p.mw = n.dev.Multicast.NewWriter(cap(p.mqueue))
+	if m := n.dev.Load().Multicast; m != nil {
+		p.mw = m.NewWriter(cap(p.mqueue))
 	}
 	return p
 }
 
-func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) error {
+// A read error other than our own close means the TAP is gone (deleted
+// under us): the pipeline ends and the TAP is recreated.
+func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) {
 	p := e.newTxPipeline(n, dev, conn)
 	for {
 		count, err := dev.Read(p.bufs, p.sizes, encap.Headroom)
 		if err != nil {
-			if isClosed(err) {
-				return nil
+			if !isClosed(err) {
+				e.tapLost(n, fmt.Errorf("read %s: %w", dev.Name(), err))
 			}
-			return fmt.Errorf("network %s: read %s: %w", n.cfg.Load().Name, dev.Name(), err)
+			return
 		}
 		p.forward(count)
 	}
@@ -238,7 +240,8 @@ func (p *rxPipeline) deliver(count int) {
 			continue
 		}
 		src := fdb.MAC(inner[6:12])
-		if src == n.dev.MAC && !src.IsZero() {
+		dev := n.dev.Load()
+		if src == dev.MAC && !src.IsZero() {
 			n.counters.Drop(metrics.Loop, 1)
 			continue
 		}
@@ -249,7 +252,7 @@ func (p *rxPipeline) deliver(count int) {
 		if nc.Learning && d.Addr != cfg.Local {
 			e.learn(n, src, d.Addr, peer, cfg.LearnRate, now)
 		}
-		q := n.dev.Queues
+		q := dev.Queues
 		if _, err := q[p.queue%len(q)].Write(inner); err != nil {
 			n.counters.Drop(metrics.TAPError, 1)
 			continue

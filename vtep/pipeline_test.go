@@ -273,7 +273,7 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 		t.Errorf("TX: %v allocations per batch", a)
 	}
 	// Keep the fake's recording out of it: use a discarding device.
-	te.net(0).dev.Queues = []FrameQueue{discardTAP{}}
+	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
 	rx := te.newRxPipeline(0)
 	for i := range rx.dg {
 		rx.dg[i].N = copy(rx.dg[i].Buf, vxlan(200, frame(macLocal, macRemote, 1000)))
@@ -328,7 +328,7 @@ func TestTxFloodsToGroup(t *testing.T) {
 	te := newTestEngine(t, NetworkConfig{Name: "mc", VNI: 300, TAP: "t300", Peers: []netip.Addr{peerB},
 		Group: group, TTL: 1, Learning: true, Ageing: time.Minute, MaxEntries: 10})
 	mc := newFakeConn()
-	te.net(0).dev.Multicast = mc
+	te.editDev(0, func(d *Device) { d.Multicast = mc })
 	te.fdb.Learn(300, macRemote, peerC, 0)
 	te.send(t, frame(macBcast, macLocal, 46), frame(macRemote, macLocal, 46))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,4 +106,44 @@ func sentTo(c *fakeConn, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// A TAP that fails under the engine (deleted by someone) is replaced by a
+// new one, counted, and forwarding resumes on it.
+func TestTAPRecreated(t *testing.T) {
+	cfg := reloadConfig(netCfg(200, peerB))
+	conn := newFakeConn()
+	first, second := newFakeTAP("t200"), newFakeTAP("t200")
+	devs := []Device{{Queues: []FrameQueue{first}, Closer: first}, {Queues: []FrameQueue{second}, Closer: second}}
+	e := NewWithDevices(cfg, testLogger(), []BatchConn{conn}, devs, 1450)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	first.fail <- syscall.EBADFD
+	deadline := time.Now().Add(5 * time.Second)
+	n := e.nets.Load().order[0]
+	for n.counters.TAPRecreated.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("TAP not recreated")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-first.closed:
+	default:
+		t.Error("the lost TAP was not closed")
+	}
+	second.in <- frame(macBcast, macLocal, 46)
+	for !sentTo(conn, peerB) {
+		if time.Now().After(deadline) {
+			t.Fatal("no forwarding on the new TAP")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
