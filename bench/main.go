@@ -1,0 +1,149 @@
+// Command bench measures vtepd against the kernel's own VXLAN driver and
+// answers the question users ask: how close is vtepd to the kernel, and
+// what does it cost?
+//
+// It builds one lab (internal/topo): two hosts on an underlay bridge,
+// each with a bridge br0 and a container (MTU 1450) on it, VNI 200 between
+// them. Each repetition then runs the same workloads over the kernel's
+// vxlan and over vtepd, the order alternating from one repetition to the
+// next so that drift (thermal, other tenants of the VM) hits both alike:
+//
+//	lat   ping every 10 ms for -duration: RTT p50 and p99
+//	tcp1  iperf3, one stream: Gbit/s received; CPU seconds per GB of
+//	      vtepd (both processes) and of the whole machine
+//	tcp4  iperf3, four streams: Gbit/s received
+//	pps   64-byte UDP payloads over 64 flows from our own AF_PACKET
+//	      generator to our own recvmmsg counter: packets per second
+//	      offered and received
+//
+// Before the first repetition the generator runs once with no overlay up
+// (its frames die at the sending host's bridge): its own ceiling, to tell
+// a path-limited small-frame figure from a generator-limited one. The
+// machine's background load is sampled before and after, since on a shared
+// VM it moves every figure.
+//
+// It prints the medians, the ratio vtepd/kernel, and writes latest.json,
+// a timestamped copy and latest.svg (the ratios as bars) to -out. With
+// -pprof, one extra vtepd run of tcp1 (not counted) collects a CPU profile
+// of each vtepd and prints its top 10.
+//
+// Usage (root; `sudo make bench` builds vtepd first):
+//
+//	go run ./bench [-reps 3] [-duration 5s] [-only lat,tcp1,tcp4,pps]
+//	               [-queues N] [-pprof] [-vtepd bin/vtepd] [-out bench/results]
+//
+// Any workload that cannot run (no ping reply, iperf3 error, no datagram
+// counted) ends the run with an error and a non-zero exit status rather
+// than a zero in the table. The lab is removed on every exit path,
+// including Ctrl-C.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Hidden subcommands (pktgen_linux.go).
+const (
+	cmdPktgen  = "_pktgen"
+	cmdPktsink = "_pktsink"
+)
+
+// options are the harness's flags.
+type options struct {
+	reps     int
+	duration time.Duration
+	out      string
+	vtepd    string
+	only     string
+	queues   int
+	pprof    bool
+	flows    int
+}
+
+func main() {
+	// Hidden subcommands: the harness re-executes itself inside container
+	// namespaces as the small-frame generator and counter.
+	if len(os.Args) > 1 {
+		var run func([]string) error
+		switch os.Args[1] {
+		case cmdPktgen:
+			run = runPktgen
+		case cmdPktsink:
+			run = runPktsink
+		}
+		if run != nil {
+			if err := run(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+
+	var o options
+	flag.IntVar(&o.reps, "reps", 3, "repetitions per mode; medians are reported")
+	o.duration = 5 * time.Second
+	flag.Var((*seconds)(&o.duration), "duration", "length of each measurement: a Go duration (5s) or plain seconds (5)")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json, latest.svg, timestamped copies and profiles")
+	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
+	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps")
+	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
+	flag.BoolVar(&o.pprof, "pprof", false, "profile each vtepd during an extra TCP single-stream run and print the top 10")
+	flag.IntVar(&o.flows, "flows", 64, "UDP flows (source ports) of the small-frame generator")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] (as root)\n\nvtepd against the kernel's VXLAN: throughput, small-frame rate, latency, CPU.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if o.reps < 1 || o.duration < time.Second || o.flows < 1 || o.flows > 4096 || o.queues < 0 {
+		fmt.Fprintln(os.Stderr, "bench: need -reps >= 1, -duration >= 1s, -flows in 1..4096, -queues >= 0")
+		os.Exit(2)
+	}
+	// topo closes the lab on SIGINT/SIGTERM and re-raises the signal; a
+	// workload cut short by it must not read as a failure of the path.
+	var interrupted atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		interrupted.Store(true)
+	}()
+	if err := runBench(o); err != nil {
+		if interrupted.Load() {
+			fmt.Fprintln(os.Stderr, "bench: interrupted; lab removed")
+			os.Exit(130)
+		}
+		fmt.Fprintf(os.Stderr, "bench: FAILED: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// seconds is a time.Duration flag that also takes a plain number of
+// seconds, so that `-duration 3` means what it says.
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if d, err := time.ParseDuration(v); err == nil {
+		*s = seconds(d)
+		return nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 24*3600 {
+		return fmt.Errorf("want a duration such as 5s, or seconds")
+	}
+	*s = seconds(time.Duration(f * float64(time.Second)))
+	return nil
+}

@@ -1,0 +1,225 @@
+package main
+
+// Parsers for what the harness reads from other programs and from /proc,
+// and the statistics it reports. All of them are pure functions over bytes,
+// tested without root in parse_test.go.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// errNoData is wrapped by parsers whose input holds no usable sample.
+var errNoData = errors.New("no data")
+
+// iperfResult is what the harness keeps of an iperf3 -J report.
+type iperfResult struct {
+	BitsPerSecond float64 // received, all streams
+	Bytes         int64   // received, all streams
+	Retransmits   int64   // sender side, TCP only
+}
+
+// iperfJSON mirrors the parts of iperf3's -J output that we read.
+type iperfJSON struct {
+	Error string `json:"error"`
+	End   struct {
+		SumSent struct {
+			Retransmits int64 `json:"retransmits"`
+		} `json:"sum_sent"`
+		SumReceived struct {
+			Bytes         int64   `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+	} `json:"end"`
+}
+
+// parseIperf reads an iperf3 -J report. out may carry other text (stderr
+// warnings) before the JSON object, which starts at the first line that
+// begins with "{". A report with an "error" member, or one that received
+// nothing, is an error.
+func parseIperf(out []byte) (iperfResult, error) {
+	start := -1
+	if bytes.HasPrefix(out, []byte("{")) {
+		start = 0
+	} else if i := bytes.Index(out, []byte("\n{")); i >= 0 {
+		start = i + 1
+	}
+	if start < 0 {
+		return iperfResult{}, fmt.Errorf("iperf3: no JSON report in output: %w: %s", errNoData, tail(out, 300))
+	}
+	var j iperfJSON
+	if err := json.NewDecoder(bytes.NewReader(out[start:])).Decode(&j); err != nil {
+		return iperfResult{}, fmt.Errorf("iperf3: decoding JSON report: %w", err)
+	}
+	if j.Error != "" {
+		return iperfResult{}, fmt.Errorf("iperf3: %s", j.Error)
+	}
+	r := iperfResult{
+		BitsPerSecond: j.End.SumReceived.BitsPerSecond,
+		Bytes:         j.End.SumReceived.Bytes,
+		Retransmits:   j.End.SumSent.Retransmits,
+	}
+	if r.Bytes <= 0 || !(r.BitsPerSecond > 0) {
+		return iperfResult{}, fmt.Errorf("iperf3: %w: received %d bytes at %g bit/s", errNoData, r.Bytes, r.BitsPerSecond)
+	}
+	return r, nil
+}
+
+// parsePingRTTs returns the round-trip times, in microseconds, of every
+// reply line of iputils ping output, in order:
+//
+//	64 bytes from 198.19.0.2: icmp_seq=1 ttl=64 time=0.054 ms
+//
+// Lines without "time=" (the header, the summary, "Destination Host
+// Unreachable") and duplicate replies ("(DUP!)") are skipped. Output
+// without a single reply is an error.
+func parsePingRTTs(out []byte) ([]float64, error) {
+	var rtts []float64
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if !strings.Contains(line, " bytes from ") || strings.Contains(line, "(DUP!)") {
+			continue
+		}
+		_, after, ok := strings.Cut(line, " time=")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(after)
+		if len(f) < 2 {
+			return nil, fmt.Errorf("ping: no unit after time= in %q", line)
+		}
+		value, unit := f[0], f[1]
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("ping: %q: %w", line, err)
+		}
+		switch unit {
+		case "ms":
+			v *= 1e3
+		case "us", "µs":
+		case "s":
+			v *= 1e6
+		default:
+			return nil, fmt.Errorf("ping: unknown unit %q in %q", unit, line)
+		}
+		rtts = append(rtts, v)
+	}
+	if len(rtts) == 0 {
+		return nil, fmt.Errorf("ping: %w: no replies: %s", errNoData, tail(out, 300))
+	}
+	return rtts, nil
+}
+
+// cpuTimes is the first line of /proc/stat, in clock ticks.
+type cpuTimes struct {
+	Busy  uint64 // user + nice + system + irq + softirq + steal
+	Idle  uint64 // idle + iowait
+	Total uint64 // Busy + Idle
+}
+
+// parseProcStat reads the aggregate "cpu" line of /proc/stat. guest and
+// guest_nice are left out: the kernel already counts them in user and nice.
+func parseProcStat(data []byte) (cpuTimes, error) {
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "cpu" {
+			continue
+		}
+		if len(f) < 9 {
+			return cpuTimes{}, fmt.Errorf("/proc/stat: cpu line has %d fields, want at least 9: %q", len(f), line)
+		}
+		var v [8]uint64 // user nice system idle iowait irq softirq steal
+		for i := range v {
+			n, err := strconv.ParseUint(f[i+1], 10, 64)
+			if err != nil {
+				return cpuTimes{}, fmt.Errorf("/proc/stat: field %d of cpu line: %w", i+1, err)
+			}
+			v[i] = n
+		}
+		t := cpuTimes{
+			Busy: v[0] + v[1] + v[2] + v[5] + v[6] + v[7],
+			Idle: v[3] + v[4],
+		}
+		t.Total = t.Busy + t.Idle
+		return t, nil
+	}
+	return cpuTimes{}, fmt.Errorf("/proc/stat: %w: no aggregate cpu line", errNoData)
+}
+
+// parsePidStat returns utime + stime, in clock ticks, from the contents of
+// /proc/<pid>/stat. The command name in parentheses may itself contain
+// spaces and parentheses, so fields are counted from the last ')'.
+func parsePidStat(data []byte) (uint64, error) {
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/<pid>/stat: no ')' in %q", tail(data, 100))
+	}
+	// After ")": state (field 3), ppid (4), ... utime (14), stime (15).
+	f := strings.Fields(s[i+1:])
+	const utime, stime = 14 - 3, 15 - 3
+	if len(f) <= stime {
+		return 0, fmt.Errorf("/proc/<pid>/stat: %d fields after the name, want more than %d", len(f), stime)
+	}
+	u, err := strconv.ParseUint(f[utime], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/<pid>/stat: utime: %w", err)
+	}
+	st, err := strconv.ParseUint(f[stime], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/<pid>/stat: stime: %w", err)
+	}
+	return u + st, nil
+}
+
+// lastJSONLine decodes the last line of out that starts with "{" into v:
+// the hidden subcommands print their result that way, after any chatter.
+func lastJSONLine(out []byte, v any) error {
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		if bytes.HasPrefix(lines[i], []byte("{")) {
+			return json.Unmarshal(lines[i], v)
+		}
+	}
+	return fmt.Errorf("%w: no JSON result line in output: %s", errNoData, tail(out, 300))
+}
+
+// median of xs (the mean of the two middle values for an even count);
+// NaN for none. xs is not modified.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// percentile of xs by the nearest-rank method (p in (0, 100]): the
+// smallest sample such that at least p% of the samples are at most it.
+// NaN for none. xs is not modified.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 || p <= 0 || p > 100 {
+		return math.NaN()
+	}
+	s := slices.Sorted(slices.Values(xs))
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	return s[max(rank, 1)-1]
+}
+
+// tail returns the last n bytes of b, for error messages.
+func tail(b []byte, n int) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > n {
+		return "..." + string(b[len(b)-n:])
+	}
+	return string(b)
+}
