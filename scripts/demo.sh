@@ -68,6 +68,8 @@ done
 step "vtepd on each host: VNI 200, port 4789, flooding to the other host"
 for h in "${hosts[@]}"; do
 	cat >"$tmp/$h.toml" <<TOML
+state_dir = ""                     # a demo keeps nothing across runs
+
 [underlay]
 local = "${underlay[$h]}"
 port = 4789
@@ -75,12 +77,16 @@ port = 4789
 [metrics]
 listen = "127.0.0.1:9476"
 
+[admin]
+socket = "$tmp/$h.sock"
+
 [[network]]
 name = "demo"
 vni = 200
 bridge = "br0"
 tap = "vtep200"
 peers = ["${underlay[${peer[$h]}]}"]
+accept_from = ["198.18.0.0/24"]    # only our hosts may send into this network
 TOML
 	echo "--- host $h: $tmp/$h.toml"
 	cat "$tmp/$h.toml"
@@ -100,8 +106,10 @@ ip netns exec "$p-cb" ping -c 3 -i 0.2 -W 2 "${inner[a]}"
 step "a 1450-byte IP packet with DF set crosses: the overlay MTU is 1450"
 ip netns exec "$p-ca" ping -c 2 -i 0.2 -W 2 -M do -s 1422 "${inner[b]}"
 
-step "host a: learned FDB (GET /fdb); container b's eth0 is $(ip -n "$p-cb" -br link show eth0 | awk '{print $3}')"
-get a /fdb
+step "host a: learned FDB (vtepctl fdb show); container b's eth0 is $(ip -n "$p-cb" -br link show eth0 | awk '{print $3}')"
+"$(dirname "$bin")/vtepctl" -s "$tmp/a.sock" fdb show
+step "host a: per-peer counters (vtepctl peers)"
+"$(dirname "$bin")/vtepctl" -s "$tmp/a.sock" peers
 step "host a: metrics (GET /metrics, non-zero vtep_* series)"
 get a /metrics | grep '^vtep_' | grep -v ' 0$'
 
