@@ -189,9 +189,9 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+			return nil, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: oneLine(pe.Message)}
 		}
-		return nil, &ConfigError{File: name, Msg: err.Error()}
+		return nil, &ConfigError{File: name, Msg: oneLine(err.Error())}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
@@ -319,8 +319,10 @@ func (v *validator) config(fc *fileConfig) *Config {
 			cfg.SrcPortLow, cfg.SrcPortHigh = uint16(r[0]), uint16(r[1])
 		}
 	}
-	if len(u.Interface) > maxIfNameLen {
-		v.fail("underlay.interface", "%q longer than %d characters", u.Interface, maxIfNameLen)
+	if u.Interface != "" {
+		if err := checkIfName(u.Interface); err != nil {
+			v.fail("underlay.interface", "%v", err)
+		}
 	}
 	cfg.Pprof = fc.Metrics.Pprof
 	if fc.Metrics.Listen != nil {
@@ -381,17 +383,16 @@ func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkCon
 	if n.Name == "" {
 		n.Name = fmt.Sprintf("vni%d", n.VNI)
 	}
-	switch {
-	case n.Bridge == "":
+	if n.Bridge == "" {
 		v.fail(key("bridge"), "required: the bridge to join")
-	case len(n.Bridge) > maxIfNameLen:
-		v.fail(key("bridge"), "%q longer than %d characters", n.Bridge, maxIfNameLen)
+	} else if err := checkIfName(n.Bridge); err != nil {
+		v.fail(key("bridge"), "%v", err)
 	}
 	if n.TAP == "" {
 		n.TAP = fmt.Sprintf("vtep%d", n.VNI)
 	}
-	if len(n.TAP) > maxIfNameLen || strings.ContainsAny(n.TAP, "/ %") {
-		v.fail(key("tap"), "%q is not a usable interface name (at most %d characters, no '/', ' ' or '%%')", n.TAP, maxIfNameLen)
+	if err := checkIfName(n.TAP); err != nil {
+		v.fail(key("tap"), "%v", err)
 	}
 	seen := map[netip.Addr]bool{}
 	for j, s := range fn.Peers {
@@ -467,7 +468,9 @@ func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkCon
 		switch {
 		case err != nil:
 			v.fail(k, "%q is not a CIDR prefix such as \"198.18.0.0/24\"", s)
-		case local.IsValid() && p.Addr().Unmap().Is4() != local.Is4():
+		case p.Addr().Is4In6():
+			v.fail(k, "%s: write IPv4 prefixes in IPv4 form", p)
+		case local.IsValid() && p.Addr().Is4() != local.Is4():
 			v.fail(k, "%s is not of the same address family as underlay.local %s", p, local)
 		}
 		n.AcceptFrom = append(n.AcceptFrom, p.Masked())
@@ -516,4 +519,23 @@ func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkCon
 		n.Static = append(n.Static, StaticEntry{MAC: mac, Remote: r})
 	}
 	return n
+}
+
+// checkIfName vets a Linux interface name: 1 to 15 bytes, not "." or "..",
+// and none of '/', ':', white space or control characters.
+func checkIfName(name string) error {
+	if name == "" || len(name) > maxIfNameLen || name == "." || name == ".." {
+		return fmt.Errorf("%q is not an interface name (1 to %d characters)", name, maxIfNameLen)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == '/' || r == ':' || r == '%' || r == 0x7f || r > 0x7e {
+			return fmt.Errorf("%q is not an interface name (no '/', ':', '%%', spaces or control characters)", name)
+		}
+	}
+	return nil
+}
+
+// oneLine keeps a message from the TOML parser on one line.
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
 }

@@ -172,6 +172,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"learn_rate", net("[limits]\nlearn_rate = -5\n"), []string{"line 7", "limits.learn_rate"}},
 		{"move_hold", net("[limits]\nmove_hold = \"soon\"\n"), []string{"line 7", "limits.move_hold"}},
 		{"state_dir", "state_dir = \"state\"\n" + net(""), []string{"line 1", "state_dir"}},
+		{"accept_from mapped", net("accept_from = [\"::ffff:198.18.0.0/120\"]\n"), []string{"network[0].accept_from[0]", "IPv4 form"}},
+		{"bridge name", net("") + "[[network]]\nvni = 7\nbridge = \"b r\"\n", []string{"network[1].bridge", "interface name"}},
+		{"tap dots", net("tap = \"..\"\n"), []string{"network[0].tap", "interface name"}},
+		{"interface colon", "[underlay]\nlocal = \"198.18.0.1\"\ninterface = \"eth0:1\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 3", "underlay.interface"}},
+		{"newline in parser message", base + "port = 0b\n", []string{"line"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
 	}
 	for _, tt := range tests {

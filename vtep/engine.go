@@ -364,7 +364,7 @@ func (e *Engine) startNetwork(n *network) {
 	dev := n.dev.Load()
 	for i, q := range dev.Queues {
 		conn := e.conns[i%len(e.conns)]
-		n.tx.Go(func() { e.txLoop(n, q, conn) })
+		n.tx.Go(func() { e.txLoop(n, dev, q, conn) })
 	}
 }
 

@@ -63,13 +63,13 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPi
 
 // A read error other than our own close means the TAP is gone (deleted
 // under us): the pipeline ends and the TAP is recreated.
-func (e *Engine) txLoop(n *network, dev FrameQueue, conn BatchConn) {
+func (e *Engine) txLoop(n *network, owner *Device, dev FrameQueue, conn BatchConn) {
 	p := e.newTxPipeline(n, dev, conn)
 	for {
 		count, err := dev.Read(p.bufs, p.sizes, encap.Headroom)
 		if err != nil {
 			if !isClosed(err) {
-				e.tapLost(n, fmt.Errorf("read %s: %w", dev.Name(), err))
+				e.tapLost(n, owner, fmt.Errorf("read %s: %w", dev.Name(), err))
 			}
 			return
 		}

@@ -11,20 +11,25 @@ const (
 	recoverLogEvery = 30 * time.Second
 )
 
-// tapLost starts recreating n's TAP, which was deleted under us, unless a
-// recovery is already under way. The recovery belongs to n.tx, so that
-// closing the network or the engine waits for it.
-func (e *Engine) tapLost(n *network, why error) {
-	if n.closed.Load() || !n.recovering.CompareAndSwap(false, true) {
+// tapLost starts recreating n's TAP lost, which was deleted under us,
+// unless a recovery is already under way or has already replaced it (the
+// other queues of a lost TAP fail too, and netlink tells of it as well).
+// The recovery belongs to n.tx, so that closing the network or the engine
+// waits for it.
+func (e *Engine) tapLost(n *network, lost *Device, why error) {
+	if n.closed.Load() || n.dev.Load() != lost || !n.recovering.CompareAndSwap(false, true) {
 		return
 	}
-	n.tx.Go(func() { e.recoverTAP(n, why) })
+	if n.dev.Load() != lost { // replaced between the two checks
+		n.recovering.Store(false)
+		return
+	}
+	n.tx.Go(func() { e.recoverTAP(n, lost, why) })
 }
 
-func (e *Engine) recoverTAP(n *network, why error) {
+func (e *Engine) recoverTAP(n *network, old *Device, why error) {
 	nc := n.cfg.Load()
 	e.log.Warn("TAP lost; recreating it", "vni", n.vni, "tap", nc.TAP, "err", why)
-	old := n.dev.Load()
 	old.Closer.Close() // ends this TAP's other pipelines
 	wait := recoverFirst
 	var lastLog time.Time

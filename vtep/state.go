@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -120,25 +121,48 @@ func (e *Engine) loadState() int {
 	if down < 0 {
 		return warn("state file written in the future, ignored", "written", st.Written)
 	}
-	now := e.Now()
+	// Vet every entry before restoring any: a file that is corrupt
+	// anywhere is ignored as a whole.
+	type restore struct {
+		vni    uint32
+		mac    fdb.MAC
+		remote netip.Addr
+		age    time.Duration
+	}
+	var todo []restore
 	nets := e.nets.Load().byVNI
-	restored, stale := 0, 0
+	stale := 0
 	for _, se := range st.Entries {
+		mac, err1 := fdb.ParseMAC(se.MAC)
+		remote, err2 := netip.ParseAddr(se.Remote)
+		switch {
+		case err1 != nil || err2 != nil || !mac.IsUnicast() || mac.IsZero():
+			return warn("state file corrupt, ignored", "entry", se.MAC)
+		case remote.Is4() != cfg.Local.Is4() || remote == cfg.Local || !remote.IsGlobalUnicast():
+			return warn("state file corrupt, ignored", "entry", se.MAC, "remote", se.Remote)
+		case !(se.AgeSeconds >= 0) || math.IsInf(se.AgeSeconds, 0): // also NaN
+			return warn("state file corrupt, ignored", "entry", se.MAC, "age_seconds", se.AgeSeconds)
+		}
 		n := nets[se.VNI]
 		if n == nil || !n.cfg.Load().Learning {
 			continue
 		}
-		mac, err1 := fdb.ParseMAC(se.MAC)
-		remote, err2 := netip.ParseAddr(se.Remote)
-		if err1 != nil || err2 != nil || se.AgeSeconds < 0 {
-			return warn("state file corrupt, ignored", "entry", se.MAC)
-		}
-		age := time.Duration(se.AgeSeconds*float64(time.Second)) + down
-		if age >= n.cfg.Load().Ageing {
+		ageing := n.cfg.Load().Ageing
+		if se.AgeSeconds >= ageing.Seconds() || down >= ageing {
 			stale++
 			continue
 		}
-		if e.fdb.Learn(se.VNI, mac, remote, now-int64(age)) == fdb.Added {
+		age := time.Duration(se.AgeSeconds*float64(time.Second)) + down
+		if age >= ageing {
+			stale++
+			continue
+		}
+		todo = append(todo, restore{se.VNI, mac, remote, age})
+	}
+	now := e.Now()
+	restored := 0
+	for _, r := range todo {
+		if e.fdb.Learn(r.vni, r.mac, r.remote, now-int64(r.age)) == fdb.Added {
 			restored++
 		}
 	}

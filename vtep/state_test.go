@@ -42,6 +42,9 @@ func TestStateSurvivesRestart(t *testing.T) {
 	for _, bad := range []struct{ name, content string }{
 		{"corrupt", "{not json"},
 		{"stale", `{"version":1,"written":"2001-01-01T00:00:00Z","netns":"` + netnsID() + `","local":"198.18.0.1","port":4789,"entries":[{"vni":200,"mac":"02:00:00:00:00:02","remote":"198.18.0.2","age_seconds":1}]}`},
+		{"good then bad", `{"version":1,"written":"` + time.Now().Format(time.RFC3339) + `","netns":"` + netnsID() + `","local":"198.18.0.1","port":4789,"entries":[{"vni":200,"mac":"02:00:00:00:00:02","remote":"198.18.0.2","age_seconds":1},{"vni":200,"mac":"zz","remote":"198.18.0.2","age_seconds":1}]}`},
+		{"group remote", `{"version":1,"written":"` + time.Now().Format(time.RFC3339) + `","netns":"` + netnsID() + `","local":"198.18.0.1","port":4789,"entries":[{"vni":200,"mac":"02:00:00:00:00:02","remote":"239.1.1.1","age_seconds":1}]}`},
+		{"huge age", `{"version":1,"written":"` + time.Now().Format(time.RFC3339) + `","netns":"` + netnsID() + `","local":"198.18.0.1","port":4789,"entries":[{"vni":200,"mac":"02:00:00:00:00:02","remote":"198.18.0.2","age_seconds":1e300}]}`},
 		{"other instance", `{"version":1,"written":"` + time.Now().Format(time.RFC3339) + `","netns":"net:[1]","local":"198.18.0.1","port":4789,"entries":[{"vni":200,"mac":"02:00:00:00:00:02","remote":"198.18.0.2","age_seconds":1}]}`},
 	} {
 		if err := os.WriteFile(path, []byte(bad.content), 0o600); err != nil {

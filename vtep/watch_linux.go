@@ -53,14 +53,15 @@ func (e *Engine) checkLinks() {
 		if n.closed.Load() || n.recovering.Load() {
 			continue
 		}
-		td, ok := n.dev.Load().Closer.(*tap.Device)
+		dev := n.dev.Load()
+		td, ok := dev.Closer.(*tap.Device)
 		if !ok {
 			continue
 		}
 		nc := n.cfg.Load()
 		link, err := netlink.LinkByIndex(td.Index())
 		if err != nil || link.Attrs().Name != td.Name() {
-			e.tapLost(n, fmt.Errorf("tap %q was deleted", td.Name()))
+			e.tapLost(n, dev, fmt.Errorf("tap %q was deleted", td.Name()))
 			continue
 		}
 		br, err := netlink.LinkByName(nc.Bridge)

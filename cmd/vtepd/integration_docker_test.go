@@ -90,6 +90,8 @@ func dockerConfig(t *testing.T, n int) (cfg, socket string) {
 		cfg = strings.NewReplacer(`"198.18.0.1"`, `"198.18.0.2"`, `"198.18.0.2"`, `"198.18.0.1"`).Replace(cfg)
 	}
 	socket = filepath.Join(t.TempDir(), "vtepd.sock")
+	// Top-level keys go first: keep tests out of the host's /var/lib/vtepd.
+	cfg = "state_dir = \"\"\n" + cfg
 	return adminSocketLine.ReplaceAllString(cfg, `${1}"`+socket+`"`), socket
 }
 

@@ -70,6 +70,7 @@ type netSpec struct {
 // underlay it states udp6_zero_checksum_rx explicitly, zeroCsum6.
 func configNets(local netip.Addr, zeroCsum6 bool, nets ...netSpec) string {
 	var b strings.Builder
+	b.WriteString("state_dir = \"\"\n") // keep tests out of the host's /var/lib/vtepd
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\nport = %d\n", local, vxlanPort)
 	if local.Is6() {
 		fmt.Fprintf(&b, "udp6_zero_checksum_rx = %t\n", zeroCsum6)

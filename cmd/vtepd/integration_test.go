@@ -132,7 +132,14 @@ type static struct {
 
 // config renders a vtepd configuration for host h: one network, VNI 200
 // on br0, learning on, with the given flood list and static entries.
+// Tests must not write the host's /var/lib/vtepd: state_dir is off.
 func config(h *topo.Host, peers []netip.Addr, statics ...static) string {
+	return "state_dir = \"\"\n\n" + configBody(h, peers, statics...)
+}
+
+// configBody is config without the top-level keys, for callers that
+// write their own first.
+func configBody(h *topo.Host, peers []netip.Addr, statics ...static) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\nport = %d\n\n", h.Underlay, vxlanPort)
 	fmt.Fprintf(&b, "[metrics]\nlisten = %q\n\n", metricsAddr)

@@ -65,7 +65,7 @@ func TestIntegrationVtepctl(t *testing.T) {
 	nodes := newNodes(t, lab, 2)
 	a, b := nodes[0], nodes[1]
 	socket := filepath.Join(t.TempDir(), "a.sock")
-	admin := fmt.Sprintf("[admin]\nsocket = %q\n", socket)
+	admin := fmt.Sprintf("state_dir = \"\"\n[admin]\nsocket = %q\n", socket)
 	cfgPath := filepath.Join(t.TempDir(), "a.toml")
 	write := func(cfg string) {
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -73,7 +73,7 @@ func TestIntegrationVtepctl(t *testing.T) {
 		}
 	}
 	// A starts with no flood list: only B's floods make A learn.
-	write(admin + config(a.host, nil))
+	write(admin + configBody(a.host, nil))
 	proc, err := a.host.Start(vtepdBin(t), "-config", cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestIntegrationVtepctl(t *testing.T) {
 	// Reload: a new peer and a static entry, without a restart.
 	pid := a.vtepd.PID()
 	fresh := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x79}
-	write(admin + config(a.host, peersOf(nodes, 0), static{fresh, b.host.Underlay}))
+	write(admin + configBody(a.host, peersOf(nodes, 0), static{fresh, b.host.Underlay}))
 	if out, errOut, code := ctl(t, socket, "reload"); code != 0 || !strings.Contains(out, "1 changed") {
 		t.Fatalf("reload: exit %d, %q %q", code, out, errOut)
 	}
@@ -168,7 +168,7 @@ func TestIntegrationVtepctl(t *testing.T) {
 	}
 
 	// A broken file is refused as a whole, and traffic goes on.
-	write(admin + config(a.host, peersOf(nodes, 0)) + "\nbroken = [\n")
+	write(admin + configBody(a.host, peersOf(nodes, 0)) + "\nbroken = [\n")
 	_, errOut, code := ctl(t, socket, "reload")
 	if code != 1 || !strings.Contains(errOut, "line") {
 		t.Errorf("broken reload: exit %d, stderr %q; want 1 and the line", code, errOut)
@@ -183,7 +183,7 @@ func TestIntegrationVtepctl(t *testing.T) {
 
 	// SIGHUP does the same as vtepctl reload.
 	hup := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x7a}
-	write(admin + config(a.host, peersOf(nodes, 0), static{hup, b.host.Underlay}))
+	write(admin + configBody(a.host, peersOf(nodes, 0), static{hup, b.host.Underlay}))
 	if err := a.vtepd.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
