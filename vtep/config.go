@@ -169,7 +169,7 @@ func (e *ConfigError) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
-	return b.String()
+	return oneLine(b.String()) // keys and values may hold any character
 }
 
 // LoadConfig reads and validates the TOML file at path.
