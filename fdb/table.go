@@ -3,8 +3,10 @@ package fdb
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -34,7 +36,9 @@ const (
 	refreshSlack = int64(100 * time.Millisecond)
 
 	// A shard's table grows when adding an entry would fill more than
-	// loadNum/loadDen of its slots.
+	// loadNum/loadDen of its slots, to twice the size. Linear probing at
+	// half that load finds a key in its home slot about three times in
+	// four, and mostly in the same cache line otherwise.
 	loadNum, loadDen = 3, 4
 	// minSlots is the size of a shard's first table.
 	minSlots = 8
@@ -140,6 +144,9 @@ type Stats struct {
 // Table is the forwarding database. The zero value is not usable; call New.
 // All methods are safe for concurrent use.
 type Table struct {
+	// tabs[i] is shard i's current table: what Lookup reads first, kept
+	// apart from the shards' locks in 2 KiB that stay in cache.
+	tabs   [numShards]atomic.Pointer[table]
 	shards [numShards]shard
 
 	// rem interns the remote addresses that entries point at.
@@ -158,60 +165,71 @@ type key struct {
 	mac MAC
 }
 
-// shard is one slice of the table: an open-addressing hash table with
-// linear probing, read without locks.
-//
-// Readers (Lookup, and Learn's first look) take no lock and write nothing
-// shared: they load seq, probe tab with atomic loads, and load seq again;
-// if it was odd or has changed, a writer overlapped and they retry. Writers
-// hold mu and make every change to tab's slots between two increments of
-// seq (a seqlock). A table that must grow is copied into a new one, which
-// is published with tab; readers of the old one still see a consistent,
-// though stale, table. Expire and Entries scan under the read lock, which
-// only keeps writers out.
+// shard is one slice of the table: the lock that serializes its writers,
+// and where they find its table. Lock-free readers do not touch it.
 type shard struct {
 	mu  sync.RWMutex
-	seq atomic.Uint64
-	tab atomic.Pointer[table]
+	tab *atomic.Pointer[table] // in Table.tabs
 	rem *remotes
 
-	// Pad to 128 bytes so that neighbouring shards' lines (and
-	// adjacent-line prefetch pairs) are not shared: a writer dirties its
-	// shard's line, which readers of that shard only load. The fields
-	// above take 48 bytes on 64-bit platforms; TestShardSize checks the sum.
-	_ [80]byte
+	// Pad to 128 bytes so that neighbouring shards' locks do not share a
+	// cache line (or an adjacent-line prefetch pair). The fields above
+	// take 40 bytes on 64-bit platforms; TestShardSize checks the sum.
+	_ [88]byte
 }
 
-// table is one generation of a shard's hash table: slots, probed by
-// Lookup, and beside them info, which only Learn and the writers read.
-// The lengths and shift never change once the table is published; the
-// words of slots and info are atomics, changed only under the shard's
-// lock and seqlock, except for lastSeen refreshes (see metaBusy). count is
-// guarded by the shard's lock.
+// table is one generation of a shard's entries: an open-addressing hash
+// table with linear probing, read without locks.
+//
+// Readers (Lookup, and Learn's first look) take no lock and write nothing
+// shared: they load seq, probe slots with atomic loads, and load seq
+// again; if it was odd or has changed, a writer overlapped and they retry.
+// Writers hold the shard's lock and make every change to slots and info
+// between two increments of seq (a seqlock), except for refreshes of
+// lastSeen (see metaBusy). A table that must grow is copied into a new one
+// that then replaces it in Table.tabs; the copy leaves the old one's
+// entries as they were, so its readers still see a consistent, if stale,
+// table. Expire and Entries scan under the shard's read lock, which only
+// keeps writers out.
+//
+// The lengths and shift never change once the table is published; count
+// is guarded by the shard's lock.
 type table struct {
-	slots []slot
-	info  []slotInfo
-	shift uint // 64 - log2(len(slots))
+	seq   atomic.Uint64
+	slots []slot     // what Lookup probes
+	info  []slotInfo // the rest of the entry in the slot at the same index
+	shift uint       // 64 - log2(len(slots))
 	count int
+
+	// oldest is at most the last-seen time of every learned entry of a
+	// network that ages (math.MaxInt64 if there is none), so that Expire
+	// can pass over a table with nothing due without reading its entries.
+	// Refreshes only move last-seen times forward, so they leave it true.
+	// Adding and moving entries lower it, under the lock; Expire raises it
+	// to the oldest time it has read when it has read them all, under the
+	// read lock at least; SetNetwork lowers it, under the lock, when a
+	// network starts ageing.
+	oldest atomic.Int64
 }
 
 // emptyTable is where every shard starts, and what a shard emptied by
 // RemoveNetwork goes back to. It is shared and never written: adding to
 // it always grows the shard first, since count+1 exceeds its capacity.
-var emptyTable = &table{slots: make([]slot, 1), info: make([]slotInfo, 1), shift: 64}
+var emptyTable = newTable(1)
 
 // slot is what Lookup reads of an entry: 16 bytes, four to a cache line,
-// so that the probed array is as small as it can be and stays in cache
-// the longest. A slot with key 0 is empty: an entry's MAC is never zero.
+// so that the probed array is as small as it can be and stays in cache as
+// long as it can. A slot with key 0 is empty: an entry's MAC is never zero.
 type slot struct {
-	// key is the MAC in the top 48 bits and the VNI's low 16 bits.
+	// key is the MAC in the top 48 bits (see macBits) and the VNI's low
+	// 16 bits.
 	key atomic.Uint64
 	// meta holds the rest of the key and the remote; see the meta*
 	// constants.
 	meta atomic.Uint64
 }
 
-// slotInfo is the rest of the entry in the slot at the same position.
+// slotInfo is what Learn and the writers need beyond the slot.
 type slotInfo struct {
 	// lastSeen is the now of the last Learn that added, moved or
 	// refreshed the entry; 0 for static entries.
@@ -228,16 +246,15 @@ type slotInfo struct {
 //
 // metaBusy is a lock bit on the slot's identity. A refresh that is about
 // to store lastSeen without the shard's lock first sets it with a
-// compare-and-swap against the meta word it read, then checks key and net
+// compare-and-swap against the meta word it read, then checks the slot
 // again; writers set it (waiting for a refresh that holds it) before they
-// change, move or clear the slot. So a refresh can never store into a
-// slot that has been given to another entry since it looked, and a writer
+// change, move or clear the slot. So a refresh never stores into a slot
+// that has been given to another entry since it looked, and a writer
 // never copies a lastSeen that a refresh is about to change. Readers that
 // only look, Lookup among them, ignore the bit.
 const (
-	// Bits 0-31 and 50 are the remote: an IPv4 address itself, or, with
-	// metaV6 set, an index into Table.rem, whose lookup costs two more
-	// dependent loads.
+	// Bits 0-31 and 50 are the remote: an IPv4 address itself (see
+	// addr4), or, with metaV6 set, an index into Table.rem.
 	metaRemoteMask = 1<<32 - 1 | metaV6
 	metaVNIShift   = 32 // bits 32-47: the VNI's high 16 bits
 	metaVNIMask    = 0xffff << metaVNIShift
@@ -250,10 +267,10 @@ func metaType(m uint64) Type { return Type(m >> metaTypeShift & 3) }
 
 func metaRemote(m uint64) uint64 { return m & metaRemoteMask }
 
-// macBits returns the MAC as a 48-bit big-endian integer.
+// macBits returns the MAC as a 48-bit integer, little-endian as that takes
+// two loads; only equality and the hash depend on the order.
 func macBits(m MAC) uint64 {
-	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
-		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
+	return uint64(binary.LittleEndian.Uint32(m[:4])) | uint64(binary.LittleEndian.Uint16(m[4:]))<<32
 }
 
 // packKey returns the key word of the entry for (vni, mac) and the bits of
@@ -264,11 +281,10 @@ func packKey(vni uint32, m MAC) (k0, k1 uint64) {
 
 // unpackKey is the inverse of packKey.
 func unpackKey(k0, meta uint64) key {
-	x := k0 >> 16
-	return key{
-		vni: uint32(meta&metaVNIMask>>metaVNIShift)<<16 | uint32(k0&0xffff),
-		mac: MAC{byte(x >> 40), byte(x >> 32), byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)},
-	}
+	k := key{vni: uint32(meta&metaVNIMask>>metaVNIShift)<<16 | uint32(k0&0xffff)}
+	binary.LittleEndian.PutUint32(k.mac[:4], uint32(k0>>16))
+	binary.LittleEndian.PutUint16(k.mac[4:], uint16(k0>>48))
+	return k
 }
 
 // hash is a multiplicative hash of the key. The top bits of a product
@@ -285,8 +301,7 @@ func hashBits(vni uint32, mac uint64) uint64 {
 
 // hashSlot recomputes the hash of the entry held in a slot's words.
 func hashSlot(k0, meta uint64) uint64 {
-	k := unpackKey(k0, meta)
-	return hashBits(k.vni, k0>>16)
+	return hashBits(unpackKey(k0, meta).vni, k0>>16)
 }
 
 func shardIndex(vni uint32, m MAC) uint {
@@ -323,7 +338,7 @@ func (tb *table) find(h, k0, k1 uint64) (int, uint64, bool) {
 }
 
 // claim sets the slot's busy bit, waiting while a refresh holds it, and
-// returns the meta word without the bit. The caller stores meta to
+// returns the meta word without the bit. The caller stores a meta word to
 // release the slot.
 func (sl *slot) claim() uint64 {
 	for spins := 0; ; spins++ {
@@ -351,16 +366,22 @@ func (in *slotInfo) touch(now int64) {
 	}
 }
 
-// expired reports whether slot i holds a learned entry that has gone
-// unseen for at least its network's ageing time at now. The caller holds
-// the shard's lock, read or write.
-func (tb *table) expired(i int, now int64) bool {
-	sl, in := &tb.slots[i], &tb.info[i]
-	if sl.key.Load() == 0 || metaType(sl.meta.Load()) != Learned {
-		return false
+// move copies src into in. The caller holds the claim on src's slot.
+func (in *slotInfo) move(src *slotInfo) {
+	in.lastSeen.Store(src.lastSeen.Load())
+	in.net.Store(src.net.Load())
+}
+
+// ageing returns the ageing time of the entry in slot i and its last-seen
+// time, or an ageing time of 0 if the slot holds no learned entry (an
+// empty slot's meta word is 0). The caller holds the shard's lock, read or
+// write.
+func (tb *table) ageing(i int) (ageing, lastSeen int64) {
+	if metaType(tb.slots[i].meta.Load()) != Learned {
+		return 0, 0
 	}
-	ageing := in.net.Load().ageing.Load()
-	return ageing > 0 && now-in.lastSeen.Load() >= ageing
+	in := &tb.info[i]
+	return in.net.Load().ageing.Load(), in.lastSeen.Load()
 }
 
 // vniState holds one VNI's settings and counters. The pointer is stable for
@@ -404,6 +425,7 @@ func New() *Table {
 	t := &Table{}
 	for i := range t.shards {
 		s := &t.shards[i]
+		s.tab = &t.tabs[i]
 		s.tab.Store(emptyTable)
 		s.rem = &t.rem
 	}
@@ -425,12 +447,30 @@ func (t *Table) network(vni uint32) *vniState {
 // VNI's entries and counters; new settings apply from the next Learn or
 // Expire.
 func (t *Table) SetNetwork(vni uint32, n Network) {
+	if t.setNetwork(vni, n) {
+		// Expire has passed over the network's entries, which did
+		// not age; it must not pass over them by the old bounds.
+		for i := range t.shards {
+			s := &t.shards[i]
+			s.mu.Lock()
+			if tb := s.tab.Load(); tb != emptyTable {
+				tb.oldest.Store(math.MinInt64)
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// setNetwork is SetNetwork but for the shards, and reports whether an
+// existing network that did not age now does.
+func (t *Table) setNetwork(vni uint32, n Network) bool {
 	t.cfg.Lock()
 	defer t.cfg.Unlock()
 	cur := *t.nets.Load()
 	if st, ok := cur[vni]; ok {
+		started := st.ageing.Load() <= 0 && n.Ageing > 0
 		st.set(n)
-		return
+		return started
 	}
 	st := &vniState{}
 	st.set(n)
@@ -440,6 +480,7 @@ func (t *Table) SetNetwork(vni uint32, n Network) {
 	}
 	next[vni] = st
 	t.nets.Store(&next)
+	return false
 }
 
 // RemoveNetwork drops the VNI, its entries, static and learned, and its
@@ -482,14 +523,14 @@ func (t *Table) sweep(st *vniState) {
 		tb := s.tab.Load()
 		for j := 0; j < len(tb.slots); {
 			if tb.slots[j].key.Load() != 0 && tb.info[j].net.Load() == st {
-				s.removeAt(j) // another entry may move into j
+				s.removeAt(j) // another entry may have moved into j
 				continue
 			}
 			j++
 		}
 		if tb.count == 0 && tb != emptyTable {
 			// Give the memory of an emptied shard back.
-			s.publish(emptyTable)
+			s.tab.Store(emptyTable)
 		}
 		s.mu.Unlock()
 	}
@@ -498,19 +539,21 @@ func (t *Table) sweep(st *vniState) {
 // Lookup returns the remote VTEP for the MAC in the VNI. It takes no lock,
 // writes no shared memory and does not allocate.
 func (t *Table) Lookup(vni uint32, mac MAC) (netip.Addr, bool) {
-	// This is find and remotes.addr written out, as neither is inlined
-	// and the calls cost a fifth of the time of a lookup that hits in the
-	// cache.
+	// This is find and remotes.addr written out: the calls cost a fifth
+	// of a lookup that hits in the cache. Once the table outgrows the
+	// cache, what costs is the wait for the slot's line, and how many
+	// later lookups the processor can start meanwhile: fewer, the more
+	// instructions and dependent loads a lookup takes.
 	x := macBits(mac)
 	h := hashBits(vni, x)
-	s := &t.shards[h>>(64-shardBits)]
+	tp := &t.tabs[h>>(64-shardBits)]
 	k0, k1 := x<<16|uint64(vni&0xffff), uint64(vni>>16)<<metaVNIShift
-	for {
-		seq := s.seq.Load()
-		tb := s.tab.Load()
+	for tries := 1; ; tries++ {
+		tb := tp.Load()
+		seq := tb.seq.Load()
 		slots := tb.slots
 		i := tb.home(h)
-		m := uint64(0) // the entry's meta word, never 0 as the type is set
+		m := uint64(0) // the entry's meta word, never 0 as its type is set
 		for range slots {
 			sl := &slots[i&(len(slots)-1)]
 			w := sl.key.Load()
@@ -535,8 +578,13 @@ func (t *Table) Lookup(vni uint32, mac MAC) (netip.Addr, bool) {
 		} else {
 			m = 0 // torn; the check below fails
 		}
-		if s.seq.Load() == seq && seq&1 == 0 {
+		if tb.seq.Load() == seq && seq&1 == 0 {
 			return a, m != 0
+		}
+		if tries%64 == 0 {
+			// The writer has been descheduled in the middle of its
+			// change; let it finish.
+			runtime.Gosched()
 		}
 	}
 }
@@ -559,17 +607,17 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 	}
 	remote = remote.Unmap()
 	h := hash(vni, mac)
-	s := &t.shards[h>>(64-shardBits)]
+	tp := &t.tabs[h>>(64-shardBits)]
 	k0, k1 := packKey(vni, mac)
 
-	// The lock-free look. Leaving the loop by break means a change is
-	// needed; retrying means a writer got in the way.
+	// The lock-free look. Leaving the loop by break means the entry must
+	// change; going round again means a writer got in the way.
 	for range fastTries {
-		seq := s.seq.Load()
-		tb := s.tab.Load()
+		tb := tp.Load()
+		seq := tb.seq.Load()
 		i, m, ok := tb.find(h, k0, k1)
 		if !ok {
-			if s.seq.Load() != seq || seq&1 != 0 {
+			if tb.seq.Load() != seq || seq&1 != 0 {
 				continue
 			}
 			if st.learned.Load() >= st.maxEntries.Load() {
@@ -582,7 +630,7 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 		net := in.net.Load()
 		seen := in.lastSeen.Load()
 		same := t.rem.is(m, remote)
-		if s.seq.Load() != seq || seq&1 != 0 {
+		if tb.seq.Load() != seq || seq&1 != 0 {
 			continue
 		}
 		if net != st {
@@ -597,10 +645,13 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 		if now-seen <= refreshSlack {
 			return Refreshed
 		}
-		// Store lastSeen, under the slot's busy bit: the compare-and-swap
+		if testHookStore != nil {
+			testHookStore()
+		}
+		// Store lastSeen under the slot's busy bit. The compare-and-swap
 		// fails if a writer has changed or claimed the slot since the
-		// look, and key, net and remote are checked again under the bit
-		// in case the slot was changed and changed back.
+		// look; the slot is checked again in case it was changed and
+		// changed back to the same meta word.
 		if m&metaBusy != 0 || !sl.meta.CompareAndSwap(m, m|metaBusy) {
 			continue
 		}
@@ -614,11 +665,18 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 		}
 	}
 
+	s := &t.shards[h>>(64-shardBits)]
 	s.mu.Lock()
 	r := s.learnLocked(key{vni, mac}, remote, st, now)
 	s.mu.Unlock()
 	return r
 }
+
+// Test hooks, nil but in tests. testHookStore is called by a lock-free
+// refresh between its look and its store, so that tests can change the
+// table in between; testHookMove by removeAt in the middle of moving an
+// entry, so that tests can look at the table then.
+var testHookStore, testHookMove func()
 
 // learnLocked is the part of Learn that may modify the shard. The shard may
 // have changed since the lock-free look, so everything is checked again.
@@ -644,11 +702,12 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 			return Refreshed
 		default:
 			r := s.rem.acquire(remote)
-			s.seq.Add(1)
+			tb.seq.Add(1)
 			m = sl.claim()
 			in.lastSeen.Store(now)
 			sl.meta.Store(m&^metaRemoteMask | r)
-			s.seq.Add(1)
+			tb.seq.Add(1)
+			tb.seen(now)
 			s.rem.release(metaRemote(m))
 			st.moves.Add(1)
 			return Moved
@@ -696,7 +755,7 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 		if tb.info[i].net.Load() == st {
 			r := s.rem.acquire(remote)
 			sl := &tb.slots[i]
-			s.seq.Add(1)
+			tb.seq.Add(1)
 			m := sl.claim()
 			if metaType(m) == Learned {
 				st.learned.Add(-1)
@@ -704,7 +763,7 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 			}
 			tb.info[i].lastSeen.Store(0)
 			sl.meta.Store(k1 | uint64(Static)<<metaTypeShift | r)
-			s.seq.Add(1)
+			tb.seq.Add(1)
 			s.rem.release(metaRemote(m))
 			return nil
 		}
@@ -732,39 +791,73 @@ func (t *Table) Delete(vni uint32, mac MAC) bool {
 
 // Expire removes the learned entries that have gone unseen for at least
 // their VNI's ageing time at now, and returns how many it removed. Shards
-// with nothing to expire are only read-locked.
+// with nothing to expire are only read-locked, and most are passed over
+// without reading their entries.
 func (t *Table) Expire(now int64) int {
+	// No entry is due before it has gone unseen for the shortest
+	// ageing time of any network.
+	minAgeing := int64(math.MaxInt64)
+	for _, st := range *t.nets.Load() {
+		if a := st.ageing.Load(); a > 0 {
+			minAgeing = min(minAgeing, a)
+		}
+	}
 	n := 0
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.RLock()
 		tb := s.tab.Load()
-		due := false
-		for j := range tb.slots {
-			if tb.expired(j, now) {
-				due = true
-				break
-			}
-		}
+		due := tb != emptyTable && tb.mayExpire(now, minAgeing) && tb.scan(now)
 		s.mu.RUnlock()
 		if !due {
 			continue
 		}
 		s.mu.Lock()
 		tb = s.tab.Load()
+		oldest := int64(math.MaxInt64)
 		for j := 0; j < len(tb.slots); {
 			// Checked again: a refresh may have come in between.
-			if tb.expired(j, now) {
+			ageing, seen := tb.ageing(j)
+			if ageing > 0 && now-seen >= ageing {
 				tb.info[j].net.Load().expired.Add(1)
-				s.removeAt(j) // another entry may move into j
+				s.removeAt(j) // another entry may have moved into j
 				n++
 				continue
 			}
+			if ageing > 0 {
+				oldest = min(oldest, seen)
+			}
 			j++
 		}
+		tb.oldest.Store(oldest)
 		s.mu.Unlock()
 	}
 	return n
+}
+
+// mayExpire reports whether an entry of the table may be due at now, given
+// the shortest ageing time of any network. The difference is taken
+// unsigned, where it cannot overflow.
+func (tb *table) mayExpire(now, minAgeing int64) bool {
+	oldest := tb.oldest.Load()
+	return oldest <= now && uint64(now)-uint64(oldest) >= uint64(minAgeing)
+}
+
+// scan reports whether an entry of the table is due to expire at now. If
+// none is, it raises oldest to the oldest last-seen time it read. The
+// caller holds the shard's lock, read or write.
+func (tb *table) scan(now int64) bool {
+	oldest := int64(math.MaxInt64)
+	for j := range tb.slots {
+		if ageing, seen := tb.ageing(j); ageing > 0 {
+			if now-seen >= ageing {
+				return true
+			}
+			oldest = min(oldest, seen)
+		}
+	}
+	tb.oldest.Store(oldest)
+	return false
 }
 
 // Entries returns a snapshot of the table sorted by VNI, then MAC, with
@@ -824,14 +917,16 @@ func newTable(n int) *table {
 	for ; n > 1; n >>= 1 {
 		tb.shift--
 	}
+	tb.oldest.Store(math.MaxInt64)
 	return tb
 }
 
-// publish makes tb the shard's table. The caller holds the lock.
-func (s *shard) publish(tb *table) {
-	s.seq.Add(1)
-	s.tab.Store(tb)
-	s.seq.Add(1)
+// seen lowers oldest for a learned entry last seen at now. The caller holds
+// the lock.
+func (tb *table) seen(now int64) {
+	if now < tb.oldest.Load() {
+		tb.oldest.Store(now)
+	}
 }
 
 // insert puts a new entry in the shard, growing its table first if it is
@@ -849,13 +944,16 @@ func (s *shard) insert(h, k0, k1, r uint64, typ Type, st *vniState, now int64) {
 	// An empty slot cannot be claimed: a refresh only claims the meta
 	// word of an entry it found.
 	sl, in := &tb.slots[i], &tb.info[i]
-	s.seq.Add(1)
+	tb.seq.Add(1)
 	in.lastSeen.Store(now)
 	in.net.Store(st)
 	sl.meta.Store(k1 | uint64(typ)<<metaTypeShift | r)
 	sl.key.Store(k0)
-	s.seq.Add(1)
+	tb.seq.Add(1)
 	tb.count++
+	if typ == Learned {
+		tb.seen(now)
+	}
 }
 
 // grow copies the shard's entries into a table twice the size and
@@ -884,14 +982,9 @@ func (s *shard) grow() *table {
 		tb.info[j].move(&old.info[i])
 	}
 	tb.count = old.count
-	s.publish(tb)
+	tb.oldest.Store(old.oldest.Load())
+	s.tab.Store(tb)
 	return tb
-}
-
-// move copies src into in. The caller holds the claim on src's slot.
-func (in *slotInfo) move(src *slotInfo) {
-	in.lastSeen.Store(src.lastSeen.Load())
-	in.net.Store(src.net.Load())
 }
 
 // removeAt removes the entry at position i of the shard's table, uncounts
@@ -902,7 +995,7 @@ func (in *slotInfo) move(src *slotInfo) {
 func (s *shard) removeAt(i int) {
 	tb := s.tab.Load()
 	mask := len(tb.slots) - 1
-	s.seq.Add(1)
+	tb.seq.Add(1)
 	m := tb.slots[i].claim()
 	st := tb.info[i].net.Load()
 	switch metaType(m) {
@@ -912,7 +1005,7 @@ func (s *shard) removeAt(i int) {
 		st.static.Add(-1)
 	}
 	// i is claimed and free to overwrite. Find a later entry of the run
-	// whose home is not in (i, j], move it to i, and repeat with its old
+	// whose home is not in (i, j], move it to i, and go on with its old
 	// place.
 	for j := (i + 1) & mask; ; j = (j + 1) & mask {
 		next := &tb.slots[j]
@@ -927,6 +1020,9 @@ func (s *shard) removeAt(i int) {
 		nm = next.claim()
 		tb.info[i].move(&tb.info[j])
 		tb.slots[i].key.Store(k0)
+		if testHookMove != nil {
+			testHookMove() // with slot i torn: the new key, the old meta
+		}
 		tb.slots[i].meta.Store(nm) // releases i
 		i = j
 	}
@@ -935,23 +1031,23 @@ func (s *shard) removeAt(i int) {
 	tb.info[i].net.Store(nil)
 	tb.slots[i].key.Store(0)
 	tb.slots[i].meta.Store(0) // releases i
-	s.seq.Add(1)
+	tb.seq.Add(1)
 	tb.count--
 	s.rem.release(metaRemote(m))
 }
 
 // remotes interns the IPv6 remote addresses of the table's entries, so
-// that a slot holds a 32-bit index rather than a 24-byte netip.Addr (IPv4
-// addresses are held in the slot itself), and counts the entries that
-// point at each. VTEPs are few, but learning takes addresses from the
-// network, so indices whose count falls to zero are reused, oldest first,
-// for new addresses: the list never holds more than the most addresses in
-// use at once.
+// that a slot holds a 32-bit index rather than a 24-byte netip.Addr, and
+// counts the entries that point at each. (IPv4 addresses fit in the slot
+// itself, which saves a lookup two dependent loads.) VTEPs are few, but
+// learning takes addresses from the network, so indices whose count falls
+// to zero are reused, oldest first, for new addresses: the list never
+// holds more than the most addresses in use at once.
 type remotes struct {
 	// list is read without locking. Its element i is replaced only while
-	// no entry points at i; readers that got i from a slot detect the
-	// change with the slot's seqlock, since dropping the entry's pointer
-	// went through a write section first.
+	// no entry points at i. A reader that got i from a slot notices with
+	// the table's seqlock: dropping the last pointer to i went through a
+	// write section after the reader's look.
 	list atomic.Pointer[remoteList]
 
 	mu    sync.Mutex
@@ -965,8 +1061,8 @@ type remotes struct {
 	queued []bool
 }
 
-// remoteList is the readers' view of remotes: its length only grows, by
-// copying into a new list.
+// remoteList is the readers' view of remotes. It is replaced by a longer
+// copy when it is full.
 type remoteList struct {
 	addrs []atomic.Pointer[netip.Addr]
 }
@@ -976,9 +1072,16 @@ func (r *remotes) init() {
 	r.list.Store(&remoteList{})
 }
 
-// addr returns the remote of a slot's meta word. Reading without the
-// shard's lock, it may find no address (reporting false) for a torn slot;
-// the caller's seqlock check then fails.
+// addr4 returns the IPv4 address held in a meta word, where it is kept in
+// the byte order that makes this a byte swap.
+func addr4(m uint64) netip.Addr {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(m))
+	return netip.AddrFrom4(b)
+}
+
+// addr returns the remote of the meta word m, or false if there is none: a
+// reader that sees none has read a torn slot, and its seqlock check fails.
 func (r *remotes) addr(m uint64) (netip.Addr, bool) {
 	if m&metaV6 == 0 {
 		return addr4(m), true
@@ -987,20 +1090,6 @@ func (r *remotes) addr(m uint64) (netip.Addr, bool) {
 		return *p, true
 	}
 	return netip.Addr{}, false
-}
-
-// addr4 returns the IPv4 address held in a meta word.
-func addr4(m uint64) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
-}
-
-// is reports whether a slot's meta word holds the remote a.
-func (r *remotes) is(m uint64, a netip.Addr) bool {
-	if m&metaV6 == 0 {
-		return a.Is4() && a.As4() == [4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}
-	}
-	p := r.load(uint32(m))
-	return p != nil && *p == a
 }
 
 // load returns the IPv6 address with index i, or nil if there is none.
@@ -1012,12 +1101,25 @@ func (r *remotes) load(i uint32) *netip.Addr {
 	return l.addrs[i].Load()
 }
 
+// is reports whether the meta word m holds the remote a.
+func (r *remotes) is(m uint64, a netip.Addr) bool {
+	if m&metaV6 == 0 {
+		if !a.Is4() {
+			return false
+		}
+		b := a.As4()
+		return binary.LittleEndian.Uint32(b[:]) == uint32(m)
+	}
+	p := r.load(uint32(m))
+	return p != nil && *p == a
+}
+
 // acquire returns the meta bits for the remote a, interning it if it is a
 // new IPv6 address, and counts one more entry pointing at it.
 func (r *remotes) acquire(a netip.Addr) uint64 {
 	if a.Is4() {
 		b := a.As4()
-		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		return uint64(binary.LittleEndian.Uint32(b[:])) // see addr4
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -486,8 +486,8 @@ func TestTable(t *testing.T) {
 
 // checkInvariants checks the table's internal bookkeeping: every used
 // slot holds a key of its shard that probing finds there (so no key is
-// held twice and no run is broken), belongs to a live network whose id it
-// records, and is not claimed; free slots are clear; each table's count
+// held twice and no run is broken), belongs to a live network and is not
+// claimed, and has a remote; free slots are clear; each table's count
 // matches its used slots and respects the load limit; the remotes' counts
 // match the entries pointing at them; and each VNI's Learned and Static
 // counts match its entries.
@@ -534,7 +534,7 @@ func checkInvariants(t *testing.T, tb *Table) {
 			if shardIndex(k.vni, k.mac) != uint(si) {
 				t.Errorf("shard %d slot %d: key %d %v belongs in shard %d", si, j, k.vni, k.mac, shardIndex(k.vni, k.mac))
 			}
-			if a, ok := tb.rem.addr(m); !ok || !a.IsValid() || a.Is4() == (m&metaV6 != 0) {
+			if a, ok := tb.rem.addr(m); !ok || !a.IsValid() || a.Is4In6() || a.Is4() == (m&metaV6 != 0) {
 				t.Errorf("shard %d slot %d (%d %v): remote %#x is %v", si, j, k.vni, k.mac, metaRemote(m), a)
 			}
 			if m&metaV6 != 0 {
