@@ -16,7 +16,12 @@
 // are refreshed by every datagram, move when the MAC appears behind another
 // VTEP and age out after their VNI's ageing time unseen. Each VNI caps its
 // learned entries at MaxEntries; in a full VNI new MACs are refused, while
-// refreshes and moves of known ones go on.
+// refreshes and moves of known ones go on. SetLimits adds two table-wide
+// limits: MaxLearned caps the learned entries of all VNIs together, in the
+// same way, and MaxMoves damps flapping: a learned entry that has moved
+// MaxMoves times within a second of the caller's clock refuses to move
+// (Damped) until MoveHold has passed, while refreshes from its current
+// remote go on.
 //
 // Time is a caller-chosen monotonic nanosecond count passed as now to
 // Learn, Expire and Entries. The engine reads its clock once per batch of
@@ -95,7 +100,13 @@
 // copy-on-write, by SetNetwork and RemoveNetwork, so the data path reads it
 // without locking. Counters are atomics. The Learned count is taken with a
 // compare-and-swap before an entry is inserted, so the cap holds exactly
-// even when learners in different shards race for the last slot.
+// even when learners in different shards race for the last slot. The
+// table-wide count of learned entries is taken the same way, after the
+// VNI's (and given back to it if the table is full), and is given back
+// wherever a learned entry goes or turns static. The state of move damping
+// (moves in the current second, or the end of a hold) is kept per entry
+// beside its last-seen time, and only read and written under the shard's
+// lock: a move takes the lock anyway, so readers never look at it.
 //
 // Removal. RemoveNetwork unpublishes the VNI and marks its state removed,
 // then sweeps the shards. A Learn or AddStatic that looked the state up

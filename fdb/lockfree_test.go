@@ -131,13 +131,18 @@ func TestLockFreeReaders(t *testing.T) {
 	}
 	// A refresher: learns each key from a remote it may have, which is
 	// mostly a lock-free refresh once the writer has added it.
+	// Its Lookup+Learn pair is held off while the writer empties the
+	// shard: a key deleted between the two would be learned again.
+	var emptying sync.RWMutex
 	readers.Go(func() {
 		rng := rand.New(rand.NewPCG(3, 0))
 		for !stop.Load() {
 			k := keys[rng.IntN(n)]
+			emptying.RLock()
 			if a, ok := tb.Lookup(k.vni, k.mac); ok {
 				tb.Learn(k.vni, k.mac, a, clock.Add(int64(time.Millisecond)))
 			}
+			emptying.RUnlock()
 		}
 	})
 
@@ -162,6 +167,7 @@ func TestLockFreeReaders(t *testing.T) {
 			// Empty the shard and remove a network, which gives the
 			// table back, then fill it again from nothing.
 			epoch.Add(1)
+			emptying.Lock()
 			for _, k := range keys {
 				tb.Delete(k.vni, k.mac)
 			}
@@ -169,6 +175,7 @@ func TestLockFreeReaders(t *testing.T) {
 			if tb.tabs[0].Load() != emptyTable {
 				t.Error("the emptied shard kept its table")
 			}
+			emptying.Unlock()
 			tb.SetNetwork(vnis[0], net)
 			addStatic()
 			epoch.Add(1)

@@ -107,11 +107,15 @@ const (
 	// Moved: the MAC was known behind another remote; the entry now points
 	// at the new one.
 	Moved
-	// Refused: the VNI already holds MaxEntries learned entries.
+	// Refused: the VNI already holds MaxEntries learned entries, or the
+	// table Limits.MaxLearned in all VNIs.
 	Refused
 	// Ignored: a static entry holds the key, the VNI is unknown, the MAC
 	// is zero or not unicast, or the remote is not a valid address.
 	Ignored
+	// Damped: the MAC would have moved, but it has moved too often (see
+	// Limits.MaxMoves); the entry keeps its remote.
+	Damped
 )
 
 func (r LearnResult) String() string {
@@ -126,6 +130,8 @@ func (r LearnResult) String() string {
 		return "refused"
 	case Ignored:
 		return "ignored"
+	case Damped:
+		return "damped"
 	}
 	return "LearnResult(" + strconv.Itoa(int(r)) + ")"
 }
@@ -136,9 +142,39 @@ type Stats struct {
 	Learned, Static int
 	// LearnedTotal counts entries added by learning, Moves counts learned
 	// entries that changed remote, Refused counts learn attempts turned
-	// away because the VNI was full, Expired counts entries removed by
-	// Expire.
+	// away because the VNI, or the whole table, was full, Expired counts
+	// entries removed by Expire.
 	LearnedTotal, Moves, Refused, Expired uint64
+	// Damped counts moves refused by move damping (Limits.MaxMoves).
+	Damped uint64
+}
+
+// Limits are the table-wide learning limits, set with SetLimits. The zero
+// value sets none.
+type Limits struct {
+	// MaxLearned caps the learned entries of all VNIs together, on top of
+	// each VNI's MaxEntries; zero (or a negative value) sets no cap.
+	// Lowering it below the current count keeps the existing entries and
+	// refuses new ones until enough have gone.
+	MaxLearned int
+	// MaxMoves damps MAC flapping: a learned entry that has already moved
+	// MaxMoves times within a second (measured with the now passed to
+	// Learn) does not move again until MoveHold has passed; such moves
+	// are refused with Damped. Zero (or a negative value) turns damping
+	// off. Refreshes from the entry's current remote are never damped.
+	MaxMoves int
+	// MoveHold is how long a damped entry stays where it is.
+	MoveHold time.Duration
+}
+
+// GlobalStats are the table-wide learning counters.
+type GlobalStats struct {
+	// Learned is the number of learned entries in all VNIs.
+	Learned int
+	// Refused counts learn attempts refused because the table held
+	// Limits.MaxLearned learned entries (while the VNI had room); they are
+	// also counted in their VNI's Stats.Refused.
+	Refused uint64
 }
 
 // Table is the forwarding database. The zero value is not usable; call New.
@@ -157,6 +193,47 @@ type Table struct {
 	// cfg and store a new one, so the data path reads it without locking.
 	nets atomic.Pointer[map[uint32]*vniState]
 	cfg  sync.Mutex
+
+	// g holds the limits and counters of the whole table.
+	g global
+}
+
+// global is the table-wide part of the learning state, which the shards
+// point at.
+type global struct {
+	maxLearned atomic.Int64 // <= 0: no cap
+	maxMoves   atomic.Int64 // <= 0: no damping
+	moveHold   atomic.Int64 // nanoseconds
+
+	// The counters are written by every learner that adds or removes an
+	// entry: keep them off the line of the settings, read by all.
+	_ [64 - 24]byte
+
+	// learned counts the learned entries of all networks, including those
+	// of removed networks not swept yet. Like vniState.learned, it is
+	// taken with a compare-and-swap before an entry is inserted.
+	learned atomic.Int64
+	refused atomic.Uint64
+}
+
+// reserve takes one unit of table-wide learning room, or reports that
+// there is none.
+func (g *global) reserve() bool {
+	for {
+		n := g.learned.Load()
+		if m := g.maxLearned.Load(); m > 0 && n >= m {
+			return false
+		}
+		if g.learned.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// full reports whether the table-wide cap has been reached.
+func (g *global) full() bool {
+	m := g.maxLearned.Load()
+	return m > 0 && g.learned.Load() >= m
 }
 
 // key identifies an entry.
@@ -171,11 +248,12 @@ type shard struct {
 	mu  sync.RWMutex
 	tab *atomic.Pointer[table] // in Table.tabs
 	rem *remotes
+	g   *global // Table.g
 
 	// Pad to 128 bytes so that neighbouring shards' locks do not share a
 	// cache line (or an adjacent-line prefetch pair). The fields above
-	// take 40 bytes on 64-bit platforms; TestShardSize checks the sum.
-	_ [88]byte
+	// take 48 bytes on 64-bit platforms; TestShardSize checks the sum.
+	_ [80]byte
 }
 
 // table is one generation of a shard's entries: an open-addressing hash
@@ -240,6 +318,13 @@ type slotInfo struct {
 	// removed and created again in between, and lets Learn tell an entry
 	// of the live network from one left over by an earlier incarnation.
 	net atomic.Pointer[vniState]
+
+	// Move damping (Limits.MaxMoves), read and written only under the
+	// shard's lock, never by lock-free readers. moves counts the entry's
+	// moves in the one-second window that started at since; while it is
+	// -1, the entry is held where it is until since.
+	since int64
+	moves int32
 }
 
 // Layout of slot.meta.
@@ -370,6 +455,32 @@ func (in *slotInfo) touch(now int64) {
 func (in *slotInfo) move(src *slotInfo) {
 	in.lastSeen.Store(src.lastSeen.Load())
 	in.net.Store(src.net.Load())
+	in.since, in.moves = src.since, src.moves
+}
+
+// allowMove applies move damping to the learned entry whose info is in,
+// about to move at now: it reports whether the move may go ahead, and
+// counts it if so. The caller holds the shard's lock.
+func (in *slotInfo) allowMove(g *global, now int64) bool {
+	maxMoves := g.maxMoves.Load()
+	if maxMoves <= 0 {
+		return true
+	}
+	if in.moves < 0 {
+		if now < in.since {
+			return false // held
+		}
+		in.moves = 0 // the hold is over
+	}
+	if in.moves == 0 || now-in.since >= int64(time.Second) {
+		in.since, in.moves = now, 0 // a new window
+	}
+	if int64(in.moves) >= maxMoves {
+		in.since, in.moves = now+max(g.moveHold.Load(), 0), -1
+		return false
+	}
+	in.moves++
+	return true
 }
 
 // ageing returns the ageing time of the entry in slot i and its last-seen
@@ -396,8 +507,8 @@ type vniState struct {
 	// shard lock before inserting, so nothing is added behind the sweep.
 	removed atomic.Bool
 
-	learned, static                       atomic.Int64
-	learnedTotal, moves, refused, expired atomic.Uint64
+	learned, static                               atomic.Int64
+	learnedTotal, moves, refused, expired, damped atomic.Uint64
 }
 
 func (st *vniState) set(n Network) {
@@ -428,6 +539,7 @@ func New() *Table {
 		s.tab = &t.tabs[i]
 		s.tab.Store(emptyTable)
 		s.rem = &t.rem
+		s.g = &t.g
 	}
 	t.rem.init()
 	nets := map[uint32]*vniState{}
@@ -441,6 +553,19 @@ func (t *Table) shard(k key) *shard {
 
 func (t *Table) network(vni uint32) *vniState {
 	return (*t.nets.Load())[vni]
+}
+
+// SetLimits sets the table-wide learning limits. They apply from the next
+// Learn; entries and counters are kept.
+func (t *Table) SetLimits(l Limits) {
+	t.g.maxLearned.Store(int64(max(l.MaxLearned, 0)))
+	t.g.maxMoves.Store(int64(max(l.MaxMoves, 0)))
+	t.g.moveHold.Store(int64(max(l.MoveHold, 0)))
+}
+
+// GlobalStats returns the table-wide learning counters.
+func (t *Table) GlobalStats() GlobalStats {
+	return GlobalStats{Learned: int(t.g.learned.Load()), Refused: t.g.refused.Load()}
 }
 
 // SetNetwork creates the VNI or updates its settings. Updating keeps the
@@ -595,8 +720,9 @@ func (t *Table) Lookup(vni uint32, mac MAC) (netip.Addr, bool) {
 // stored as IPv4.
 //
 // Refreshing an entry whose remote is unchanged takes no lock, and neither
-// does refusing a new entry in a full VNI. Learn does not allocate unless
-// the shard's table must grow or the remote is new to the table.
+// does refusing a new entry in a full VNI or table. Learn does not
+// allocate unless the shard's table must grow or the remote is new to the
+// table.
 func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnResult {
 	if !mac.IsUnicast() || mac.IsZero() || !remote.IsValid() {
 		return Ignored
@@ -622,6 +748,11 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 			}
 			if st.learned.Load() >= st.maxEntries.Load() {
 				st.refused.Add(1)
+				return Refused
+			}
+			if t.g.full() {
+				st.refused.Add(1)
+				t.g.refused.Add(1)
 				return Refused
 			}
 			break
@@ -701,6 +832,10 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 			in.touch(now)
 			return Refreshed
 		default:
+			if !in.allowMove(s.g, now) {
+				st.damped.Add(1)
+				return Damped
+			}
 			r := s.rem.acquire(remote)
 			tb.seq.Add(1)
 			m = sl.claim()
@@ -715,6 +850,12 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 	}
 	if !st.reserve() {
 		st.refused.Add(1)
+		return Refused
+	}
+	if !s.g.reserve() {
+		st.learned.Add(-1)
+		st.refused.Add(1)
+		s.g.refused.Add(1)
 		return Refused
 	}
 	s.insert(h, k0, k1, s.rem.acquire(remote), Learned, st, now)
@@ -759,6 +900,7 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 			m := sl.claim()
 			if metaType(m) == Learned {
 				st.learned.Add(-1)
+				s.g.learned.Add(-1)
 				st.static.Add(1)
 			}
 			tb.info[i].lastSeen.Store(0)
@@ -908,6 +1050,7 @@ func (t *Table) Stats(vni uint32) (Stats, bool) {
 		Moves:        st.moves.Load(),
 		Refused:      st.refused.Load(),
 		Expired:      st.expired.Load(),
+		Damped:       st.damped.Load(),
 	}, true
 }
 
@@ -947,6 +1090,7 @@ func (s *shard) insert(h, k0, k1, r uint64, typ Type, st *vniState, now int64) {
 	tb.seq.Add(1)
 	in.lastSeen.Store(now)
 	in.net.Store(st)
+	in.since, in.moves = 0, 0
 	sl.meta.Store(k1 | uint64(typ)<<metaTypeShift | r)
 	sl.key.Store(k0)
 	tb.seq.Add(1)
@@ -1001,6 +1145,7 @@ func (s *shard) removeAt(i int) {
 	switch metaType(m) {
 	case Learned:
 		st.learned.Add(-1)
+		s.g.learned.Add(-1)
 	case Static:
 		st.static.Add(-1)
 	}
@@ -1029,6 +1174,7 @@ func (s *shard) removeAt(i int) {
 	// Clear the slot; its info holds no pointer for the garbage collector.
 	tb.info[i].lastSeen.Store(0)
 	tb.info[i].net.Store(nil)
+	tb.info[i].since, tb.info[i].moves = 0, 0
 	tb.slots[i].key.Store(0)
 	tb.slots[i].meta.Store(0) // releases i
 	tb.seq.Add(1)

@@ -561,6 +561,13 @@ func checkInvariants(t *testing.T, tb *Table) {
 		}
 		s.mu.RUnlock()
 	}
+	total := 0
+	for _, c := range got {
+		total += c.learned
+	}
+	if g := tb.g.learned.Load(); int(g) != total {
+		t.Errorf("table-wide counter says %d learned, entries say %d", g, total)
+	}
 	for vni, st := range *tb.nets.Load() {
 		c := got[st]
 		if c == nil {
@@ -614,11 +621,11 @@ func countsFromEntries(entries []Entry) map[uint32]Stats {
 func TestTypeAndResultStrings(t *testing.T) {
 	got := []string{
 		Learned.String(), Static.String(), Type(0).String(),
-		Refreshed.String(), Added.String(), Moved.String(), Refused.String(), Ignored.String(), LearnResult(9).String(),
+		Refreshed.String(), Added.String(), Moved.String(), Refused.String(), Ignored.String(), Damped.String(), LearnResult(9).String(),
 	}
 	want := []string{
 		"learned", "static", "Type(0)",
-		"refreshed", "added", "moved", "refused", "ignored", "LearnResult(9)",
+		"refreshed", "added", "moved", "refused", "ignored", "damped", "LearnResult(9)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -87,6 +87,7 @@ type FDBStats struct {
 	Moves        uint64 // learned MACs that moved to another VTEP
 	Refused      uint64 // learn attempts refused by max_entries
 	Expired      uint64 // learned entries aged out
+	Damped       uint64 // moves refused by limits.max_moves (MAC flapping)
 }
 
 // VNI is one row of a scrape: a network's label, its counters and FDB.
@@ -107,11 +108,12 @@ var (
 	descFDBEntries                        = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
 	descFDBLearned                        = desc("vtep_fdb_learned_total", "MAC addresses learned from received datagrams.")
 	descFDBMoves                          = desc("vtep_fdb_moves_total", "Learned MAC addresses that moved to another remote VTEP.")
-	descFDBRefused                        = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries was reached.")
+	descFDBRefused                        = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries (or limits.max_learned) was reached.")
 	descFDBExpired                        = desc("vtep_fdb_expired_total", "Learned entries removed by ageing.")
+	descFDBDamped                         = desc("vtep_fdb_moves_damped_total", "Moves of learned MACs refused because the MAC was flapping (limits.max_moves, limits.move_hold).")
 	descLearnLimited                      = desc("vtep_fdb_learn_limited_total", "New MACs not learned because their VTEP exceeded limits.learn_rate.")
 	descTAPRecreated                      = desc("vtep_tap_recreated_total", "TAPs recreated and re-attached after being deleted under vtepd.")
-	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descLearnLimited, descTAPRecreated}
+	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descFDBDamped, descLearnLimited, descTAPRecreated}
 	allDescriptions                       = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
 	_                prometheus.Collector = (*Collector)(nil)
 )
@@ -161,6 +163,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFDBMoves, v.FDB.Moves)
 		counter(descFDBRefused, v.FDB.Refused)
 		counter(descFDBExpired, v.FDB.Expired)
+		counter(descFDBDamped, v.FDB.Damped)
 		counter(descLearnLimited, cn.LearnLimited.Load())
 		counter(descTAPRecreated, cn.TAPRecreated.Load())
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Learned), v.Label, "learned")

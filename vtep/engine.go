@@ -241,8 +241,14 @@ func newEngine(cfg *Config, log *slog.Logger) *Engine {
 		groups: map[netip.Addr]*group{},
 	}
 	e.cfg.Store(cfg)
+	e.fdb.SetLimits(fdbLimits(cfg))
 	e.peers.init(maxPeers)
 	return e
+}
+
+// fdbLimits are the table-wide FDB limits of cfg's [limits].
+func fdbLimits(cfg *Config) fdb.Limits {
+	return fdb.Limits{MaxLearned: cfg.MaxLearned, MaxMoves: cfg.MaxMoves, MoveHold: cfg.MoveHold}
 }
 
 // minTAPMTU is the smallest TAP MTU that still carries IPv4 (RFC 791: 68);
@@ -541,6 +547,7 @@ func (e *Engine) Snapshot() []metrics.VNI {
 			row.FDB = metrics.FDBStats{
 				Learned: s.Learned, Static: s.Static,
 				LearnedTotal: s.LearnedTotal, Moves: s.Moves, Refused: s.Refused, Expired: s.Expired,
+				Damped: s.Damped,
 			}
 		}
 		rows = append(rows, row)

@@ -30,7 +30,7 @@ func (e *Engine) ReloadFile() (string, error) {
 
 // Reload applies the difference between the configuration in force and
 // cfg: networks added or removed, and in the others peers, learning,
-// ageing, max_entries and static entries. A network whose bridge, TAP,
+// ageing, max_entries and static entries; and the FDB's [limits]. A network whose bridge, TAP,
 // group or ttl changed is replaced, losing its learned entries; the others
 // keep forwarding with theirs. What can only change with a restart (the
 // underlay, queues, listeners) makes Reload refuse cfg as a whole. It
@@ -44,6 +44,9 @@ func (e *Engine) Reload(cfg *Config) (string, error) {
 	old := e.cfg.Load()
 	if err := restartOnly(old, cfg); err != nil {
 		return "", err
+	}
+	if fdbLimits(old) != fdbLimits(cfg) {
+		e.fdb.SetLimits(fdbLimits(cfg))
 	}
 	tbl := e.nets.Load()
 	var (
