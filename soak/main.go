@@ -1,0 +1,244 @@
+// Command soak runs vtepd for a long time under mixed, churning and hostile
+// traffic and checks that it stays healthy: RSS, goroutines and open file
+// descriptors flat after warm-up, nothing crashed, every hostile datagram
+// counted under its drop reason, the attacker never learned, and no more
+// legitimate traffic lost than the kernel's own VXLAN loses under the same
+// load on the same run.
+//
+// The lab (internal/topo): three hosts a, b, c on one underlay segment
+// (198.18.0.1-3/16), each with a bridge and a container (198.19.0.1-3,
+// MTU 1450, VNI 200), and an attacker x on the same segment at 198.18.1.1,
+// outside vtepd's accept_from (198.18.0.0/24). The run has two phases,
+// with the same workload: first the kernel's vxlan on every host (full
+// mesh of flood peers, 5 s ageing), the loss reference; then vtepd on
+// every host (5 s ageing, max_entries 4096, accept_from), sampled every
+// -interval: RSS and open fds from /proc, goroutines, Go heap, FDB size,
+// counters and /fdb from its metrics listener.
+//
+// The workload (traffic_linux.go; this binary re-executes itself in the
+// namespaces for each part):
+//
+//	flows    sequence-numbered UDP between every ordered pair of
+//	         containers, -rate datagrams/s each, sizes 16..1422 bytes;
+//	         receivers count every datagram, so loss is exact
+//	tcp      an iperf3 burst (-tcp-rate for -tcp-burst) every -tcp-every,
+//	         rotating over the pairs
+//	churn    -churn new MACs a second, spread over the containers, sent
+//	         as broadcasts; every fifth moves to the next container a
+//	         second later; then all fall silent and age out
+//	hostile  from the attacker, -hostile datagrams/s to each VTEP:
+//	         too short, bad flags, unknown VNI, inner frame too short,
+//	         and well-formed frames from outside accept_from
+//
+// Before each phase's traffic, one unthrottled TCP burst crosses every
+// ordered pair, so that vtepd's preallocated batch buffers are resident
+// before anything is measured. A sender the machine leaves unscheduled
+// gives up what it is more than 100 ms behind rather than bursting to
+// catch up (counted as given up, neither sent nor lost).
+//
+// Judging. Goroutines and fds are judged after the warm-up (-warmup, by
+// default a fifth of the vtepd phase and at least 10 s); RSS only from
+// the second garbage collection after it, when the Go heap has been
+// through a full cycle from a settled live heap; each series as rolling
+// medians of 3 samples, so that one transient sample does not decide. A
+// flat series moves by at most -tolerance of its minimum (goroutines and
+// fds: or by 2). Legitimate loss: vtepd's loss rate at most the kernel's
+// (plus -loss-slack). A vtepd that answers no scrape for 30 s has hung.
+//
+// Usage (root; `sudo make soak` builds vtepd first, SOAK_SECONDS=600):
+//
+//	go run ./soak [-duration 600s] [-kernel-share 0.25] [-interval 2s]
+//	              [-gogc N] [-vtepd bin/vtepd] [-out soak/results]
+//
+// At Go's default GOGC, vtepd's GC cycle under this load is about a
+// minute, so a run shorter than about five minutes cannot judge RSS;
+// -gogc 10 (what TestIntegrationSoakShort, the one-minute version in
+// `make test`, uses) shortens the cycle to a second or two.
+//
+// It prints a table and the verdict of each criterion, writes latest.json
+// and a timestamped copy to -out, and exits 1 if a criterion failed (or
+// the soak could not be run). The lab is removed on every exit path,
+// including Ctrl-C.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// options are the soak's settings.
+type options struct {
+	duration    time.Duration // traffic time, both phases
+	kernelShare float64       // of duration, given to the kernel phase
+	interval    time.Duration
+	warmup      time.Duration // 0: a fifth of the vtepd phase, 10 s at least
+	flowRate    int
+	churnRate   int
+	hostileRate int
+	tcpRate     string
+	tcpBurst    time.Duration
+	tcpEvery    time.Duration
+	queues      int
+	vtepd       string
+	out         string
+	gogc        int     // GOGC of vtepd; 0: Go's default
+	tolerance   float64 // flatness, as a fraction
+	lossSlack   float64 // added to the kernel's loss rate
+	progress    func(string)
+}
+
+// defaultOptions are the flags' defaults.
+func defaultOptions() options {
+	return options{
+		duration:    600 * time.Second,
+		kernelShare: 0.25,
+		interval:    2 * time.Second,
+		flowRate:    200,
+		churnRate:   50,
+		hostileRate: 100,
+		tcpRate:     "200M",
+		tcpBurst:    3 * time.Second,
+		tcpEvery:    8 * time.Second,
+		vtepd:       "bin/vtepd",
+		out:         "soak/results",
+		tolerance:   0.10,
+	}
+}
+
+// check refuses settings the soak cannot run with.
+func (o options) check() error {
+	switch {
+	case o.duration < 20*time.Second:
+		return errors.New("-duration must be at least 20s")
+	case o.kernelShare <= 0 || o.kernelShare >= 0.9:
+		return errors.New("-kernel-share must be in (0, 0.9)")
+	case o.interval < 100*time.Millisecond:
+		return errors.New("-interval must be at least 100ms")
+	case o.flowRate < 1 || o.flowRate > 100000:
+		return errors.New("-rate must be in 1..100000")
+	case o.churnRate < 1 || o.churnRate > 256:
+		return errors.New("-churn must be in 1..256")
+	case o.hostileRate < len(hostileKinds) || o.hostileRate > 100000:
+		return fmt.Errorf("-hostile must be in %d..100000", len(hostileKinds))
+	case o.tcpBurst < time.Second || o.tcpEvery < 0:
+		return errors.New("-tcp-burst must be at least 1s, -tcp-every not negative")
+	case o.queues < 0 || o.gogc < 0:
+		return errors.New("-queues and -gogc must not be negative")
+	case o.tolerance <= 0 || o.lossSlack < 0:
+		return errors.New("-tolerance must be positive, -loss-slack not negative")
+	}
+	return nil
+}
+
+// phases splits the run into the kernel's share and vtepd's, and picks
+// the warm-up: a fifth of the vtepd phase, at least 10 s, at most half.
+func (o options) phases() (kernel, vtepd, warmup time.Duration) {
+	kernel = max((time.Duration(float64(o.duration) * o.kernelShare)).Round(time.Second), 5*time.Second)
+	vtepd = o.duration - kernel
+	warmup = o.warmup
+	if warmup == 0 {
+		warmup = min(max(vtepd/5, 10*time.Second), vtepd/2).Round(time.Second)
+	}
+	return kernel, vtepd, warmup
+}
+
+func main() {
+	// Hidden subcommands: the soak re-executes itself inside the lab's
+	// namespaces as the workload's processes.
+	if ran, err := runSubcommand(os.Args[1:]); ran {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	o := defaultOptions()
+	flag.Var((*seconds)(&o.duration), "duration", "traffic time of both phases together: a Go duration (600s) or plain seconds")
+	flag.Float64Var(&o.kernelShare, "kernel-share", o.kernelShare, "share of -duration run over the kernel's vxlan, the loss reference")
+	flag.DurationVar(&o.interval, "interval", o.interval, "time between samples of each vtepd")
+	flag.DurationVar(&o.warmup, "warmup", 0, "start of the vtepd phase left out of the flatness checks; 0: a fifth of it, at least 10s")
+	flag.IntVar(&o.flowRate, "rate", o.flowRate, "UDP datagrams per second per ordered pair of containers")
+	flag.IntVar(&o.churnRate, "churn", o.churnRate, "new MACs per second (1..256)")
+	flag.IntVar(&o.hostileRate, "hostile", o.hostileRate, "hostile datagrams per second to each VTEP, all kinds together")
+	flag.StringVar(&o.tcpRate, "tcp-rate", o.tcpRate, "iperf3 -b of each TCP burst")
+	flag.DurationVar(&o.tcpBurst, "tcp-burst", o.tcpBurst, "length of each TCP burst (whole seconds)")
+	flag.DurationVar(&o.tcpEvery, "tcp-every", o.tcpEvery, "time between TCP bursts; 0: none")
+	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
+	flag.StringVar(&o.vtepd, "vtepd", o.vtepd, "vtepd binary (make build)")
+	flag.StringVar(&o.out, "out", o.out, `directory for latest.json and timestamped copies; "" writes none`)
+	flag.IntVar(&o.gogc, "gogc", 0, "run vtepd with GOGC=N, a shorter GC cycle for a short run; 0: Go's default, 100")
+	flag.Float64Var(&o.tolerance, "tolerance", o.tolerance, "how far RSS, goroutines and fds may move after warm-up, as a fraction")
+	flag.Float64Var(&o.lossSlack, "loss-slack", 0, "loss rate vtepd may have beyond the kernel's, as a fraction")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: soak [flags] (as root)\n\nvtepd under churn and hostile traffic for a while: leaks, crashes, drops, loss against the kernel's vxlan.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := o.check(); err != nil {
+		fmt.Fprintf(os.Stderr, "soak: %v\n", err)
+		os.Exit(2)
+	}
+	o.progress = func(line string) { fmt.Fprintln(os.Stderr, line) }
+
+	// topo closes the lab on SIGINT/SIGTERM and re-raises the signal; a
+	// workload cut short by it must not read as a failure of vtepd.
+	var interrupted atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		interrupted.Store(true)
+	}()
+	res, err := runSoak(o)
+	if err != nil {
+		if interrupted.Load() {
+			fmt.Fprintln(os.Stderr, "soak: interrupted; lab removed")
+			os.Exit(130)
+		}
+		fmt.Fprintf(os.Stderr, "soak: could not run: %v\n", err)
+		os.Exit(1)
+	}
+	res.printTable(os.Stdout)
+	if o.out != "" {
+		path, err := res.write(o.out)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "soak: writing results: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "soak: results in %s\n", path)
+	}
+	if !res.Pass {
+		os.Exit(1)
+	}
+}
+
+// seconds is a time.Duration flag that also takes a plain number of
+// seconds, so that `-duration $(SOAK_SECONDS)` means what it says.
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if d, err := time.ParseDuration(v); err == nil {
+		*s = seconds(d)
+		return nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 7*24*3600 {
+		return fmt.Errorf("want a duration such as 600s, or seconds")
+	}
+	*s = seconds(time.Duration(f * float64(time.Second)))
+	return nil
+}
