@@ -29,6 +29,7 @@ const (
 	Loop                        // inner source MAC is our own TAP's: our frame came back
 	Storm                       // flood over the network's flood_rate
 	VLAN                        // 802.1Q-tagged inner frame with inner_vlan = "drop"
+	Offload                     // frame from the TAP whose virtio_net_hdr cannot be honoured (GSO type, malformed super-frame)
 	NumReasons
 )
 
@@ -46,6 +47,7 @@ var reasonNames = [NumReasons]string{
 	Loop:          "loop",
 	Storm:         "storm",
 	VLAN:          "vlan",
+	Offload:       "offload",
 }
 
 func (r Reason) String() string {

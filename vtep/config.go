@@ -46,8 +46,12 @@ type Config struct {
 	UDP6ZeroChecksumRx bool
 	MetricsAddr        string // empty: no HTTP listener
 	Queues             int    // TAP queues and receive sockets, one pipeline each
-	Pprof              bool   // serve /debug/pprof/ on the metrics listener
-	AdminSocket        string // unix socket for vtepctl; empty: none
+	// Offload opens the TAPs with checksum and TCP segmentation offloads
+	// (IFF_VNET_HDR): vtepd segments the kernel's TCP super-frames itself
+	// and coalesces received TCP segments into super-frames. On by default.
+	Offload     bool
+	Pprof       bool   // serve /debug/pprof/ on the metrics listener
+	AdminSocket string // unix socket for vtepctl; empty: none
 	// AdminSocketSet says the file named AdminSocket: if it is taken, that
 	// is an error; the default socket being taken only disables vtepctl.
 	AdminSocketSet bool
@@ -99,6 +103,7 @@ type StaticEntry struct {
 // from "zero" where a zero value is not the default.
 type fileConfig struct {
 	Queues   *int64  `toml:"queues"`
+	Offload  *bool   `toml:"offload"`
 	LogLevel *string `toml:"log_level"`
 	StateDir *string `toml:"state_dir"`
 	Limits   struct {
@@ -240,6 +245,7 @@ func (v *validator) config(fc *fileConfig) *Config {
 		UDP6ZeroChecksumRx: fc.Underlay.UDP6ZeroRx,
 		MetricsAddr:        DefaultMetricsListen,
 		Queues:             min(runtime.NumCPU(), maxQueues),
+		Offload:            true,
 		AdminSocket:        DefaultAdminSocket,
 		LogLevel:           slog.LevelInfo,
 	}
@@ -289,6 +295,9 @@ func (v *validator) config(fc *fileConfig) *Config {
 		} else {
 			cfg.Queues = int(*fc.Queues)
 		}
+	}
+	if fc.Offload != nil {
+		cfg.Offload = *fc.Offload
 	}
 	u := &fc.Underlay
 	if u.Local == "" {
