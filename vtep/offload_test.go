@@ -127,8 +127,8 @@ func TestTxOffloadSegments(t *testing.T) {
 		t.Error("the segments do not carry the super-frame's payload in order")
 	}
 	c := &te.net(0).counters
-	if c.TxPackets.Load() != 4 || c.TxBytes.Load() != uint64(innerBytes) {
-		t.Errorf("tx %d packets %d bytes, want 4 and %d", c.TxPackets.Load(), c.TxBytes.Load(), innerBytes)
+	if c.TxPackets.Load() != 4 || c.TxBytes.Load() != uint64(innerBytes) || c.TxSegmented.Load() != 1 {
+		t.Errorf("tx %d packets %d bytes %d segmented, want 4, %d and 1", c.TxPackets.Load(), c.TxBytes.Load(), c.TxSegmented.Load(), innerBytes)
 	}
 }
 
@@ -232,8 +232,8 @@ func TestRxOffloadCoalesces(t *testing.T) {
 		t.Error("the ARP frame did not come through as it was, behind a zero header")
 	}
 	c := &te.net(0).counters
-	if c.RxPackets.Load() != 11 || c.RxBytes.Load() != uint64(bytesIn) {
-		t.Errorf("rx %d packets %d bytes, want 11 and %d", c.RxPackets.Load(), c.RxBytes.Load(), bytesIn)
+	if c.RxPackets.Load() != 11 || c.RxBytes.Load() != uint64(bytesIn) || c.RxCoalesced.Load() != 1 {
+		t.Errorf("rx %d packets %d bytes %d coalesced, want 11, %d and 1", c.RxPackets.Load(), c.RxBytes.Load(), c.RxCoalesced.Load(), bytesIn)
 	}
 	if r, ok := te.fdb.Lookup(200, macRemote); !ok || r != peerB {
 		t.Errorf("learned %v %v, want %s", r, ok, peerB)

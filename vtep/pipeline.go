@@ -31,6 +31,7 @@ type txPipeline struct {
 	sent    uint64 // datagrams sent in this batch
 	sentB   uint64 // their inner bytes
 	flooded uint64
+	cut     uint64 // super-frames segmented in this batch
 
 	// With offloads: super-frames are cut into segs, each segment in a
 	// buffer of its own with headroom, like a frame read from the TAP.
@@ -137,6 +138,7 @@ func (p *txPipeline) forward(count int) {
 					continue
 				}
 				gso = true
+				p.cut++
 			case h.Flags&offload.FlagNeedsCsum != 0:
 				if offload.CompleteChecksum(frame, &h) != nil {
 					n.counters.Drop(metrics.Offload, 1)
@@ -169,7 +171,10 @@ func (p *txPipeline) forward(count int) {
 	c.TxPackets.Add(p.sent)
 	c.TxBytes.Add(p.sentB)
 	c.FloodPackets.Add(p.flooded)
-	p.sent, p.sentB, p.flooded = 0, 0, 0
+	if p.cut != 0 {
+		c.TxSegmented.Add(p.cut)
+	}
+	p.sent, p.sentB, p.flooded, p.cut = 0, 0, 0, 0
 }
 
 // route says where a frame goes: to the remote VTEP the FDB knows for its
@@ -285,6 +290,7 @@ type rxPipeline struct {
 	// ends, not once per datagram.
 	cur         *network
 	pkts, bytes uint64
+	coalesced   uint64
 	peer        peerCache
 
 	// For TAPs with offloads: slots[i] is dg[i].Buf with rxHeadroom in
@@ -405,14 +411,20 @@ func (p *rxPipeline) write(n *network, dev *Device, pkt []byte, frames, bytes in
 	}
 	p.pkts += uint64(frames)
 	p.bytes += uint64(bytes)
+	if frames > 1 {
+		p.coalesced++
+	}
 }
 
 func (p *rxPipeline) flushCounters() {
 	if p.cur != nil && p.pkts != 0 {
 		p.cur.counters.RxPackets.Add(p.pkts)
 		p.cur.counters.RxBytes.Add(p.bytes)
+		if p.coalesced != 0 {
+			p.cur.counters.RxCoalesced.Add(p.coalesced)
+		}
 	}
-	p.cur, p.pkts, p.bytes = nil, 0, 0
+	p.cur, p.pkts, p.bytes, p.coalesced = nil, 0, 0, 0
 }
 
 // learn records src behind from. A MAC that is new, or moves, costs a
