@@ -27,11 +27,20 @@ import (
 //     sequence number must follow the super-frame's last byte, its payload
 //     must not exceed the first segment's (the MSS), and after a shorter
 //     segment nothing may follow. The IP length stays within 65535 bytes.
-//   - Both checksums are verified before the first merge, and each later
-//     segment's before its own: the super-frame's checksum is left for the
-//     kernel to treat as already good (CHECKSUM_PARTIAL), so a corrupt
-//     segment must never be laundered into it. A segment that fails is
-//     delivered as it came, and the kernel drops it.
+//   - Every TCP and UDP checksum is verified (CheckL4) as the frame is
+//     added: the super-frame's checksum is left for the kernel to treat as
+//     already good (CHECKSUM_PARTIAL), so a corrupt segment must never be
+//     laundered into it. A segment that fails is delivered as it came, and
+//     the kernel drops it. One whose sender left the checksum partial is
+//     as good as the kernel would take it, and merges; alone, it is
+//     written with NEEDS_CSUM.
+//
+// Frames too long for the TAP. A kernel vxlan peer whose datagrams never
+// met a NIC sends its TCP super-frames whole (see GSOFor). Such a segment,
+// if its checksum is good or partial, goes out alone as a super-frame with
+// a GSO header that cuts it to the TAP's MTU, and closes its flow's open
+// super-frame. (A VLAN-tagged one goes as it came: the kernel takes no GSO
+// frame with a tag in it.)
 //
 // Order. Frames are delivered in the order of the first frame of each
 // output. A flow is its addresses, ports and the caller's tag (the
@@ -56,13 +65,14 @@ type Output struct {
 	Frames int    // received frames in it
 	Bytes  int    // their lengths, summed
 
-	tag      uint32
-	verified bool // the first segment's checksum was checked and is good
-	ipv6     bool
-	l3, l4   int
-	hdrLen   int
-	mss      int
-	nextSeq  uint32
+	tag     uint32
+	csum    L4Info // of the first frame
+	split   bool   // a single frame over the MTU, written as a super-frame
+	ipv6    bool
+	l3, l4  int
+	hdrLen  int
+	mss     int
+	nextSeq uint32
 }
 
 // Packet is what to write to the TAP once Finish has run: the
@@ -77,11 +87,13 @@ func (o *Output) Packet() []byte {
 type Coalescer struct {
 	out  []Output
 	open []int // indices into out of super-frames that may grow, oldest first
+	mtu  int
 }
 
-// NewCoalescer returns a Coalescer for batches of up to batch frames.
-func NewCoalescer(batch int) *Coalescer {
-	return &Coalescer{out: make([]Output, 0, batch), open: make([]int, 0, maxOpenFlows)}
+// NewCoalescer returns a Coalescer for batches of up to batch frames, for
+// a TAP of MTU mtu: no super-frame it makes has segments longer than that.
+func NewCoalescer(batch, mtu int) *Coalescer {
+	return &Coalescer{out: make([]Output, 0, batch), open: make([]int, 0, maxOpenFlows), mtu: mtu}
 }
 
 // Reset empties the coalescer for a new batch.
@@ -105,9 +117,19 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 		panic("offload: more frames added than the Coalescer's batch")
 	}
 	frame := buf[offset : offset+size]
-	o := Output{Buf: buf, Offset: offset, Size: size, Index: index, Frames: 1, Bytes: size, tag: tag}
+	o := Output{Buf: buf, Offset: offset, Size: size, Index: index, Frames: 1, Bytes: size, tag: tag, csum: CheckL4(frame)}
 	var seg segment
 	kind := parseTCP(frame, &seg)
+	csumOK := o.csum.State == L4Good || o.csum.State == L4Partial
+	if kind == candidate && !csumOK {
+		kind = tcpOther // corrupt: delivered alone, for the kernel to drop
+	}
+	if size-ethHeaderLen > c.mtu && kind != notTCP {
+		if h, ok := GSOFor(frame, c.mtu); ok && csumOK && seg.l3 == ethHeaderLen {
+			o.split, o.mss = true, int(h.GSOSize)
+		}
+		kind = tcpOther
+	}
 	if kind != notTCP {
 		o.ipv6, o.l3, o.l4, o.hdrLen = seg.ipv6, seg.l3, seg.l4, seg.hdrLen
 		for j := len(c.open) - 1; j >= 0; j-- {
@@ -122,8 +144,6 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 				case mergedLast:
 					c.closeOpen(j)
 					return
-				case badSegment:
-					kind = tcpOther // never open a super-frame on it
 				}
 			}
 			// Same flow, and this frame cannot join: nothing after it
@@ -159,7 +179,6 @@ type mergeResult int
 
 const (
 	refused    mergeResult = iota // kept apart; the super-frame is closed
-	badSegment                    // refused, and the new segment's checksum is bad
 	merged                        // joined; more may follow
 	mergedLast                    // joined as the last segment (short, or PSH)
 )
@@ -176,15 +195,6 @@ func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
 	case p.Size-p.l3+seg.payload > maxIPLen:
 	case !headersMatch(head, frame, p.ipv6, p.l4, p.hdrLen):
 	default:
-		if !tcpChecksumValid(frame, p.l3, p.l4, p.ipv6) {
-			return badSegment
-		}
-		if !p.verified {
-			if !tcpChecksumValid(head, p.l3, p.l4, p.ipv6) {
-				return refused
-			}
-			p.verified = true
-		}
 		copy(p.Buf[p.Offset+p.Size:], frame[seg.hdrLen:])
 		p.Size += seg.payload
 		p.nextSeq += uint32(seg.payload)
@@ -206,13 +216,20 @@ func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
 // each super-frame's headers into the first segment's with the IP length
 // of the whole (a new IPv4 header checksum) and the TCP checksum field
 // holding the pseudo-header sum, as the kernel expects with NEEDS_CSUM.
-// Outputs of one frame get a header of zeros and are otherwise untouched.
+// A frame over the MTU is such a super-frame of one.
+// Outputs of one frame are otherwise untouched; their header is zeros, or
+// NEEDS_CSUM if their checksum was left partial (see CheckL4).
 func (c *Coalescer) Finish() {
 	for i := range c.out {
 		o := &c.out[i]
 		hdr := o.Buf[o.Offset-VirtioNetHdrLen : o.Offset]
-		if o.Frames == 1 {
-			ClearVirtioNetHdr(hdr)
+		if o.Frames == 1 && !o.split {
+			if o.csum.State == L4Partial {
+				h := o.csum.NeedsCsumHdr()
+				h.Encode(hdr)
+			} else {
+				ClearVirtioNetHdr(hdr)
+			}
 			continue
 		}
 		f := o.Buf[o.Offset : o.Offset+o.Size]
@@ -355,11 +372,4 @@ func headersMatch(a, b []byte, ipv6 bool, l4, hdrLen int) bool {
 		ta[tcpFlagsOffset]&^tcpPSH == tb[tcpFlagsOffset]&^tcpPSH &&
 		bytes.Equal(ta[tcpWindowOffset:TCPChecksumOffset], tb[tcpWindowOffset:TCPChecksumOffset]) &&
 		bytes.Equal(ta[tcpUrgentOffset:], tb[tcpUrgentOffset:])
-}
-
-// tcpChecksumValid verifies the TCP checksum of a segment whose IP length
-// matches the frame.
-func tcpChecksumValid(frame []byte, l3, l4 int, ipv6 bool) bool {
-	tcp := frame[l4:]
-	return Checksum(tcp, tcpSum(frame[l3:l4], ipv6, len(tcp))) == 0
 }

@@ -14,12 +14,15 @@ import (
 // super-frame and then some.
 const bufRoom = 70000
 
+// testMTU is the MTU of the tests' TAP.
+const testMTU = 1500
+
 // coalesce runs frames through a Coalescer as one batch, each frame in a
 // buffer of its own with room bytes after the header, tag tags[i] (0 when
 // tags is short).
 func coalesce(t testing.TB, frames [][]byte, room int, tags ...uint32) []Output {
 	t.Helper()
-	c := NewCoalescer(len(frames))
+	c := NewCoalescer(len(frames), testMTU)
 	for i, f := range frames {
 		buf := make([]byte, VirtioNetHdrLen+max(room, len(f)))
 		copy(buf[VirtioNetHdrLen:], f)
@@ -326,6 +329,48 @@ func TestCoalesceThenSegmentRoundTrip(t *testing.T) {
 		}
 		if !s.Done() {
 			t.Errorf("ipv6 %v: more segments than frames", ipv6)
+		}
+	}
+}
+
+// A TCP segment longer than the MTU (a kernel peer's super-frame that
+// crossed whole) goes out alone with a GSO header cutting it to the MTU,
+// and closes its flow; a tagged or corrupt one goes as it came.
+func TestCoalesceSplitsFramesOverTheMTU(t *testing.T) {
+	const mtu = 1450
+	frames := segs(t, 3, 1398, nil)
+	big := buildTCP(t, flow(1000+3*1398, payload(0, 6000)))
+	partialBig := bytes.Clone(big)
+	partial(t, partialBig)
+	tagged := buildTCP(t, func() tcpSpec { s := flow(1, payload(0, 6000)); s.vlan = true; return s }())
+	corrupt := bytes.Clone(big)
+	corrupt[len(corrupt)-1] ^= 1
+	in := [][]byte{frames[0], frames[1], big, frames[2], partialBig, tagged, corrupt}
+	c := NewCoalescer(len(in), mtu)
+	for i, f := range in {
+		buf := make([]byte, VirtioNetHdrLen+bufRoom)
+		copy(buf[VirtioNetHdrLen:], f)
+		c.Add(buf, VirtioNetHdrLen, len(f), i, 0)
+	}
+	c.Finish()
+	outs := c.Outputs()
+	if diff := cmp.Diff([]shape{{0, 2}, {2, 1}, {3, 1}, {4, 1}, {5, 1}, {6, 1}}, shapes(outs)); diff != "" {
+		t.Fatalf("outputs (-want +got):\n%s", diff)
+	}
+	for _, i := range []int{1, 3} { // big and partialBig
+		var h VirtioNetHdr
+		h.Decode(outs[i].Packet())
+		want := VirtioNetHdr{FlagNeedsCsum, GSOTCPv4, 66, mtu - 52, 34, 16}
+		if h != want {
+			t.Errorf("output %d: header %+v, want %+v", i, h, want)
+		}
+		if got := outs[i].Packet()[VirtioNetHdrLen:]; !bytes.Equal(got, partialBig) {
+			t.Errorf("output %d is not the frame with its checksum partial", i)
+		}
+	}
+	for _, i := range []int{4, 5} { // tagged and corrupt: as they came
+		if got := outs[i].Packet(); !bytes.Equal(got, append(make([]byte, VirtioNetHdrLen), in[outs[i].Index]...)) {
+			t.Errorf("output %d changed", i)
 		}
 	}
 }

@@ -126,15 +126,10 @@ func checksumsGood(f []byte) bool {
 	if !ok {
 		return false
 	}
-	ipv6 := et == etherTypeIPv6
-	l4 := l3 + ipv6HeaderLen
-	if !ipv6 {
-		l4 = l3 + int(f[l3]&0x0f)*4
-		if Checksum(f[l3:l4], 0) != 0 {
-			return false
-		}
+	if et == etherTypeIPv4 && Checksum(f[l3:l3+int(f[l3]&0x0f)*4], 0) != 0 {
+		return false
 	}
-	return tcpChecksumValid(f, l3, l4, ipv6)
+	return CheckL4(f).State == L4Good
 }
 
 // udpFrame builds an IPv4 UDP frame with its checksum computed.

@@ -69,10 +69,11 @@ func FuzzCoalesce(f *testing.F) {
 		}
 		return b
 	}
-	f.Add(seed(segs(f, 4, 300, nil)...), uint16(2000))
-	f.Add(seed(segs(f, 3, 200, func(i int, s *tcpSpec) { s.ipv6 = true })...), uint16(700))
-	f.Add(seed(segs(f, 3, 100, func(i int, s *tcpSpec) { s.flags |= tcpPSH * uint8(i%2) })...), uint16(500))
-	f.Fuzz(func(t *testing.T, data []byte, room uint16) {
+	f.Add(seed(segs(f, 4, 300, nil)...), uint16(2000), uint16(1500))
+	f.Add(seed(segs(f, 3, 200, func(i int, s *tcpSpec) { s.ipv6 = true })...), uint16(700), uint16(1500))
+	f.Add(seed(segs(f, 3, 100, func(i int, s *tcpSpec) { s.flags |= tcpPSH * uint8(i%2) })...), uint16(500), uint16(1500))
+	f.Add(seed(segs(f, 2, 1000, nil)...), uint16(2000), uint16(600)) // over the MTU: split
+	f.Fuzz(func(t *testing.T, data []byte, room, mtu uint16) {
 		var frames [][]byte
 		for len(data) >= 2 && len(frames) < 64 {
 			n := min(int(binary.BigEndian.Uint16(data)), len(data)-2)
@@ -83,7 +84,8 @@ func FuzzCoalesce(f *testing.F) {
 			return
 		}
 		const guard = 16
-		c := NewCoalescer(len(frames))
+		mtu = max(mtu, 68)
+		c := NewCoalescer(len(frames), int(mtu))
 		bufs := make([][]byte, len(frames))
 		for i, fr := range frames {
 			size := VirtioNetHdrLen + max(len(fr), int(room))
@@ -100,30 +102,65 @@ func FuzzCoalesce(f *testing.F) {
 				t.Fatal("an output grew past its buffer")
 			}
 			pkt := o.Packet()
-			if o.Frames == 1 {
+			var h VirtioNetHdr
+			h.Decode(pkt)
+			if !h.IsGSO() {
+				if o.Frames != 1 {
+					t.Fatalf("%d frames merged without a GSO header", o.Frames)
+				}
 				if !bytes.Equal(pkt[VirtioNetHdrLen:], frames[o.Index]) {
 					t.Fatalf("frame %d changed although not merged", o.Index)
 				}
 				continue
 			}
-			var h VirtioNetHdr
-			h.Decode(pkt)
 			var s Segmenter
 			if err := s.Reset(pkt[VirtioNetHdrLen:], &h); err != nil {
 				t.Fatalf("super-frame of frame %d does not segment: %v", o.Index, err)
 			}
-			if s.Segments() != o.Frames {
+			if o.Frames > 1 && s.Segments() != o.Frames {
 				t.Fatalf("super-frame of %d frames segments into %d", o.Frames, s.Segments())
 			}
 			seg := make([]byte, s.MaxSegmentLen())
 			for !s.Done() {
-				if n := s.Next(seg); !checksumsGood(seg[:n]) {
+				n := s.Next(seg)
+				if !checksumsGood(seg[:n]) {
 					t.Fatal("a segment of a super-frame does not verify")
+				}
+				if ipLen := n - ethHeaderLen; ipLen > int(mtu) {
+					t.Fatalf("a segment of %d IP bytes, MTU %d", ipLen, mtu)
 				}
 			}
 		}
 		if seen != len(frames) {
 			t.Fatalf("outputs hold %d frames, %d went in", seen, len(frames))
+		}
+	})
+}
+
+// FuzzCheckL4: CheckL4 never reads past the frame, its positions fit the
+// frame, and completing a partial checksum makes it good.
+func FuzzCheckL4(f *testing.F) {
+	f.Add(buildTCP(f, flow(1, payload(0, 100))))
+	f.Add(udpFrame(f, payload(1, 20)))
+	p := buildTCP(f, func() tcpSpec { s := flow(1, payload(0, 10)); s.ipv6 = true; return s }())
+	partial(f, p)
+	f.Add(p)
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		info := CheckL4(frame)
+		if info.State == L4None {
+			return
+		}
+		if info.Start+info.Offset+2 > info.End || info.End > len(frame) {
+			t.Fatalf("CheckL4 = %+v for a %d-byte frame", info, len(frame))
+		}
+		if info.State == L4Partial {
+			h := info.NeedsCsumHdr()
+			if err := CompleteChecksum(frame[:info.End], &h); err != nil {
+				t.Fatal(err)
+			}
+			if got := CheckL4(frame); got.State != L4Good {
+				t.Fatalf("completed partial checksum is %v", got.State)
+			}
 		}
 	})
 }

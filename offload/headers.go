@@ -29,6 +29,11 @@ const (
 	ipv6AddrsOffset      = 8 // source, then destination
 
 	protoTCP = 6
+	protoUDP = 17
+
+	udpHeaderLen = 8
+	// UDPChecksumOffset is csum_offset for UDP.
+	UDPChecksumOffset = 6
 
 	tcpHeaderLen     = 20 // without options
 	tcpMaxHeaderLen  = 60

@@ -194,3 +194,67 @@ func CompleteChecksum(frame []byte, h *VirtioNetHdr) error {
 	binary.BigEndian.PutUint16(frame[field:], c)
 	return nil
 }
+
+// GSOFor returns the virtio_net_hdr that cuts frame into segments whose
+// IP packets are at most mtu bytes long, if frame is a TCP segment longer
+// than that: IPv4 or IPv6 without extension headers (past up to two VLAN
+// tags), IP lengths matching the frame, payload, none of SYN, RST or URG.
+// ok is false for anything else, and for frames that fit mtu.
+//
+// Such frames come from a kernel vxlan peer whose datagrams never met a
+// NIC (see CheckL4): its 64 KiB TCP segment crosses a veth still whole,
+// and reaches vtepd as one datagram. The caller checks the checksum
+// (CheckL4) before it has the frame cut or written with this header: the
+// segments' checksums are computed anew.
+func GSOFor(frame []byte, mtu int) (h VirtioNetHdr, ok bool) {
+	l3, et, ok := l3Offset(frame)
+	if !ok {
+		return h, false
+	}
+	ipLen := len(frame) - l3
+	if ipLen <= mtu {
+		return h, false
+	}
+	var l4 int
+	switch et {
+	case etherTypeIPv4:
+		if ipLen < ipv4HeaderLen {
+			return h, false
+		}
+		ip := frame[l3:]
+		ihl := int(ip[0]&0x0f) * 4
+		frag := binary.BigEndian.Uint16(ip[ipv4FlagsOffset:])
+		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || ip[ipv4ProtoOffset] != protoTCP || frag&(ipv4FlagMF|ipv4FragOffsetMask) != 0 ||
+			int(binary.BigEndian.Uint16(ip[ipv4TotalLenOffset:])) != ipLen {
+			return h, false
+		}
+		l4, h.GSOType = l3+ihl, GSOTCPv4
+	case etherTypeIPv6:
+		if ipLen < ipv6HeaderLen {
+			return h, false
+		}
+		ip := frame[l3:]
+		if ip[0]>>4 != 6 || ip[ipv6NextHeaderOffset] != protoTCP ||
+			int(binary.BigEndian.Uint16(ip[ipv6PayloadLenOffset:])) != ipLen-ipv6HeaderLen {
+			return h, false
+		}
+		l4, h.GSOType = l3+ipv6HeaderLen, GSOTCPv6
+	default:
+		return h, false
+	}
+	if len(frame) < l4+tcpHeaderLen {
+		return h, false
+	}
+	tcp := frame[l4:]
+	doff := int(tcp[tcpDataOffOffset]>>4) * 4
+	mss := mtu - (l4 - l3) - doff
+	if doff < tcpHeaderLen || len(frame) <= l4+doff || mss <= 0 || tcp[tcpFlagsOffset]&(tcpSYN|tcpRST|tcpURG) != 0 {
+		return VirtioNetHdr{}, false
+	}
+	h.Flags = FlagNeedsCsum
+	h.HdrLen = uint16(l4 + doff)
+	h.GSOSize = uint16(mss)
+	h.CsumStart = uint16(l4)
+	h.CsumOffset = TCPChecksumOffset
+	return h, true
+}

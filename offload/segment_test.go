@@ -204,3 +204,48 @@ func TestCompleteChecksum(t *testing.T) {
 		}
 	}
 }
+
+// GSOFor cuts TCP segments longer than the MTU, and nothing else.
+func TestGSOFor(t *testing.T) {
+	big := buildTCP(t, flow(1, payload(0, 5000)))
+	big6 := buildTCP(t, func() tcpSpec { s := flow(1, payload(0, 5000)); s.ipv6 = true; return s }())
+	bigVLAN := buildTCP(t, func() tcpSpec { s := flow(1, payload(0, 5000)); s.vlan = true; return s }())
+	syn := buildTCP(t, func() tcpSpec { s := flow(1, payload(0, 5000)); s.flags |= tcpSYN; return s }())
+	const mtu = 1450
+	for _, tt := range []struct {
+		name  string
+		frame []byte
+		want  VirtioNetHdr
+		ok    bool
+	}{
+		{"ipv4", big, VirtioNetHdr{FlagNeedsCsum, GSOTCPv4, 34 + 32, mtu - 20 - 32, 34, 16}, true},
+		{"ipv6", big6, VirtioNetHdr{FlagNeedsCsum, GSOTCPv6, 54 + 32, mtu - 40 - 32, 54, 16}, true},
+		{"vlan", bigVLAN, VirtioNetHdr{FlagNeedsCsum, GSOTCPv4, 38 + 32, mtu - 20 - 32, 38, 16}, true},
+		{"fits the mtu", buildTCP(t, flow(1, payload(0, 1000))), VirtioNetHdr{}, false},
+		{"syn", syn, VirtioNetHdr{}, false},
+		{"ip length short of the frame", append(bytes.Clone(big), 0), VirtioNetHdr{}, false},
+		{"udp", udpFrame(t, payload(0, 3000)), VirtioNetHdr{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, ok := GSOFor(tt.frame, mtu)
+			if ok != tt.ok || h != tt.want {
+				t.Fatalf("GSOFor = %+v, %v; want %+v, %v", h, ok, tt.want, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			var s Segmenter
+			if err := s.Reset(tt.frame, &h); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, s.MaxSegmentLen())
+			for !s.Done() {
+				n := s.Next(buf)
+				l3, _, _ := l3Offset(buf[:n])
+				if n-l3 > mtu || !checksumsGood(buf[:n]) {
+					t.Errorf("segment of %d IP bytes (MTU %d), checksums good %v", n-l3, mtu, checksumsGood(buf[:n]))
+				}
+			}
+		})
+	}
+}
