@@ -294,3 +294,82 @@ func TestOffloadPipelinesDoNotAllocate(t *testing.T) {
 		t.Errorf("RX: %v allocations per batch", a)
 	}
 }
+
+// A kernel peer whose datagrams never met a NIC (a veth in the same
+// kernel, a VM's virtio NIC) sends inner checksums left partial: a TAP
+// without offloads gets them finished, a TAP with offloads gets them with
+// NEEDS_CSUM.
+func TestRxPartialChecksums(t *testing.T) {
+	good := tcpFrame(t, macLocal, macRemote, 7, "", pattern(300))
+	partial := bytes.Clone(good)
+	binary.BigEndian.PutUint16(partial[tcpL4+offload.TCPChecksumOffset:],
+		offload.Fold(offload.PseudoHeaderSum(6, partial[26:30], partial[30:34], len(partial)-tcpL4)))
+
+	te := newTestEngine(t)
+	te.receive(peerB, vxlan(200, partial))
+	if got := te.taps[0].written(); len(got) != 1 || !bytes.Equal(got[0], good) {
+		t.Errorf("plain TAP: the partial checksum was not finished")
+	}
+
+	te = newTestEngine(t)
+	te.withOffloadTAPs()
+	te.receive(peerB, vxlan(200, partial))
+	got := te.taps[0].written()
+	if len(got) != 1 || !bytes.Equal(got[0][offload.VirtioNetHdrLen:], partial) {
+		t.Fatalf("offload TAP: %d writes, or the frame changed", len(got))
+	}
+	var h offload.VirtioNetHdr
+	h.Decode(got[0])
+	if h.Flags != offload.FlagNeedsCsum || h.GSOType != offload.GSONone || h.CsumStart != tcpL4 || h.CsumOffset != offload.TCPChecksumOffset {
+		t.Errorf("offload TAP: header %+v, want NEEDS_CSUM at %d+%d", h, tcpL4, offload.TCPChecksumOffset)
+	}
+}
+
+// A kernel peer's TCP super-frame that crossed whole, as one datagram
+// (checksum partial), is cut to the TAP's MTU: by vtepd for a TAP without
+// offloads, by the kernel after one write with a GSO header for a TAP
+// with them. It counts as the one datagram it came in.
+func TestRxFramesOverTheMTU(t *testing.T) {
+	big := tcpFrame(t, macLocal, macRemote, 1000, "P", pattern(5000))
+	binary.BigEndian.PutUint16(big[tcpL4+offload.TCPChecksumOffset:],
+		offload.Fold(offload.PseudoHeaderSum(6, big[26:30], big[30:34], len(big)-tcpL4)))
+	const mss = 1450 - 20 - 20
+
+	te := newTestEngine(t)
+	te.receive(peerB, vxlan(200, big))
+	got := te.taps[0].written()
+	if len(got) != 4 {
+		t.Fatalf("plain TAP: %d writes, want 4 segments", len(got))
+	}
+	var payload []byte
+	for i, f := range got {
+		if len(f) > 14+1450 || offload.CheckL4(f).State != offload.L4Good {
+			t.Errorf("segment %d: %d bytes, checksum %v", i, len(f), offload.CheckL4(f).State)
+		}
+		if seq := binary.BigEndian.Uint32(f[tcpL4+4:]); seq != uint32(1000+i*mss) {
+			t.Errorf("segment %d: seq %d, want %d", i, seq, 1000+i*mss)
+		}
+		payload = append(payload, f[tcpL4+20:]...)
+	}
+	if !bytes.Equal(payload, pattern(5000)) {
+		t.Error("the segments do not carry the frame's payload")
+	}
+	if c := &te.net(0).counters; c.RxPackets.Load() != 1 || c.RxBytes.Load() != uint64(len(big)) {
+		t.Errorf("rx %d packets %d bytes, want 1 and %d", c.RxPackets.Load(), c.RxBytes.Load(), len(big))
+	}
+
+	te = newTestEngine(t)
+	te.withOffloadTAPs()
+	te.receive(peerB, vxlan(200, big))
+	got = te.taps[0].written()
+	if len(got) != 1 || !bytes.Equal(got[0][offload.VirtioNetHdrLen:], big) {
+		t.Fatalf("offload TAP: %d writes, want the frame once", len(got))
+	}
+	var h offload.VirtioNetHdr
+	h.Decode(got[0])
+	want := offload.VirtioNetHdr{Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4, HdrLen: tcpL4 + 20,
+		GSOSize: mss, CsumStart: tcpL4, CsumOffset: offload.TCPChecksumOffset}
+	if h != want {
+		t.Errorf("offload TAP: header %+v, want %+v", h, want)
+	}
+}

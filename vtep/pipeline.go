@@ -299,6 +299,11 @@ type rxPipeline struct {
 	slots [][]byte
 	co    *offload.Coalescer
 	nets  []*network
+
+	// For TAPs without offloads: a TCP frame too long for the TAP is cut
+	// into segments here, one at a time.
+	seg     offload.Segmenter
+	scratch []byte
 }
 
 func (e *Engine) newRxPipeline(queue int) *rxPipeline {
@@ -308,8 +313,10 @@ func (e *Engine) newRxPipeline(queue int) *rxPipeline {
 		queue: queue,
 		dg:    make([]Datagram, rxBatch),
 		slots: make([][]byte, rxBatch),
-		co:    offload.NewCoalescer(rxBatch),
+		co:    offload.NewCoalescer(rxBatch, e.tapMTU),
 		nets:  make([]*network, rxBatch),
+		// The longest frame the TAP takes: its MTU, Ethernet, two tags.
+		scratch: make([]byte, encap.EthernetHeaderLen+2*encap.VLANTagLen+e.tapMTU),
 	}
 	for i := range p.dg {
 		p.slots[i] = slab[i*rxSlot : (i+1)*rxSlot : (i+1)*rxSlot]
@@ -339,7 +346,9 @@ func (e *Engine) rxLoop(queue int, conn BatchConn) error {
 // frames are written once the whole batch is through, each TCP flow's
 // consecutive segments merged into super-frames (package offload says
 // when), in the order of their first frames, with a virtio_net_hdr written
-// over the VXLAN header in front of each.
+// over the VXLAN header in front of each. Either way, a TCP or UDP
+// checksum that a kernel peer left partial is finished, or marked for the
+// kernel to finish (offload.CheckL4).
 func (p *rxPipeline) deliver(count int) {
 	e := p.e
 	now := e.Now()
@@ -386,6 +395,21 @@ func (p *rxPipeline) deliver(count int) {
 			p.co.Add(p.slots[i], offload.VirtioNetHdrLen, len(inner), i, vni)
 			continue
 		}
+		// A checksum the sender's kernel left to an offload that never ran
+		// is finished here, or the container drops the frame; a TCP
+		// segment too long for the TAP is cut (offload.CheckL4, GSOFor).
+		if l4 := offload.CheckL4(inner); l4.State == offload.L4Good || l4.State == offload.L4Partial {
+			if len(inner) > encap.EthernetHeaderLen+e.tapMTU {
+				if h, ok := offload.GSOFor(inner, e.tapMTU); ok {
+					p.writeSegments(n, dev, inner, &h)
+					continue
+				}
+			}
+			if l4.State == offload.L4Partial {
+				h := l4.NeedsCsumHdr()
+				offload.CompleteChecksum(inner[:l4.End], &h)
+			}
+		}
 		p.write(n, dev, inner, 1, len(inner))
 	}
 	p.co.Finish()
@@ -405,6 +429,30 @@ func (p *rxPipeline) write(n *network, dev *Device, pkt []byte, frames, bytes in
 		n.counters.Drop(metrics.TAPError, uint64(frames))
 		return
 	}
+	p.count(n, frames, bytes)
+}
+
+// writeSegments cuts frame as h says and writes the segments to n's TAP
+// (without offloads) one by one; they count as the one frame received.
+func (p *rxPipeline) writeSegments(n *network, dev *Device, frame []byte, h *offload.VirtioNetHdr) {
+	q := dev.Queues[p.queue%len(dev.Queues)]
+	if p.seg.Reset(frame, h) != nil || p.seg.MaxSegmentLen() > len(p.scratch) {
+		n.counters.Drop(metrics.TAPError, 1) // GSOFor vetted it: never seen
+		return
+	}
+	for !p.seg.Done() {
+		m := p.seg.Next(p.scratch)
+		if _, err := q.Write(p.scratch[:m]); err != nil {
+			n.counters.Drop(metrics.TAPError, 1)
+			return
+		}
+	}
+	p.count(n, 1, len(frame))
+}
+
+// count adds frames received frames of bytes bytes delivered to n to the
+// run of the current network.
+func (p *rxPipeline) count(n *network, frames, bytes int) {
 	if n != p.cur {
 		p.flushCounters()
 		p.cur = n
