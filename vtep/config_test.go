@@ -173,6 +173,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"learn_rate", net("[limits]\nlearn_rate = -5\n"), []string{"line 7", "limits.learn_rate"}},
 		{"move_hold", net("[limits]\nmove_hold = \"soon\"\n"), []string{"line 7", "limits.move_hold"}},
 		{"state_dir", "state_dir = \"state\"\n" + net(""), []string{"line 1", "state_dir"}},
+		{"udp_gso without offload", "offload = false\n" + strings.Replace(base, "[underlay]\n", "[underlay]\nudp_gso = true\n", 1) + "[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"underlay.udp_gso", "offload"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
 	}
 	for _, tt := range tests {

@@ -113,7 +113,8 @@ type Engine struct {
 	unknown metrics.Counters // drops no network owns
 	peers   peerTable
 	tapMTU  int
-	ifindex int // underlay interface: groups are joined on it
+	ifindex int          // underlay interface: groups are joined on it
+	gso     *portSockets // UDP GSO send sockets (underlay.udp_gso); nil without
 
 	// mu serializes what changes the networks: Reload, admin commands,
 	// and shutdown. It guards groups and the fields of run.
@@ -211,6 +212,9 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	}
 	if e.conns, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch, cfg.Queues, cfg.UDP6ZeroChecksumRx); err != nil {
 		return nil, err
+	}
+	if cfg.UDPGSO {
+		e.gso = newPortSockets(cfg.Local, cfg.SrcPortLow, cfg.SrcPortHigh)
 	}
 	if cfg.MetricsAddr != "" {
 		if e.httpLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -475,7 +479,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	cfg := e.cfg.Load()
 	e.log.Info("forwarding", "local", cfg.Local, "port", cfg.Port, "networks", len(tbl.order),
-		"queues", len(e.conns), "tap_mtu", e.tapMTU, "offload", cfg.Offload)
+		"queues", len(e.conns), "tap_mtu", e.tapMTU, "offload", cfg.Offload, "udp_gso", cfg.UDPGSO)
 	<-ctx.Done()
 
 	e.mu.Lock()
@@ -499,6 +503,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		if m := n.dev.Load().Multicast; m != nil {
 			m.Close()
 		}
+	}
+	if e.gso != nil {
+		e.gso.close() // after the TX pipelines
 	}
 	if err := e.saveState(); err != nil {
 		e.log.Warn("learned FDB not saved", "err", err)
@@ -537,6 +544,9 @@ func (e *Engine) close() {
 	}
 	for _, c := range e.conns {
 		c.Close()
+	}
+	if e.gso != nil {
+		e.gso.close()
 	}
 }
 

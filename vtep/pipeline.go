@@ -40,6 +40,11 @@ type txPipeline struct {
 	segs    [][]byte
 	nextSeg int // first free buffer of segs
 	segMax  int // the longest segment a buffer takes
+
+	// With underlay.udp_gso: a super-frame to one VTEP leaves as trains
+	// of datagrams, built in train, one sendmsg each (gso_linux.go).
+	gw    *gsoWriter
+	train []byte
 }
 
 func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off bool) *txPipeline {
@@ -71,6 +76,10 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off b
 	}
 	for i := range p.bufs {
 		p.bufs[i] = slab[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+	}
+	if off && e.gso != nil {
+		p.gw = newGSOWriter(cfg.Port)
+		p.train = make([]byte, gsoMaxTrain)
 	}
 	if off {
 		p.segMax = frameMax
@@ -159,6 +168,12 @@ func (p *txPipeline) forward(count int) {
 			p.emit(encap.Encap(p.bufs[i], n.vni, sport, p.port, size), remote, nc)
 			continue
 		}
+		if p.gw != nil && remote.IsValid() {
+			if s := p.e.gso.get(sport); s != nil {
+				p.sendTrains(s, sport, remote)
+				continue
+			}
+		}
 		for !p.seg.Done() {
 			buf := p.segBuf()
 			m := p.seg.Next(buf[encap.Headroom:])
@@ -217,6 +232,48 @@ func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *NetworkConfig) {
 		}
 		p.mqueue = append(p.mqueue, Datagram{Buf: pkt, Addr: p.n.group})
 		p.flooded++
+	}
+}
+
+// sendTrains sends what is left of p.seg to remote as UDP GSO trains
+// from s, the socket of source port sport. Whatever is queued for the raw
+// socket goes first, so that a flow's frames keep their order. A train the
+// kernel will not take goes out by the raw socket instead; if it never
+// will (no checksum offload on the way), UDP GSO is given up.
+func (p *txPipeline) sendTrains(s *portSocket, sport uint16, remote netip.Addr) {
+	if len(p.queue) > 0 || len(p.mqueue) > 0 {
+		p.flush()
+	}
+	vni := p.n.vni
+	for !p.seg.Done() {
+		off, segs, segSize := 0, 0, 0
+		for !p.seg.Done() && segs < gsoMaxSegments && off+encap.HeaderLen+p.seg.MaxSegmentLen() <= len(p.train) {
+			encap.Header(p.train[off:]).Encode(vni)
+			m := encap.HeaderLen + p.seg.Next(p.train[off+encap.HeaderLen:])
+			if segs == 0 {
+				segSize = m
+			}
+			off += m
+			segs++
+		}
+		err := p.gw.send(s, p.train[:off], segSize, remote)
+		if err == nil {
+			inner := off - segs*encap.HeaderLen
+			p.sent += uint64(segs)
+			p.sentB += uint64(inner)
+			p.peer.addTx(&p.e.peers, remote, segs, off+segs*encap.UDPHeaderLen)
+			continue
+		}
+		if errors.Is(err, errGSORefused) && p.e.gso.failed.CompareAndSwap(false, true) {
+			p.e.log.Warn("UDP GSO refused by the underlay; sending datagram by datagram", "err", err)
+		}
+		for k := 0; k < off; k += segSize {
+			d := p.train[k:min(k+segSize, off)]
+			buf := p.segBuf()
+			copy(buf[encap.UDPHeaderLen:], d)
+			encap.UDP(buf).Encode(sport, p.port, encap.UDPHeaderLen+len(d))
+			p.enqueue(buf[:encap.UDPHeaderLen+len(d)], remote)
+		}
 	}
 }
 

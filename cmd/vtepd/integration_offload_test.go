@@ -3,6 +3,8 @@
 package main
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,11 +31,14 @@ func TestIntegrationOffload(t *testing.T) {
 		name    string
 		kernelB bool // host b runs the kernel's vxlan
 		off     bool // offload = false
+		gso     bool // underlay.udp_gso = true
 	}{
-		{"vtepd-vtepd", false, false},
-		{"vtepd-kernel", true, false},
-		{"vtepd-vtepd offload=false", false, true},
-		{"vtepd-kernel offload=false", true, true},
+		{"vtepd-vtepd", false, false, false},
+		{"vtepd-kernel", true, false, false},
+		{"vtepd-vtepd offload=false", false, true, false},
+		{"vtepd-kernel offload=false", true, true, false},
+		{"vtepd-vtepd udp_gso", false, false, true},
+		{"vtepd-kernel udp_gso", true, false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -51,6 +56,9 @@ func TestIntegrationOffload(t *testing.T) {
 				cfg := config(n.host, peersOf(nodes, i))
 				if tt.off {
 					cfg = "offload = false\n" + cfg
+				}
+				if tt.gso {
+					cfg = strings.Replace(cfg, "[underlay]\n", "[underlay]\nudp_gso = true\n", 1)
 				}
 				n.runVtepd(t, cfg)
 				vtepds = append(vtepds, n)
@@ -77,7 +85,31 @@ func TestIntegrationOffload(t *testing.T) {
 				if offloadDrops != 0 {
 					t.Errorf("%s: %v frames dropped as unusable offloads", n.host.Name, offloadDrops)
 				}
+				// With udp_gso, trains left from UDP sockets bound to
+				// source ports of the range; without, only 4789 is bound.
+				if ports := boundSourcePorts(t, n); tt.gso != (len(ports) > 0) {
+					t.Errorf("%s: UDP source ports bound %v, udp_gso %v", n.host.Name, ports, tt.gso)
+				}
 			}
 		})
 	}
+}
+
+// boundSourcePorts lists the UDP ports other than VXLAN's that are bound
+// to n's underlay address.
+func boundSourcePorts(t *testing.T, n *node) []uint16 {
+	t.Helper()
+	out, err := n.host.Exec("ss", "-Hnua")
+	if err != nil {
+		t.Fatalf("ss: %v: %s", err, out)
+	}
+	var ports []uint16
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, f := range strings.Fields(line) {
+			if ap, err := netip.ParseAddrPort(f); err == nil && ap.Addr() == n.host.Underlay && ap.Port() != vxlanPort {
+				ports = append(ports, ap.Port())
+			}
+		}
+	}
+	return ports
 }
