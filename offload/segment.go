@@ -45,9 +45,10 @@ type Segmenter struct {
 
 // Reset prepares s to cut frame, the super-frame that h describes. The
 // header's hdr_len, csum_start and csum_offset are not trusted: the
-// headers are found by parsing the frame, which must be an IPv4 (TCPv4) or
-// IPv6 without extension headers (TCPv6) TCP segment with at least one
-// payload byte. Segments whose IP length would exceed 65535 are refused.
+// headers are found by parsing the frame, which must be an IPv4 (TCPv4,
+// not a fragment) or IPv6 without extension headers (TCPv6) TCP segment
+// with at least one payload byte. Segments whose IP length would exceed
+// 65535 are refused.
 func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 	*s = Segmenter{}
 	var ipv6 bool
@@ -81,7 +82,8 @@ func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 		}
 		ip := frame[l3:]
 		ihl := int(ip[0]&0x0f) * 4
-		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || ip[ipv4ProtoOffset] != protoTCP {
+		frag := binary.BigEndian.Uint16(ip[ipv4FlagsOffset:])
+		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || ip[ipv4ProtoOffset] != protoTCP || frag&(ipv4FlagMF|ipv4FragOffsetMask) != 0 {
 			return ErrBadFrame
 		}
 		l4 = l3 + ihl

@@ -132,6 +132,8 @@ func TestSegmentRefuses(t *testing.T) {
 	udp[14+ipv4ProtoOffset] = 17
 	ext := bytes.Clone(good6)
 	ext[14+ipv6NextHeaderOffset] = 0 // hop-by-hop options
+	frag := bytes.Clone(good)
+	frag[14+ipv4FlagsOffset] |= 0x20 // MF
 	badOff := bytes.Clone(good)
 	badOff[34+tcpDataOffOffset] = 0x40 // data offset 16 bytes
 	for _, tt := range []struct {
@@ -146,6 +148,7 @@ func TestSegmentRefuses(t *testing.T) {
 		{"tcpv6 type on ipv4", good, func(h *VirtioNetHdr) { h.GSOType = GSOTCPv6 }, ErrBadFrame},
 		{"tcpv4 type on ipv6", good6, func(h *VirtioNetHdr) { *h = gh6; h.GSOType = GSOTCPv4 }, ErrBadFrame},
 		{"not tcp", udp, nil, ErrBadFrame},
+		{"ipv4 fragment", frag, nil, ErrBadFrame},
 		{"ipv6 extension header", ext, func(h *VirtioNetHdr) { *h = gh6 }, ErrBadFrame},
 		{"tcp data offset below 20", badOff, nil, ErrBadFrame},
 		{"no payload", headers, nil, ErrBadFrame},
