@@ -252,6 +252,9 @@ func (r *runner) vtepdConfig(i int) string {
 		fmt.Fprintf(&b, "queues = %d\n", r.o.queues)
 	}
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\nport = %d\n", r.hosts[i].Underlay, vxlanPort)
+	if r.o.udpGSO {
+		b.WriteString("udp_gso = true\n")
+	}
 	fmt.Fprintf(&b, "[metrics]\nlisten = %q\npprof = %t\n", metricsAddr, r.o.pprof)
 	fmt.Fprintf(&b, "[[network]]\nvni = %d\nbridge = \"br0\"\npeers = [%q]\n", vni, r.hosts[1-i].Underlay)
 	return b.String()

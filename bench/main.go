@@ -30,7 +30,7 @@
 // Usage (root; `sudo make bench` builds vtepd first):
 //
 //	go run ./bench [-reps 3] [-duration 5s] [-only lat,tcp1,tcp4,pps]
-//	               [-queues N] [-pprof] [-vtepd bin/vtepd] [-out bench/results]
+//	               [-queues N] [-udp-gso] [-pprof] [-vtepd bin/vtepd] [-out bench/results]
 //
 // Any workload that cannot run (no ping reply, iperf3 error, no datagram
 // counted) ends the run with an error and a non-zero exit status rather
@@ -63,6 +63,7 @@ type options struct {
 	vtepd    string
 	only     string
 	queues   int
+	udpGSO   bool
 	pprof    bool
 	flows    int
 }
@@ -95,6 +96,7 @@ func main() {
 	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
 	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps")
 	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
+	flag.BoolVar(&o.udpGSO, "udp-gso", false, "run vtepd with underlay.udp_gso = true (experimental)")
 	flag.BoolVar(&o.pprof, "pprof", false, "profile each vtepd during an extra TCP single-stream run and print the top 10")
 	flag.IntVar(&o.flows, "flows", 64, "UDP flows (source ports) of the small-frame generator")
 	flag.Usage = func() {

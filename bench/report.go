@@ -82,6 +82,7 @@ type Settings struct {
 	Duration  string   `json:"duration"`
 	Workloads []string `json:"workloads"`
 	Queues    int      `json:"vtepd_queues"` // 0: vtepd's default (NumCPU)
+	UDPGSO    bool     `json:"vtepd_udp_gso,omitempty"`
 	Flows     int      `json:"udp_flows"`
 }
 
@@ -162,8 +163,12 @@ func defOf(key string) metricDef {
 
 // writeTable prints the one table of the report.
 func writeTable(w io.Writer, r *Results) error {
-	fmt.Fprintf(w, "vtepd vs kernel VXLAN: median of %d repetitions, %s each; %d CPUs, Linux %s, vtepd queues %s\n\n",
-		r.Settings.Reps, r.Settings.Duration, r.System.CPUs, r.System.Kernel, queuesText(r.Settings.Queues))
+	gso := ""
+	if r.Settings.UDPGSO {
+		gso = ", udp_gso on"
+	}
+	fmt.Fprintf(w, "vtepd vs kernel VXLAN: median of %d repetitions, %s each; %d CPUs, Linux %s, vtepd queues %s%s\n\n",
+		r.Settings.Reps, r.Settings.Duration, r.System.CPUs, r.System.Kernel, queuesText(r.Settings.Queues), gso)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\tunit\tkernel\tvtepd\tvtepd/kernel\tbetter\t")
 	for _, m := range r.Metrics {

@@ -314,7 +314,7 @@ func (r *runner) report(tops []string) error {
 	res := &Results{
 		Time: time.Now().UTC().Truncate(time.Second),
 		Settings: Settings{Reps: r.o.reps, Duration: r.o.duration.String(), Workloads: r.work,
-			Queues: r.o.queues, Flows: r.o.flows},
+			Queues: r.o.queues, UDPGSO: r.o.udpGSO, Flows: r.o.flows},
 		System:        system(),
 		BusyBefore:    round(r.busyBefore),
 		BusyAfter:     round(r.busyAfter),

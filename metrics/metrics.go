@@ -29,6 +29,7 @@ const (
 	Loop                        // inner source MAC is our own TAP's: our frame came back
 	Storm                       // flood over the network's flood_rate
 	VLAN                        // 802.1Q-tagged inner frame with inner_vlan = "drop"
+	Offload                     // frame from the TAP whose virtio_net_hdr cannot be honoured (GSO type, malformed super-frame)
 	NumReasons
 )
 
@@ -46,6 +47,7 @@ var reasonNames = [NumReasons]string{
 	Loop:          "loop",
 	Storm:         "storm",
 	VLAN:          "vlan",
+	Offload:       "offload",
 }
 
 func (r Reason) String() string {
@@ -63,11 +65,13 @@ const UnknownVNILabel = "unknown"
 type Counters struct {
 	RxPackets    atomic.Uint64 // datagrams decapsulated and written to the TAP
 	RxBytes      atomic.Uint64 // inner frame bytes of those
-	_            [48]byte
+	RxCoalesced  atomic.Uint64 // TCP super-frames written to the TAP, each of several datagrams (offload)
+	_            [40]byte
 	TxPackets    atomic.Uint64 // datagrams sent, each flooded copy counted
 	TxBytes      atomic.Uint64 // inner frame bytes of those
 	FloodPackets atomic.Uint64 // datagrams sent as flooded copies (BUM, unknown unicast)
-	_            [40]byte
+	TxSegmented  atomic.Uint64 // TCP super-frames read from the TAP and cut into segments (offload)
+	_            [32]byte
 	// LearnLimited counts new MACs not learned because their VTEP was
 	// over limits.learn_rate.
 	LearnLimited atomic.Uint64
@@ -104,6 +108,8 @@ var (
 	descTxPackets                         = desc("vtep_tx_packets_total", "Datagrams sent to remote VTEPs, each flooded copy counted.")
 	descTxBytes                           = desc("vtep_tx_bytes_total", "Inner frame bytes sent to remote VTEPs.")
 	descFlood                             = desc("vtep_flood_packets_total", "Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.")
+	descRxCoalesced                       = desc("vtep_rx_coalesced_total", "TCP super-frames written to the TAP, each carrying several received datagrams (offload).")
+	descTxSegmented                       = desc("vtep_tx_segmented_total", "TCP super-frames read from the TAP and cut into MSS-sized datagrams (offload).")
 	descDrops                             = desc("vtep_drops_total", "Packets dropped, by reason.", "reason")
 	descFDBEntries                        = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
 	descFDBLearned                        = desc("vtep_fdb_learned_total", "MAC addresses learned from received datagrams.")
@@ -113,7 +119,7 @@ var (
 	descFDBDamped                         = desc("vtep_fdb_moves_damped_total", "Moves of learned MACs refused because the MAC was flapping (limits.max_moves, limits.move_hold).")
 	descLearnLimited                      = desc("vtep_fdb_learn_limited_total", "New MACs not learned because their VTEP exceeded limits.learn_rate.")
 	descTAPRecreated                      = desc("vtep_tap_recreated_total", "TAPs recreated and re-attached after being deleted under vtepd.")
-	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descFDBDamped, descLearnLimited, descTAPRecreated}
+	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descRxCoalesced, descTxSegmented, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descFDBDamped, descLearnLimited, descTAPRecreated}
 	allDescriptions                       = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
 	_                prometheus.Collector = (*Collector)(nil)
 )
@@ -159,6 +165,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTxPackets, cn.TxPackets.Load())
 		counter(descTxBytes, cn.TxBytes.Load())
 		counter(descFlood, cn.FloodPackets.Load())
+		counter(descRxCoalesced, cn.RxCoalesced.Load())
+		counter(descTxSegmented, cn.TxSegmented.Load())
 		counter(descFDBLearned, v.FDB.LearnedTotal)
 		counter(descFDBMoves, v.FDB.Moves)
 		counter(descFDBRefused, v.FDB.Refused)

@@ -6,6 +6,12 @@ type Config struct {
 	Bridge string // existing Linux bridge to enslave the TAP to
 	MTU    int    // TAP MTU: the underlay MTU minus the encapsulation overhead
 	Queues int    // descriptors to open (IFF_MULTI_QUEUE when more than one)
+	// Offload opens the TAP with IFF_VNET_HDR and asks for checksum and
+	// TCP segmentation offloads (TUNSETOFFLOAD): every frame read or
+	// written is preceded by a virtio_net_hdr (offload.VirtioNetHdrLen
+	// bytes), and frames read may be TCP super-frames of up to 64 KiB
+	// with their checksums left partial.
+	Offload bool
 }
 
 // DefaultBatchSize is how many frames one Read may return.

@@ -3,6 +3,7 @@ package tap_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vtepd/vtepd/internal/topo"
+	"github.com/vtepd/vtepd/offload"
 	"github.com/vtepd/vtepd/tap"
 )
 
@@ -19,8 +21,15 @@ import (
 // asked MTU, enslaved and up, with two queues; it refuses a missing bridge
 // and a taken name without leaving anything; frames from the bridge come
 // out of Read at the offset asked, frames written go into the bridge; Close
-// deletes it.
+// deletes it. With Offload the same holds, with a virtio_net_hdr before
+// every frame read (in the headroom) and written.
 func TestIntegrationTAP(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", off), func(t *testing.T) { testTAP(t, off) })
+	}
+}
+
+func testTAP(t *testing.T, off bool) {
 	lab := topo.NewT(t, "tp")
 	host, err := lab.AddHost("a", netip.MustParsePrefix("198.18.0.1/24"), 1500)
 	if err != nil {
@@ -33,7 +42,7 @@ func TestIntegrationTAP(t *testing.T) {
 
 	var dev *tap.Device
 	if err := host.Do(func() (err error) {
-		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450, Queues: 2})
+		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450, Queues: 2, Offload: off})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -53,6 +62,13 @@ func TestIntegrationTAP(t *testing.T) {
 	}
 	if n := len(dev.Queues()); n != 2 {
 		t.Errorf("%d queues, want 2", n)
+	}
+	if dev.Offload() != off {
+		t.Errorf("Offload() = %v, want %v", dev.Offload(), off)
+	}
+	hdr := 0 // virtio_net_hdr bytes before each frame
+	if off {
+		hdr = offload.VirtioNetHdrLen
 	}
 
 	for _, bad := range []struct {
@@ -97,8 +113,15 @@ func TestIntegrationTAP(t *testing.T) {
 				}
 				for i := 0; i < n; i++ {
 					f := bufs[i][offset : offset+sizes[i]]
-					if !bytes.Equal(bufs[i][:offset], bytes.Repeat([]byte{0xaa}, offset)) {
+					if !bytes.Equal(bufs[i][:offset-hdr], bytes.Repeat([]byte{0xaa}, offset-hdr)) {
 						t.Error("Read wrote into the headroom")
+					}
+					if off {
+						var h offload.VirtioNetHdr
+						h.Decode(bufs[i][offset-hdr : offset])
+						if h.IsGSO() {
+							t.Errorf("a %d-byte frame came as a GSO super-frame: %+v", sizes[i], h)
+						}
 					}
 					if isARPRequestFor(f, ghost) {
 						select {
@@ -125,7 +148,7 @@ func TestIntegrationTAP(t *testing.T) {
 	}
 
 	// Answer it through Write: the container learns the ghost's MAC.
-	reply := arpReply(ghostMAC, ghost, ctrMAC, netip.MustParseAddr("198.19.0.1"))
+	reply := append(make([]byte, hdr), arpReply(ghostMAC, ghost, ctrMAC, netip.MustParseAddr("198.19.0.1"))...)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := dev.Queues()[0].Write(reply); err != nil {

@@ -44,10 +44,18 @@ type Config struct {
 	// UDP6ZeroChecksumRx accepts IPv6 datagrams with a zero UDP checksum
 	// (RFC 6935), like the kernel's udp6zerocsumrx; off by default.
 	UDP6ZeroChecksumRx bool
-	MetricsAddr        string // empty: no HTTP listener
-	Queues             int    // TAP queues and receive sockets, one pipeline each
-	Pprof              bool   // serve /debug/pprof/ on the metrics listener
-	AdminSocket        string // unix socket for vtepctl; empty: none
+	// UDPGSO sends each super-frame to a VTEP as trains of datagrams, one
+	// sendmsg each (UDP_SEGMENT), from a UDP socket bound to the flow's
+	// source port (gso_linux.go); needs Offload. Off by default.
+	UDPGSO      bool
+	MetricsAddr string // empty: no HTTP listener
+	Queues      int    // TAP queues and receive sockets, one pipeline each
+	// Offload opens the TAPs with checksum and TCP segmentation offloads
+	// (IFF_VNET_HDR): vtepd segments the kernel's TCP super-frames itself
+	// and coalesces received TCP segments into super-frames. On by default.
+	Offload     bool
+	Pprof       bool   // serve /debug/pprof/ on the metrics listener
+	AdminSocket string // unix socket for vtepctl; empty: none
 	// AdminSocketSet says the file named AdminSocket: if it is taken, that
 	// is an error; the default socket being taken only disables vtepctl.
 	AdminSocketSet bool
@@ -99,6 +107,7 @@ type StaticEntry struct {
 // from "zero" where a zero value is not the default.
 type fileConfig struct {
 	Queues   *int64  `toml:"queues"`
+	Offload  *bool   `toml:"offload"`
 	LogLevel *string `toml:"log_level"`
 	StateDir *string `toml:"state_dir"`
 	Limits   struct {
@@ -116,6 +125,7 @@ type fileConfig struct {
 		SrcPortRange []int  `toml:"src_port_range"`
 		Interface    string `toml:"interface"`
 		UDP6ZeroRx   bool   `toml:"udp6_zero_checksum_rx"`
+		UDPGSO       bool   `toml:"udp_gso"`
 	} `toml:"underlay"`
 	Metrics struct {
 		Listen *string `toml:"listen"`
@@ -238,8 +248,10 @@ func (v *validator) config(fc *fileConfig) *Config {
 		SrcPortHigh:        DefaultSrcPortHigh,
 		Interface:          fc.Underlay.Interface,
 		UDP6ZeroChecksumRx: fc.Underlay.UDP6ZeroRx,
+		UDPGSO:             fc.Underlay.UDPGSO,
 		MetricsAddr:        DefaultMetricsListen,
 		Queues:             min(runtime.NumCPU(), maxQueues),
+		Offload:            true,
 		AdminSocket:        DefaultAdminSocket,
 		LogLevel:           slog.LevelInfo,
 	}
@@ -289,6 +301,12 @@ func (v *validator) config(fc *fileConfig) *Config {
 		} else {
 			cfg.Queues = int(*fc.Queues)
 		}
+	}
+	if fc.Offload != nil {
+		cfg.Offload = *fc.Offload
+	}
+	if cfg.UDPGSO && !cfg.Offload {
+		v.fail("underlay.udp_gso", "needs offload = true: only super-frames from the TAP go out as trains")
 	}
 	u := &fc.Underlay
 	if u.Local == "" {

@@ -12,6 +12,7 @@ import (
 )
 
 const fullConfig = `queues = 3
+offload = false
 [underlay]
 local = "198.18.0.1"              # this VTEP
 port = 4789
@@ -109,7 +110,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Port != 4789 || cfg.SrcPortLow != 49152 || cfg.SrcPortHigh != 65535 || cfg.MetricsAddr != DefaultMetricsListen {
+	if cfg.Port != 4789 || cfg.SrcPortLow != 49152 || cfg.SrcPortHigh != 65535 || cfg.MetricsAddr != DefaultMetricsListen || !cfg.Offload {
 		t.Errorf("underlay defaults: %+v", cfg)
 	}
 	n := cfg.Networks[0]
@@ -177,6 +178,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"tap dots", net("tap = \"..\"\n"), []string{"network[0].tap", "interface name"}},
 		{"interface colon", "[underlay]\nlocal = \"198.18.0.1\"\ninterface = \"eth0:1\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 3", "underlay.interface"}},
 		{"newline in parser message", base + "port = 0b\n", []string{"line"}},
+		{"udp_gso without offload", "offload = false\n" + strings.Replace(base, "[underlay]\n", "[underlay]\nudp_gso = true\n", 1) + "[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"underlay.udp_gso", "offload"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
 	}
 	for _, tt := range tests {
@@ -201,20 +203,20 @@ func TestParseConfigErrors(t *testing.T) {
 func TestLocateKeys(t *testing.T) {
 	loc := locateKeys([]byte(fullConfig))
 	for key, line := range map[string]int{
-		"underlay.local":               3,
-		"underlay.port":                4,
-		"network[0]":                   15,
-		"network[0].peers":             20,
-		"network[0].static[0]":         25,
-		"network[0].static[0].remote":  27,
-		"network[1].vni":               30,
-		"network[1].static[0].nothing": 29, // falls back to the [[network]] header
+		"underlay.local":               4,
+		"underlay.port":                5,
+		"network[0]":                   16,
+		"network[0].peers":             21,
+		"network[0].static[0]":         26,
+		"network[0].static[0].remote":  28,
+		"network[1].vni":               31,
+		"network[1].static[0].nothing": 30, // falls back to the [[network]] header
 	} {
 		if got := loc.line(key); got != line {
 			t.Errorf("line(%q) = %d, want %d", key, got, line)
 		}
 	}
-	if got := loc.firstLine("network.ageing"); got != 22 {
-		t.Errorf("firstLine(network.ageing) = %d, want 22", got)
+	if got := loc.firstLine("network.ageing"); got != 23 {
+		t.Errorf("firstLine(network.ageing) = %d, want 23", got)
 	}
 }

@@ -12,6 +12,13 @@
 // source address, and write the inner frame to the TAP of its VNI. Drops are
 // counted by reason, never logged per packet.
 //
+// With offloads (offload = true, the default) the TAP hands over TCP
+// super-frames of up to 64 KiB, which TX cuts into MSS-sized frames before
+// encapsulating them (package offload), and RX merges the TCP segments of
+// a batch into super-frames, one TAP write each. With underlay.udp_gso a
+// super-frame to a known VTEP leaves as UDP GSO trains from a socket bound
+// to its flow's source port (gso_linux.go).
+//
 // Host resources (bridges, TAPs, ports) are checked and taken in New, which
 // leaves nothing behind when it fails; Run releases them on shutdown.
 package vtep

@@ -30,6 +30,7 @@ import (
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
+	"github.com/vtepd/vtepd/offload"
 	"github.com/vtepd/vtepd/tap"
 )
 
@@ -43,10 +44,38 @@ const (
 	// txQueue datagrams per sendmmsg: a TAP batch, times the flood fan-out
 	// when frames are flooded (a full queue is sent early).
 	txQueue = 256
+
+	// With offloads (Device.Offload):
+
+	// offloadReadBatch frames per TAP read batch: each buffer must hold a
+	// super-frame, so there are fewer of them.
+	offloadReadBatch = 32
+	// maxSuperFrame is the longest frame such a TAP hands over: Ethernet,
+	// two VLAN tags, and an IPv6 header with 64 KiB of payload.
+	maxSuperFrame = encap.EthernetHeaderLen + 2*encap.VLANTagLen + encap.IPv6HeaderLen + 65535
+	// txSegments buffers a TX pipeline cuts super-frames into, a full
+	// sendmmsg; when they run out, what is queued is sent first.
+	txSegments = txQueue
+	// rxHeadroom is kept in front of each receive buffer, so that the
+	// virtio_net_hdr fits before the inner frame in place of the shorter
+	// VXLAN header it follows.
+	rxHeadroom = offload.VirtioNetHdrLen - encap.HeaderLen
+	// rxSlot is one receive buffer: the headroom, then a datagram, or a
+	// virtio_net_hdr and a 64 KiB super-frame coalesced in place.
+	rxSlot = offload.VirtioNetHdrLen + max(rxBufferSize-encap.HeaderLen, encap.EthernetHeaderLen+65535)
 )
+
+// The TX pipeline reads the virtio_net_hdr into the headroom in front of
+// each frame: it must fit (a compile-time check).
+const _ = uint(encap.Headroom - offload.VirtioNetHdrLen)
 
 // FrameQueue is one queue of the local side of a network: the TAP on the
 // bridge. A TAP has one queue per core (IFF_MULTI_QUEUE).
+//
+// On a Device with Offload, every frame read is preceded by its
+// virtio_net_hdr, at bufs[i][offset-offload.VirtioNetHdrLen:offset], and
+// may be a TCP super-frame of up to 64 KiB; every frame written starts
+// with one.
 type FrameQueue interface {
 	// Read blocks for at least one frame, then returns up to len(bufs)
 	// frames, frame i at bufs[i][offset:offset+sizes[i]].
@@ -64,6 +93,9 @@ type Device struct {
 	Closer    io.Closer
 	Multicast BatchConn // nil without a group
 	MAC       fdb.MAC   // the TAP's own address: never learned from the tunnel
+	// Offload says the queues carry a virtio_net_hdr with every frame
+	// (config key offload): TX segments super-frames, RX coalesces.
+	Offload bool
 }
 
 // Engine is a running VTEP: one underlay socket set shared by every
@@ -81,7 +113,8 @@ type Engine struct {
 	unknown metrics.Counters // drops no network owns
 	peers   peerTable
 	tapMTU  int
-	ifindex int // underlay interface: groups are joined on it
+	ifindex int          // underlay interface: groups are joined on it
+	gso     *portSockets // UDP GSO send sockets (underlay.udp_gso); nil without
 
 	// mu serializes what changes the networks: Reload, admin commands,
 	// and shutdown. It guards groups and the fields of run.
@@ -180,6 +213,9 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	if e.conns, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch, cfg.Queues, cfg.UDP6ZeroChecksumRx); err != nil {
 		return nil, err
 	}
+	if cfg.UDPGSO {
+		e.gso = newPortSockets(cfg.Local, cfg.SrcPortLow, cfg.SrcPortHigh)
+	}
 	if cfg.MetricsAddr != "" {
 		if e.httpLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("metrics.listen: %w", err)
@@ -196,12 +232,14 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 		return c, nil
 	}
 	e.openTAP = func(nc NetworkConfig) (d Device, err error) {
-		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: e.cfg.Load().Queues})
+		cfg := e.cfg.Load()
+		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: cfg.Queues, Offload: cfg.Offload})
 		if err != nil {
 			return Device{}, err
 		}
 		d.Closer = dev
 		d.MAC = fdb.MAC(dev.MAC())
+		d.Offload = dev.Offload()
 		for _, q := range dev.Queues() {
 			d.Queues = append(d.Queues, q)
 		}
@@ -370,7 +408,7 @@ func (e *Engine) startNetwork(n *network) {
 	dev := n.dev.Load()
 	for i, q := range dev.Queues {
 		conn := e.conns[i%len(e.conns)]
-		n.tx.Go(func() { e.txLoop(n, dev, q, conn) })
+		n.tx.Go(func() { e.txLoop(n, dev, q, conn, dev.Offload) })
 	}
 }
 
@@ -447,7 +485,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	cfg := e.cfg.Load()
 	e.log.Info("forwarding", "local", cfg.Local, "port", cfg.Port, "networks", len(tbl.order),
-		"queues", len(e.conns), "tap_mtu", e.tapMTU)
+		"queues", len(e.conns), "tap_mtu", e.tapMTU, "offload", cfg.Offload, "udp_gso", cfg.UDPGSO)
 	<-ctx.Done()
 
 	e.mu.Lock()
@@ -471,6 +509,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		if m := n.dev.Load().Multicast; m != nil {
 			m.Close()
 		}
+	}
+	if e.gso != nil {
+		e.gso.close() // after the TX pipelines
 	}
 	if err := e.saveState(); err != nil {
 		e.log.Warn("learned FDB not saved", "err", err)
@@ -509,6 +550,9 @@ func (e *Engine) close() {
 	}
 	for _, c := range e.conns {
 		c.Close()
+	}
+	if e.gso != nil {
+		e.gso.close()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 // Read; frames written are kept in out.
 type fakeTAP struct {
 	name   string
+	hdr    int // with offloads: each frame pushed into in starts with this many header bytes
 	in     chan []byte
 	fail   chan error // an error sent here comes out of Read, as when a TAP is deleted
 	closed chan struct{}
@@ -37,7 +38,7 @@ func (f *fakeTAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	n := 0
 	for {
-		sizes[n] = copy(bufs[n][offset:], frame)
+		sizes[n] = copy(bufs[n][offset-f.hdr:], frame) - f.hdr
 		n++
 		if n == len(bufs) {
 			return n, nil

@@ -117,3 +117,12 @@ func (c *peerCache) count(t *peerTable, a netip.Addr, bytes int, rx bool) *peerS
 	}
 	return c.p
 }
+
+// addTx counts packets datagrams of bytes bytes sent to a.
+func (c *peerCache) addTx(t *peerTable, a netip.Addr, packets, bytes int) {
+	if c.p == nil || c.addr != a {
+		c.addr, c.p = a, t.get(a)
+	}
+	c.p.txPackets.Add(uint64(packets))
+	c.p.txBytes.Add(uint64(bytes))
+}

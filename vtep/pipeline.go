@@ -10,6 +10,7 @@ import (
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
+	"github.com/vtepd/vtepd/offload"
 )
 
 // txPipeline carries one network's frames from its TAP to the underlay.
@@ -30,30 +31,64 @@ type txPipeline struct {
 	sent    uint64 // datagrams sent in this batch
 	sentB   uint64 // their inner bytes
 	flooded uint64
+	cut     uint64 // super-frames segmented in this batch
+
+	// With offloads: super-frames are cut into segs, each segment in a
+	// buffer of its own with headroom, like a frame read from the TAP.
+	offload bool
+	seg     offload.Segmenter
+	segs    [][]byte
+	nextSeg int // first free buffer of segs
+	segMax  int // the longest segment a buffer takes
+
+	// With underlay.udp_gso: a super-frame to one VTEP leaves as trains
+	// of datagrams, built in train, one sendmsg each (gso_linux.go).
+	gw    *gsoWriter
+	train []byte
 }
 
-func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPipeline {
+func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off bool) *txPipeline {
 	bs := dev.BatchSize()
 	cfg := e.cfg.Load() // the underlay part never changes while running
-	// Headroom for our headers, then the largest frame the TAP can hand
-	// us: its MTU plus an Ethernet header and up to two VLAN tags.
-	bufSize := encap.Headroom + encap.EthernetHeaderLen + 2*encap.VLANTagLen + e.tapMTU
+	// The largest frame the TAP can hand us without offloads: its MTU
+	// plus an Ethernet header and up to two VLAN tags.
+	frameMax := encap.EthernetHeaderLen + 2*encap.VLANTagLen + e.tapMTU
+	readMax := frameMax
+	if off {
+		bs = min(bs, offloadReadBatch)
+		readMax = maxSuperFrame
+	}
+	bufSize := encap.Headroom + readMax
 	slab := make([]byte, bs*bufSize)
 	p := &txPipeline{
-		e:      e,
-		n:      n,
-		dev:    dev,
-		bufs:   make([][]byte, bs),
-		sizes:  make([]int, bs),
-		queue:  make([]Datagram, 0, txQueue),
-		w:      conn.NewWriter(txQueue),
-		mqueue: make([]Datagram, 0, dev.BatchSize()),
-		port:   cfg.Port,
-		lo:     cfg.SrcPortLow,
-		hi:     cfg.SrcPortHigh,
+		e:       e,
+		n:       n,
+		dev:     dev,
+		bufs:    make([][]byte, bs),
+		sizes:   make([]int, bs),
+		queue:   make([]Datagram, 0, txQueue),
+		w:       conn.NewWriter(txQueue),
+		mqueue:  make([]Datagram, 0, bs),
+		port:    cfg.Port,
+		lo:      cfg.SrcPortLow,
+		hi:      cfg.SrcPortHigh,
+		offload: off,
 	}
 	for i := range p.bufs {
 		p.bufs[i] = slab[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+	}
+	if off && e.gso != nil {
+		p.gw = newGSOWriter(cfg.Port)
+		p.train = make([]byte, gsoMaxTrain)
+	}
+	if off {
+		p.segMax = frameMax
+		segSize := encap.Headroom + frameMax
+		segSlab := make([]byte, txSegments*segSize)
+		p.segs = make([][]byte, txSegments)
+		for i := range p.segs {
+			p.segs[i] = segSlab[i*segSize : (i+1)*segSize : (i+1)*segSize]
+		}
 	}
 	if m := n.dev.Load().Multicast; m != nil {
 		p.mw = m.NewWriter(cap(p.mqueue))
@@ -63,8 +98,8 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn) *txPi
 
 // A read error other than our own close means the TAP is gone (deleted
 // under us): the pipeline ends and the TAP is recreated.
-func (e *Engine) txLoop(n *network, owner *Device, dev FrameQueue, conn BatchConn) {
-	p := e.newTxPipeline(n, dev, conn)
+func (e *Engine) txLoop(n *network, owner *Device, dev FrameQueue, conn BatchConn, off bool) {
+	p := e.newTxPipeline(n, dev, conn, off)
 	for {
 		count, err := dev.Read(p.bufs, p.sizes, encap.Headroom)
 		if err != nil {
@@ -80,6 +115,12 @@ func (e *Engine) txLoop(n *network, owner *Device, dev FrameQueue, conn BatchCon
 // forward encapsulates count frames read into p.bufs and sends them: a
 // known unicast destination gets one datagram, anything else one per peer.
 // Floods share the frame's buffer: the headers are the same for every peer.
+//
+// With offloads, a super-frame is cut into segments, each encapsulated in
+// a buffer of its own: the FDB lookup and the flow hash (so the UDP source
+// port) are done once for all of them, and they leave in the same
+// sendmmsg batches as everything else. A frame whose checksum the kernel
+// left partial gets it completed.
 func (p *txPipeline) forward(count int) {
 	n := p.n
 	nc := n.cfg.Load() // peers and group may change between batches
@@ -91,46 +132,169 @@ func (p *txPipeline) forward(count int) {
 			continue
 		}
 		frame := p.bufs[i][encap.Headroom : encap.Headroom+size]
+		gso := false
+		if p.offload {
+			var h offload.VirtioNetHdr
+			h.Decode(p.bufs[i][encap.Headroom-offload.VirtioNetHdrLen : encap.Headroom])
+			switch {
+			case h.IsGSO():
+				if p.seg.Reset(frame, &h) != nil {
+					n.counters.Drop(metrics.Offload, 1)
+					continue
+				}
+				if p.seg.MaxSegmentLen() > p.segMax {
+					n.counters.Drop(metrics.TooBig, 1)
+					continue
+				}
+				gso = true
+				p.cut++
+			case h.Flags&offload.FlagNeedsCsum != 0:
+				if offload.CompleteChecksum(frame, &h) != nil {
+					n.counters.Drop(metrics.Offload, 1)
+					continue
+				}
+			}
+		}
 		if nc.DropVLAN && tagged(frame) {
 			n.counters.Drop(metrics.VLAN, 1)
 			continue
 		}
+		remote, ok := p.route(frame, nc, now)
+		if !ok {
+			continue
+		}
 		sport := encap.SourcePort(encap.FlowHash(frame), p.lo, p.hi)
-		pkt := encap.Encap(p.bufs[i], n.vni, sport, p.port, size)
-		dst := fdb.MAC(frame[0:6])
-		if dst.IsUnicast() {
-			if remote, ok := p.e.fdb.Lookup(n.vni, dst); ok {
-				p.enqueue(pkt, remote)
+		if !gso {
+			p.emit(encap.Encap(p.bufs[i], n.vni, sport, p.port, size), remote, nc)
+			continue
+		}
+		if p.gw != nil && remote.IsValid() {
+			if s := p.e.gso.get(sport); s != nil {
+				p.sendTrains(s, sport, remote)
 				continue
 			}
 		}
-		if len(nc.Peers) == 0 && p.mw == nil {
-			n.counters.Drop(metrics.NoDestination, 1)
-			continue
-		}
-		if !n.flood.allow(now, nc.FloodRate) {
-			n.counters.Drop(metrics.Storm, 1)
-			continue
-		}
-		for _, peer := range nc.Peers {
-			p.enqueue(pkt, peer)
-			p.flooded++
-		}
-		if p.mw != nil {
-			// One slot per frame read: the group queue never overflows.
-			p.mqueue = append(p.mqueue, Datagram{Buf: pkt, Addr: n.group})
-			p.flooded++
+		for !p.seg.Done() {
+			buf := p.segBuf()
+			m := p.seg.Next(buf[encap.Headroom:])
+			p.emit(encap.Encap(buf, n.vni, sport, p.port, m), remote, nc)
 		}
 	}
-	p.queue = p.send(p.w, p.queue)
-	if p.mw != nil {
-		p.mqueue = p.send(p.mw, p.mqueue)
-	}
+	p.flush()
+	p.nextSeg = 0
 	c := &n.counters
 	c.TxPackets.Add(p.sent)
 	c.TxBytes.Add(p.sentB)
 	c.FloodPackets.Add(p.flooded)
-	p.sent, p.sentB, p.flooded = 0, 0, 0
+	if p.cut != 0 {
+		c.TxSegmented.Add(p.cut)
+	}
+	p.sent, p.sentB, p.flooded, p.cut = 0, 0, 0, 0
+}
+
+// route says where a frame goes: to the remote VTEP the FDB knows for its
+// destination, or, when the returned address is invalid, flooded to the
+// peers and the group. ok is false when the frame is dropped (counted).
+// A super-frame counts as one frame against flood_rate.
+func (p *txPipeline) route(frame []byte, nc *NetworkConfig, now int64) (remote netip.Addr, ok bool) {
+	n := p.n
+	dst := fdb.MAC(frame[0:6])
+	if dst.IsUnicast() {
+		if remote, ok := p.e.fdb.Lookup(n.vni, dst); ok {
+			return remote, true
+		}
+	}
+	if len(nc.Peers) == 0 && p.mw == nil {
+		n.counters.Drop(metrics.NoDestination, 1)
+		return netip.Addr{}, false
+	}
+	if !n.flood.allow(now, nc.FloodRate) {
+		n.counters.Drop(metrics.Storm, 1)
+		return netip.Addr{}, false
+	}
+	return netip.Addr{}, true
+}
+
+// emit queues the datagram pkt for remote, or, for an invalid remote, for
+// every peer and the group.
+func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *NetworkConfig) {
+	if remote.IsValid() {
+		p.enqueue(pkt, remote)
+		return
+	}
+	for _, peer := range nc.Peers {
+		p.enqueue(pkt, peer)
+		p.flooded++
+	}
+	if p.mw != nil {
+		if len(p.mqueue) == cap(p.mqueue) {
+			p.mqueue = p.send(p.mw, p.mqueue)
+		}
+		p.mqueue = append(p.mqueue, Datagram{Buf: pkt, Addr: p.n.group})
+		p.flooded++
+	}
+}
+
+// sendTrains sends what is left of p.seg to remote as UDP GSO trains
+// from s, the socket of source port sport. Whatever is queued for the raw
+// socket goes first, so that a flow's frames keep their order. A train the
+// kernel will not take goes out by the raw socket instead; if it never
+// will (no checksum offload on the way), UDP GSO is given up.
+func (p *txPipeline) sendTrains(s *portSocket, sport uint16, remote netip.Addr) {
+	if len(p.queue) > 0 || len(p.mqueue) > 0 {
+		p.flush()
+	}
+	vni := p.n.vni
+	for !p.seg.Done() {
+		off, segs, segSize := 0, 0, 0
+		for !p.seg.Done() && segs < gsoMaxSegments && off+encap.HeaderLen+p.seg.MaxSegmentLen() <= len(p.train) {
+			encap.Header(p.train[off:]).Encode(vni)
+			m := encap.HeaderLen + p.seg.Next(p.train[off+encap.HeaderLen:])
+			if segs == 0 {
+				segSize = m
+			}
+			off += m
+			segs++
+		}
+		err := p.gw.send(s, p.train[:off], segSize, remote)
+		if err == nil {
+			inner := off - segs*encap.HeaderLen
+			p.sent += uint64(segs)
+			p.sentB += uint64(inner)
+			p.peer.addTx(&p.e.peers, remote, segs, off+segs*encap.UDPHeaderLen)
+			continue
+		}
+		if errors.Is(err, errGSORefused) && p.e.gso.failed.CompareAndSwap(false, true) {
+			p.e.log.Warn("UDP GSO refused by the underlay; sending datagram by datagram", "err", err)
+		}
+		for k := 0; k < off; k += segSize {
+			d := p.train[k:min(k+segSize, off)]
+			buf := p.segBuf()
+			copy(buf[encap.UDPHeaderLen:], d)
+			encap.UDP(buf).Encode(sport, p.port, encap.UDPHeaderLen+len(d))
+			p.enqueue(buf[:encap.UDPHeaderLen+len(d)], remote)
+		}
+	}
+}
+
+// segBuf returns a free segment buffer. When none is left, everything
+// queued is sent first, which frees them all.
+func (p *txPipeline) segBuf() []byte {
+	if p.nextSeg == len(p.segs) {
+		p.flush()
+		p.nextSeg = 0
+	}
+	b := p.segs[p.nextSeg]
+	p.nextSeg++
+	return b
+}
+
+// flush sends both queues.
+func (p *txPipeline) flush() {
+	p.queue = p.send(p.w, p.queue)
+	if p.mw != nil {
+		p.mqueue = p.send(p.mw, p.mqueue)
+	}
 }
 
 // enqueue adds a datagram for a unicast destination, sending the queue
@@ -183,18 +347,37 @@ type rxPipeline struct {
 	// ends, not once per datagram.
 	cur         *network
 	pkts, bytes uint64
+	coalesced   uint64
 	peer        peerCache
+
+	// For TAPs with offloads: slots[i] is dg[i].Buf with rxHeadroom in
+	// front; frames wait in co until the batch is read, merged where they
+	// can be, and nets[i] is the network of datagram i.
+	slots [][]byte
+	co    *offload.Coalescer
+	nets  []*network
+
+	// For TAPs without offloads: a TCP frame too long for the TAP is cut
+	// into segments here, one at a time.
+	seg     offload.Segmenter
+	scratch []byte
 }
 
 func (e *Engine) newRxPipeline(queue int) *rxPipeline {
-	slab := make([]byte, rxBatch*rxBufferSize)
+	slab := make([]byte, rxBatch*rxSlot)
 	p := &rxPipeline{
 		e:     e,
 		queue: queue,
 		dg:    make([]Datagram, rxBatch),
+		slots: make([][]byte, rxBatch),
+		co:    offload.NewCoalescer(rxBatch, e.tapMTU),
+		nets:  make([]*network, rxBatch),
+		// The longest frame the TAP takes: its MTU, Ethernet, two tags.
+		scratch: make([]byte, encap.EthernetHeaderLen+2*encap.VLANTagLen+e.tapMTU),
 	}
 	for i := range p.dg {
-		p.dg[i].Buf = slab[i*rxBufferSize : (i+1)*rxBufferSize : (i+1)*rxBufferSize]
+		p.slots[i] = slab[i*rxSlot : (i+1)*rxSlot : (i+1)*rxSlot]
+		p.dg[i].Buf = p.slots[i][rxHeadroom:]
 	}
 	return p
 }
@@ -215,11 +398,20 @@ func (e *Engine) rxLoop(queue int, conn BatchConn) error {
 
 // deliver validates, learns from and delivers count received datagrams.
 // Decapsulated frames only ever go to a TAP, never back to the tunnel.
+//
+// A frame for a TAP without offloads is written at once. With offloads,
+// frames are written once the whole batch is through, each TCP flow's
+// consecutive segments merged into super-frames (package offload says
+// when), in the order of their first frames, with a virtio_net_hdr written
+// over the VXLAN header in front of each. Either way, a TCP or UDP
+// checksum that a kernel peer left partial is finished, or marked for the
+// kernel to finish (offload.CheckL4).
 func (p *rxPipeline) deliver(count int) {
 	e := p.e
 	now := e.Now()
 	nets := e.nets.Load().byVNI
 	cfg := e.cfg.Load()
+	p.co.Reset()
 	for i := 0; i < count; i++ {
 		d := &p.dg[i]
 		peer := p.peer.count(&e.peers, d.Addr, d.N, true)
@@ -252,27 +444,92 @@ func (p *rxPipeline) deliver(count int) {
 		if nc.Learning && d.Addr != cfg.Local {
 			e.learn(n, src, d.Addr, peer, cfg.LearnRate, now)
 		}
-		q := dev.Queues
-		if _, err := q[p.queue%len(q)].Write(inner); err != nil {
-			n.counters.Drop(metrics.TAPError, 1)
+		if dev.Offload {
+			// inner is p.slots[i][offload.VirtioNetHdrLen:]: the header
+			// goes where the VXLAN header was, and the rest of the slot
+			// is room to merge into.
+			p.nets[i] = n
+			p.co.Add(p.slots[i], offload.VirtioNetHdrLen, len(inner), i, vni)
 			continue
 		}
-		if n != p.cur {
-			p.flushCounters()
-			p.cur = n
+		// A checksum the sender's kernel left to an offload that never ran
+		// is finished here, or the container drops the frame; a TCP
+		// segment too long for the TAP is cut (offload.CheckL4, GSOFor).
+		if l4 := offload.CheckL4(inner); l4.State == offload.L4Good || l4.State == offload.L4Partial {
+			if len(inner) > encap.EthernetHeaderLen+e.tapMTU {
+				if h, ok := offload.GSOFor(inner, e.tapMTU); ok {
+					p.writeSegments(n, dev, inner, &h)
+					continue
+				}
+			}
+			if l4.State == offload.L4Partial {
+				h := l4.NeedsCsumHdr()
+				offload.CompleteChecksum(inner[:l4.End], &h)
+			}
 		}
-		p.pkts++
-		p.bytes += uint64(len(inner))
+		p.write(n, dev, inner, 1, len(inner))
 	}
+	p.co.Finish()
+	for _, o := range p.co.Outputs() {
+		n := p.nets[o.Index]
+		p.write(n, n.dev.Load(), o.Packet(), o.Frames, o.Bytes)
+	}
+	clear(p.nets[:count]) // hold no network past its batch
 	p.flushCounters()
+}
+
+// write hands pkt, which carries frames received frames of bytes bytes,
+// to n's TAP, and counts them.
+func (p *rxPipeline) write(n *network, dev *Device, pkt []byte, frames, bytes int) {
+	q := dev.Queues
+	if _, err := q[p.queue%len(q)].Write(pkt); err != nil {
+		n.counters.Drop(metrics.TAPError, uint64(frames))
+		return
+	}
+	p.count(n, frames, bytes)
+}
+
+// writeSegments cuts frame as h says and writes the segments to n's TAP
+// (without offloads) one by one; they count as the one frame received.
+func (p *rxPipeline) writeSegments(n *network, dev *Device, frame []byte, h *offload.VirtioNetHdr) {
+	q := dev.Queues[p.queue%len(dev.Queues)]
+	if p.seg.Reset(frame, h) != nil || p.seg.MaxSegmentLen() > len(p.scratch) {
+		n.counters.Drop(metrics.TAPError, 1) // GSOFor vetted it: never seen
+		return
+	}
+	for !p.seg.Done() {
+		m := p.seg.Next(p.scratch)
+		if _, err := q.Write(p.scratch[:m]); err != nil {
+			n.counters.Drop(metrics.TAPError, 1)
+			return
+		}
+	}
+	p.count(n, 1, len(frame))
+}
+
+// count adds frames received frames of bytes bytes delivered to n to the
+// run of the current network.
+func (p *rxPipeline) count(n *network, frames, bytes int) {
+	if n != p.cur {
+		p.flushCounters()
+		p.cur = n
+	}
+	p.pkts += uint64(frames)
+	p.bytes += uint64(bytes)
+	if frames > 1 {
+		p.coalesced++
+	}
 }
 
 func (p *rxPipeline) flushCounters() {
 	if p.cur != nil && p.pkts != 0 {
 		p.cur.counters.RxPackets.Add(p.pkts)
 		p.cur.counters.RxBytes.Add(p.bytes)
+		if p.coalesced != 0 {
+			p.cur.counters.RxCoalesced.Add(p.coalesced)
+		}
 	}
-	p.cur, p.pkts, p.bytes = nil, 0, 0
+	p.cur, p.pkts, p.bytes, p.coalesced = nil, 0, 0, 0
 }
 
 // learn records src behind from. A MAC that is new, or moves, costs a

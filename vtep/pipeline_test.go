@@ -71,7 +71,7 @@ func newTestEngine(t testing.TB, nets ...NetworkConfig) *testEngine {
 // send runs frames through network 0's TX pipeline.
 func (te *testEngine) send(t testing.TB, frames ...[]byte) {
 	t.Helper()
-	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn)
+	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, false)
 	for i, f := range frames {
 		p.sizes[i] = copy(p.bufs[i][encap.Headroom:], f)
 	}
@@ -264,7 +264,7 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 	te := newTestEngine(t)
 	te.conn.discard = true
 	te.fdb.Learn(200, macRemote, peerB, 0)
-	tx := te.newTxPipeline(te.net(0), te.taps[0], te.conn)
+	tx := te.newTxPipeline(te.net(0), te.taps[0], te.conn, false)
 	frames := [][]byte{frame(macRemote, macLocal, 1000), frame(macBcast, macLocal, 46)}
 	for i := range tx.bufs {
 		tx.sizes[i] = copy(tx.bufs[i][encap.Headroom:], frames[i%2])

@@ -197,7 +197,9 @@ func restartOnly(old, cfg *Config) error {
 	check("underlay.src_port_range", old.SrcPortLow == cfg.SrcPortLow && old.SrcPortHigh == cfg.SrcPortHigh)
 	check("underlay.interface", old.Interface == cfg.Interface)
 	check("underlay.udp6_zero_checksum_rx", old.UDP6ZeroChecksumRx == cfg.UDP6ZeroChecksumRx)
+	check("underlay.udp_gso", old.UDPGSO == cfg.UDPGSO)
 	check("queues", old.Queues == cfg.Queues)
+	check("offload", old.Offload == cfg.Offload)
 	check("metrics", old.MetricsAddr == cfg.MetricsAddr && old.Pprof == cfg.Pprof)
 	check("admin.socket", old.AdminSocket == cfg.AdminSocket)
 	if len(keys) > 0 {

@@ -1,0 +1,375 @@
+package offload
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// Design notes on coalescing.
+//
+// The receive pipeline gets up to a batch of decapsulated frames at a
+// time, in arrival order. Coalescer gathers the TCP segments among them
+// into super-frames, written to the TAP with a GSO virtio_net_hdr, so that
+// the kernel runs the bridge, the veth and TCP once per super-frame rather
+// than once per segment. The rules follow the kernel's tcp_gro_receive and
+// inet_gro_receive, and are a little stricter:
+//
+//   - Only untagged IPv4 (no options, not a fragment, header checksum
+//     good) and IPv6 (no extension headers) TCP segments with payload, IP
+//     lengths matching the frame, ACK set and none of SYN, FIN, RST, URG,
+//     CWR are candidates. PSH may be set on the last segment of a
+//     super-frame, and closes it.
+//   - A segment joins a super-frame only if every header byte matches the
+//     super-frame's first segment except the IP length, IPv4 ID and header
+//     checksum, the TCP sequence number and checksum (and PSH): same
+//     Ethernet header, TOS/traffic class, flow label, TTL, addresses,
+//     ports, ACK number, window and TCP options (timestamps included). Its
+//     sequence number must follow the super-frame's last byte, its payload
+//     must not exceed the first segment's (the MSS), and after a shorter
+//     segment nothing may follow. The IP length stays within 65535 bytes.
+//   - Every TCP and UDP checksum is verified (CheckL4) as the frame is
+//     added: the super-frame's checksum is left for the kernel to treat as
+//     already good (CHECKSUM_PARTIAL), so a corrupt segment must never be
+//     laundered into it. A segment that fails is delivered as it came, and
+//     the kernel drops it. One whose sender left the checksum partial is
+//     as good as the kernel would take it, and merges; alone, it is
+//     written with NEEDS_CSUM.
+//
+// Frames too long for the TAP. A kernel vxlan peer whose datagrams never
+// met a NIC sends its TCP super-frames whole (see GSOFor). Such a segment,
+// if its checksum is good or partial, goes out alone as a super-frame with
+// a GSO header that cuts it to the TAP's MTU, and closes its flow's open
+// super-frame. (A VLAN-tagged one goes as it came: the kernel takes no GSO
+// frame with a tag in it.)
+//
+// Order. Frames are delivered in the order of the first frame of each
+// output. A flow is its addresses, ports and the caller's tag (the
+// network); when a segment of a flow cannot join that flow's open
+// super-frame, or any other TCP frame of the flow comes by (a pure ACK, a
+// FIN), the open super-frame is closed for good, so a flow's bytes are
+// never reordered. Frames of different flows may pass each other, which
+// is what the kernel's own GRO does across flows.
+
+// maxOpenFlows bounds the super-frames a batch keeps open at once; the
+// oldest is closed when another flow needs a slot.
+const maxOpenFlows = 16
+
+// Output is one frame to write to the TAP: a received frame as it came,
+// or a super-frame that several were merged into. After Finish, Packet
+// returns the virtio_net_hdr and the frame, ready for one write().
+type Output struct {
+	Buf    []byte // the buffer of the output's first frame
+	Offset int    // where the frame starts in Buf
+	Size   int    // its length, grown by merged payloads
+	Index  int    // the caller's index of the first frame
+	Frames int    // received frames in it
+	Bytes  int    // their lengths, summed
+
+	tag     uint32
+	csum    L4Info // of the first frame
+	split   bool   // a single frame over the MTU, written as a super-frame
+	ipv6    bool
+	l3, l4  int
+	hdrLen  int
+	mss     int
+	nextSeq uint32
+}
+
+// Packet is what to write to the TAP once Finish has run: the
+// virtio_net_hdr in front of the frame.
+func (o *Output) Packet() []byte {
+	return o.Buf[o.Offset-VirtioNetHdrLen : o.Offset+o.Size]
+}
+
+// Coalescer merges the TCP segments of a batch of received frames into
+// super-frames. For each batch: Reset, Add every frame in arrival order,
+// Finish, then write each of Outputs. It never allocates once made.
+type Coalescer struct {
+	out  []Output
+	open []int // indices into out of super-frames that may grow, oldest first
+	mtu  int
+}
+
+// NewCoalescer returns a Coalescer for batches of up to batch frames, for
+// a TAP of MTU mtu: no super-frame it makes has segments longer than that.
+func NewCoalescer(batch, mtu int) *Coalescer {
+	return &Coalescer{out: make([]Output, 0, batch), open: make([]int, 0, maxOpenFlows), mtu: mtu}
+}
+
+// Reset empties the coalescer for a new batch.
+func (c *Coalescer) Reset() {
+	c.out = c.out[:0]
+	c.open = c.open[:0]
+}
+
+// Outputs are the frames to write, in order; valid until the next Reset.
+func (c *Coalescer) Outputs() []Output { return c.out }
+
+// Add takes the received frame buf[offset:offset+size]. The caller owns
+// buf and guarantees offset >= VirtioNetHdrLen: the header is written in
+// front of the frame. The rest of buf, past the frame, is room for the
+// payloads of later segments; it must not overlap another frame's buffer.
+// index is the caller's name for the frame, reported in Output.Index;
+// frames with different tags never merge. At most the batch size given to
+// NewCoalescer frames may be added between Resets (Add panics beyond it).
+func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
+	if len(c.out) == cap(c.out) {
+		panic("offload: more frames added than the Coalescer's batch")
+	}
+	frame := buf[offset : offset+size]
+	o := Output{Buf: buf, Offset: offset, Size: size, Index: index, Frames: 1, Bytes: size, tag: tag, csum: CheckL4(frame)}
+	var seg segment
+	kind := parseTCP(frame, &seg)
+	csumOK := o.csum.State == L4Good || o.csum.State == L4Partial
+	if kind == candidate && !csumOK {
+		kind = tcpOther // corrupt: delivered alone, for the kernel to drop
+	}
+	if size-ethHeaderLen > c.mtu && kind != notTCP {
+		if h, ok := GSOFor(frame, c.mtu); ok && csumOK && seg.l3 == ethHeaderLen {
+			o.split, o.mss = true, int(h.GSOSize)
+		}
+		kind = tcpOther
+	}
+	if kind != notTCP {
+		o.ipv6, o.l3, o.l4, o.hdrLen = seg.ipv6, seg.l3, seg.l4, seg.hdrLen
+		for j := len(c.open) - 1; j >= 0; j-- {
+			p := &c.out[c.open[j]]
+			if !sameFlow(p, frame, &seg, tag) {
+				continue
+			}
+			if kind == candidate {
+				switch c.merge(p, frame, &seg) {
+				case merged:
+					return
+				case mergedLast:
+					c.closeOpen(j)
+					return
+				}
+			}
+			// Same flow, and this frame cannot join: nothing after it
+			// may join the open super-frame either.
+			c.closeOpen(j)
+			break
+		}
+	}
+	c.out = append(c.out, o)
+	if kind == candidate && seg.flags&tcpPSH == 0 {
+		c.openLast(&seg)
+	}
+}
+
+// openLast opens the output just added as a super-frame of its flow.
+func (c *Coalescer) openLast(seg *segment) {
+	i := len(c.out) - 1
+	o := &c.out[i]
+	o.mss = seg.payload
+	o.nextSeq = seg.seq + uint32(seg.payload)
+	if len(c.open) == cap(c.open) {
+		c.closeOpen(0)
+	}
+	c.open = append(c.open, i)
+}
+
+// closeOpen closes the open super-frame c.open[j] for good.
+func (c *Coalescer) closeOpen(j int) {
+	c.open = append(c.open[:j], c.open[j+1:]...)
+}
+
+type mergeResult int
+
+const (
+	refused    mergeResult = iota // kept apart; the super-frame is closed
+	merged                        // joined; more may follow
+	mergedLast                    // joined as the last segment (short, or PSH)
+)
+
+// merge appends seg's payload to the open super-frame p if the rules
+// allow it.
+func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
+	head := p.Buf[p.Offset : p.Offset+p.Size]
+	switch {
+	case seg.l4 != p.l4 || seg.hdrLen != p.hdrLen:
+	case seg.seq != p.nextSeq:
+	case seg.payload > p.mss:
+	case p.Size+seg.payload > len(p.Buf)-p.Offset:
+	case p.Size-p.l3+seg.payload > maxIPLen:
+	case !headersMatch(head, frame, p.ipv6, p.l4, p.hdrLen):
+	default:
+		copy(p.Buf[p.Offset+p.Size:], frame[seg.hdrLen:])
+		p.Size += seg.payload
+		p.nextSeq += uint32(seg.payload)
+		p.Frames++
+		p.Bytes += len(frame)
+		if seg.flags&tcpPSH != 0 {
+			head[p.l4+tcpFlagsOffset] |= tcpPSH
+			return mergedLast
+		}
+		if seg.payload < p.mss {
+			return mergedLast
+		}
+		return merged
+	}
+	return refused
+}
+
+// Finish writes each output's virtio_net_hdr in front of it, and turns
+// each super-frame's headers into the first segment's with the IP length
+// of the whole (a new IPv4 header checksum) and the TCP checksum field
+// holding the pseudo-header sum, as the kernel expects with NEEDS_CSUM.
+// A frame over the MTU is such a super-frame of one.
+// Outputs of one frame are otherwise untouched; their header is zeros, or
+// NEEDS_CSUM if their checksum was left partial (see CheckL4).
+func (c *Coalescer) Finish() {
+	for i := range c.out {
+		o := &c.out[i]
+		hdr := o.Buf[o.Offset-VirtioNetHdrLen : o.Offset]
+		if o.Frames == 1 && !o.split {
+			if o.csum.State == L4Partial {
+				h := o.csum.NeedsCsumHdr()
+				h.Encode(hdr)
+			} else {
+				ClearVirtioNetHdr(hdr)
+			}
+			continue
+		}
+		f := o.Buf[o.Offset : o.Offset+o.Size]
+		ip := f[o.l3:o.l4]
+		h := VirtioNetHdr{
+			Flags:      FlagNeedsCsum,
+			GSOType:    GSOTCPv4,
+			HdrLen:     uint16(o.hdrLen),
+			GSOSize:    uint16(o.mss),
+			CsumStart:  uint16(o.l4),
+			CsumOffset: TCPChecksumOffset,
+		}
+		if o.ipv6 {
+			h.GSOType = GSOTCPv6
+			binary.BigEndian.PutUint16(ip[ipv6PayloadLenOffset:], uint16(o.Size-o.l4))
+		} else {
+			binary.BigEndian.PutUint16(ip[ipv4TotalLenOffset:], uint16(o.Size-o.l3))
+			ip[ipv4CsumOffset], ip[ipv4CsumOffset+1] = 0, 0
+			binary.BigEndian.PutUint16(ip[ipv4CsumOffset:], Checksum(ip, 0))
+		}
+		binary.BigEndian.PutUint16(f[o.l4+TCPChecksumOffset:], Fold(tcpSum(ip, o.ipv6, o.Size-o.l4)))
+		h.Encode(hdr)
+	}
+}
+
+// segment is what parseTCP found in a frame.
+type segment struct {
+	ipv6    bool
+	l3, l4  int
+	hdrLen  int // through the TCP options
+	payload int
+	seq     uint32
+	flags   uint8
+}
+
+type frameKind int
+
+const (
+	notTCP    frameKind = iota // no TCP header to read
+	tcpOther                   // a TCP segment of some flow, not to be merged
+	candidate                  // may be merged
+)
+
+// parseTCP classifies frame and, unless it is notTCP, fills seg.
+func parseTCP(frame []byte, seg *segment) frameKind {
+	l3, et, ok := l3Offset(frame)
+	if !ok {
+		return notTCP
+	}
+	var l4 int
+	var lengthOK bool
+	switch et {
+	case etherTypeIPv4:
+		if len(frame) < l3+ipv4HeaderLen {
+			return notTCP
+		}
+		ip := frame[l3:]
+		ihl := int(ip[0]&0x0f) * 4
+		frag := binary.BigEndian.Uint16(ip[ipv4FlagsOffset:])
+		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || ip[ipv4ProtoOffset] != protoTCP || frag&ipv4FragOffsetMask != 0 {
+			return notTCP
+		}
+		l4 = l3 + ihl
+		lengthOK = ihl == ipv4HeaderLen && frag&ipv4FlagMF == 0 &&
+			int(binary.BigEndian.Uint16(ip[ipv4TotalLenOffset:])) == len(frame)-l3 &&
+			Checksum(ip[:ipv4HeaderLen], 0) == 0
+	case etherTypeIPv6:
+		if len(frame) < l3+ipv6HeaderLen {
+			return notTCP
+		}
+		ip := frame[l3:]
+		if ip[0]>>4 != 6 || ip[ipv6NextHeaderOffset] != protoTCP {
+			return notTCP
+		}
+		l4 = l3 + ipv6HeaderLen
+		lengthOK = int(binary.BigEndian.Uint16(ip[ipv6PayloadLenOffset:])) == len(frame)-l4
+	default:
+		return notTCP
+	}
+	if len(frame) < l4+tcpHeaderLen {
+		return notTCP
+	}
+	tcp := frame[l4:]
+	doff := int(tcp[tcpDataOffOffset]>>4) * 4
+	if doff < tcpHeaderLen || len(frame) < l4+doff {
+		return notTCP
+	}
+	seg.ipv6 = et == etherTypeIPv6
+	seg.l3, seg.l4, seg.hdrLen = l3, l4, l4+doff
+	seg.payload = len(frame) - seg.hdrLen
+	seg.seq = binary.BigEndian.Uint32(tcp[tcpSeqOffset:])
+	seg.flags = tcp[tcpFlagsOffset]
+	switch {
+	case l3 != ethHeaderLen, !lengthOK, seg.payload == 0:
+		return tcpOther
+	case seg.flags&tcpACK == 0, seg.flags&(tcpSYN|tcpFIN|tcpRST|tcpURG|tcpCWR) != 0:
+		return tcpOther
+	}
+	return candidate
+}
+
+// sameFlow reports whether the TCP frame seg was parsed from belongs to the
+// flow of output p: same tag, IP version, addresses and ports.
+func sameFlow(p *Output, frame []byte, seg *segment, tag uint32) bool {
+	if p.tag != tag || p.ipv6 != seg.ipv6 {
+		return false
+	}
+	head := p.Buf[p.Offset:]
+	ps, pd := addrs(head[p.l3:], p.ipv6)
+	fs, fd := addrs(frame[seg.l3:], seg.ipv6)
+	return bytes.Equal(head[p.l4:p.l4+4], frame[seg.l4:seg.l4+4]) &&
+		bytes.Equal(ps, fs) && bytes.Equal(pd, fd)
+}
+
+// headersMatch reports whether two candidate segments of one flow, with
+// the same header lengths, differ only where segments of one super-frame
+// may: IP length, IPv4 ID and header checksum, TCP sequence number, PSH
+// and checksum.
+func headersMatch(a, b []byte, ipv6 bool, l4, hdrLen int) bool {
+	if !bytes.Equal(a[:ethHeaderLen], b[:ethHeaderLen]) {
+		return false
+	}
+	ia, ib := a[ethHeaderLen:l4], b[ethHeaderLen:l4]
+	if ipv6 {
+		// version, traffic class, flow label; next header, hop limit
+		if !bytes.Equal(ia[:ipv6PayloadLenOffset], ib[:ipv6PayloadLenOffset]) ||
+			!bytes.Equal(ia[ipv6NextHeaderOffset:ipv6AddrsOffset], ib[ipv6NextHeaderOffset:ipv6AddrsOffset]) {
+			return false
+		}
+	} else {
+		// version, IHL, TOS; flags, TTL, protocol
+		if !bytes.Equal(ia[:ipv4TotalLenOffset], ib[:ipv4TotalLenOffset]) ||
+			!bytes.Equal(ia[ipv4FlagsOffset:ipv4CsumOffset], ib[ipv4FlagsOffset:ipv4CsumOffset]) {
+			return false
+		}
+	}
+	ta, tb := a[l4:hdrLen], b[l4:hdrLen]
+	// ports, ACK number, data offset; window; urgent pointer and options
+	return bytes.Equal(ta[tcpAckOffset:tcpFlagsOffset], tb[tcpAckOffset:tcpFlagsOffset]) &&
+		ta[tcpFlagsOffset]&^tcpPSH == tb[tcpFlagsOffset]&^tcpPSH &&
+		bytes.Equal(ta[tcpWindowOffset:TCPChecksumOffset], tb[tcpWindowOffset:TCPChecksumOffset]) &&
+		bytes.Equal(ta[tcpUrgentOffset:], tb[tcpUrgentOffset:])
+}

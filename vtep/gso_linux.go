@@ -1,0 +1,231 @@
+package vtep
+
+// Design notes on UDP GSO (underlay.udp_gso).
+//
+// With offloads, a TAP read brings a 64 KiB TCP super-frame, but the raw
+// send socket still costs one trip through IP output, the underlay device
+// and everything behind it per 1.5 KB datagram. A UDP socket with
+// UDP_SEGMENT takes a train of equal-sized datagram payloads in one
+// sendmsg and the kernel carries it as one packet as far as it can (to the
+// NIC, or through veths and bridges to the receiving socket), cutting it
+// into datagrams only there.
+//
+// The price is the source port: a UDP socket sends from the port it is
+// bound to, where the raw socket writes any port into its own UDP header.
+// To keep every inner flow on its own hashed source port (RFC 7348 §5,
+// and the README's contract), vtepd binds one UDP socket per source port
+// in use, lazily, shared by every pipeline: a super-frame goes out as a
+// train from the socket of its flow's port. A port some other socket holds
+// cannot be bound; its flows keep the raw socket. A UDP socket that sends
+// GSO trains must checksum them (the kernel refuses SO_NO_CHECK with
+// UDP_SEGMENT), so over IPv4 these datagrams carry a UDP checksum, which
+// the NIC computes where it can; and if the device cannot, the kernel
+// refuses the train (EIO) and vtepd falls back to the raw socket.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/encap"
+)
+
+// gsoMaxSegments is the most datagrams in one train (the kernel's
+// UDP_MAX_SEGMENTS is 64 or more).
+const gsoMaxSegments = 64
+
+// gsoMaxTrain is the most payload bytes one UDP_SEGMENT sendmsg takes: an
+// IP packet's worth less the UDP and an IPv6 header.
+const gsoMaxTrain = 65535 - encap.UDPHeaderLen - encap.IPv6HeaderLen
+
+// portSockets are the UDP send sockets, one per source port, of the range
+// [lo, lo+len(socks)).
+type portSockets struct {
+	local netip.Addr
+	lo    uint16
+	socks []atomic.Pointer[portSocket]
+
+	mu     sync.Mutex // held while a socket is opened, and by close
+	closed bool
+	failed atomic.Bool // a train was refused for good (no checksum offload): stop
+}
+
+// portSocket is one bound UDP socket; f is nil for a port that could not
+// be bound, which is not tried again.
+type portSocket struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+func newPortSockets(local netip.Addr, lo, hi uint16) *portSockets {
+	return &portSockets{local: local, lo: lo, socks: make([]atomic.Pointer[portSocket], int(hi)-int(lo)+1)}
+}
+
+// get returns the socket of port, opening it on first use; nil when the
+// port cannot be had.
+func (s *portSockets) get(port uint16) *portSocket {
+	i := int(port) - int(s.lo)
+	if i < 0 || i >= len(s.socks) || s.failed.Load() {
+		return nil
+	}
+	if ps := s.socks[i].Load(); ps != nil {
+		if ps.f == nil {
+			return nil
+		}
+		return ps
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	if ps := s.socks[i].Load(); ps != nil {
+		return ps
+	}
+	ps := &portSocket{}
+	if f, err := openPortSocket(s.local, port); err == nil {
+		if rc, err := f.SyscallConn(); err == nil {
+			ps.f, ps.rc = f, rc
+		} else {
+			f.Close()
+		}
+	}
+	s.socks[i].Store(ps)
+	if ps.f == nil {
+		return nil
+	}
+	return ps
+}
+
+func (s *portSockets) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for i := range s.socks {
+		if ps := s.socks[i].Load(); ps != nil && ps.f != nil {
+			ps.f.Close()
+		}
+	}
+}
+
+// openPortSocket opens a UDP socket bound to local:port that sends with DF
+// set and never receives (a drop-all filter, as on the raw socket).
+func openPortSocket(local netip.Addr, port uint16) (*os.File, error) {
+	fd, err := unix.Socket(family(local), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	fail := func(what string, err error) (*os.File, error) {
+		unix.Close(fd)
+		return nil, os.NewSyscallError(what, err)
+	}
+	drop := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	prog := unix.SockFprog{Len: uint16(len(drop)), Filter: &drop[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return fail("setsockopt SO_ATTACH_FILTER", err)
+	}
+	if local.Is4() {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+	} else {
+		if err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err == nil {
+			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO)
+		}
+	}
+	if err != nil {
+		return fail("setsockopt MTU_DISCOVER", err)
+	}
+	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, socketSendBuffer)
+	if err := unix.Bind(fd, sockaddr(local, port)); err != nil {
+		return fail("bind", err)
+	}
+	return os.NewFile(uintptr(fd), fmt.Sprintf("vxlan-tx-%d", port)), nil
+}
+
+// gsoWriter sends trains: the scratch space of one pipeline's sendmsg.
+type gsoWriter struct {
+	port  uint16 // destination port
+	msg   unix.Msghdr
+	iov   unix.Iovec
+	name  unix.RawSockaddrInet6
+	cmsg  [unix.SizeofCmsghdr + 8]byte
+	errno unix.Errno
+	fn    func(fd uintptr) bool
+}
+
+func newGSOWriter(port uint16) *gsoWriter {
+	w := &gsoWriter{port: port}
+	w.msg.Name = (*byte)(unsafe.Pointer(&w.name))
+	w.msg.Iov = &w.iov
+	w.msg.Iovlen = 1
+	w.msg.Control = &w.cmsg[0]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&w.cmsg[0]))
+	h.Level = unix.SOL_UDP
+	h.Type = unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	w.msg.SetControllen(unix.CmsgSpace(2))
+	w.fn = w.sendmsg
+	return w
+}
+
+func (w *gsoWriter) sendmsg(fd uintptr) bool {
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.msg)), 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		w.errno = errno
+		return true
+	}
+}
+
+// errGSORefused is a train the kernel will never take from this socket.
+var errGSORefused = errors.New("UDP GSO refused")
+
+// send sends train, datagrams of segSize payload bytes (the last may be
+// shorter), from s to the VTEP at to.
+func (w *gsoWriter) send(s *portSocket, train []byte, segSize int, to netip.Addr) error {
+	w.iov.Base = unsafe.SliceData(train)
+	w.iov.SetLen(len(train))
+	*(*uint16)(unsafe.Pointer(&w.cmsg[unix.CmsgLen(0)])) = uint16(segSize)
+	w.msg.Namelen = putSockaddr(&w.name, to, w.port)
+	w.errno = 0
+	if err := s.rc.Write(w.fn); err != nil {
+		return err
+	}
+	switch w.errno {
+	case 0:
+		return nil
+	case unix.EIO, unix.EINVAL, unix.ENOPROTOOPT:
+		return fmt.Errorf("%w: %w", errGSORefused, w.errno)
+	}
+	return w.errno
+}
+
+// putSockaddr writes a:port as a socket address.
+func putSockaddr(sa *unix.RawSockaddrInet6, a netip.Addr, port uint16) uint32 {
+	var p uint16 // the port in network byte order, as the kernel reads it
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&p))[:], port)
+	if a.Is4() {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		sa4.Port = p
+		sa4.Addr = a.As4()
+		return unix.SizeofSockaddrInet4
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: p, Addr: a.As16()}
+	return unix.SizeofSockaddrInet6
+}
