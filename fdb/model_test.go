@@ -162,7 +162,57 @@ func TestAgainstModel(t *testing.T) {
 	if testing.Short() {
 		ops = 5000
 	}
-	rng := rand.New(rand.NewPCG(7348, 4789))
+	checkAgainstModel(t, rand.New(rand.NewPCG(7348, 4789)), ops)
+}
+
+// FuzzOps drives the table and the model with an operation sequence the
+// fuzzer chooses, byte by byte, and requires them to agree throughout.
+func FuzzOps(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("learn, move, expire, delete, learn again"))
+	seed := make([]byte, 512)
+	for i := range seed {
+		seed[i] = byte(i * 37)
+	}
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src := &byteSource{b: data}
+		checkAgainstModel(t, src, min(len(data)/3, 3000))
+	})
+}
+
+// opSource picks operations and their arguments.
+type opSource interface {
+	IntN(n int) int
+	Int64N(n int64) int64
+}
+
+// byteSource is an opSource reading the fuzzer's bytes, two at a time,
+// and zeros when they run out.
+type byteSource struct {
+	b []byte
+	i int
+}
+
+func (s *byteSource) next() uint64 {
+	var v uint64
+	for range 2 {
+		v <<= 8
+		if s.i < len(s.b) {
+			v |= uint64(s.b[s.i])
+			s.i++
+		}
+	}
+	return v
+}
+
+func (s *byteSource) IntN(n int) int       { return int(s.next() % uint64(n)) }
+func (s *byteSource) Int64N(n int64) int64 { return int64(s.next() % uint64(n)) }
+
+// checkAgainstModel applies ops operations chosen by rng to a table and
+// to the reference model, and fails at the first disagreement.
+func checkAgainstModel(t *testing.T, rng opSource, ops int) {
+	t.Helper()
 	tb, ref := New(), newModel()
 	vnis := []uint32{1, 2, 3, 0xffffff}
 	nets := []Network{
