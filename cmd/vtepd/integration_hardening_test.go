@@ -688,3 +688,46 @@ func TestIntegrationHardeningLoop(t *testing.T) {
 	}
 	pingEach(t, nodes)
 }
+
+// TestIntegrationHardeningMoveDamping: a MAC that flaps between two VTEPs
+// (B and C take turns sending it) moves at most max_moves times a second;
+// the next moves are refused and counted, and the entry stays put for
+// move_hold.
+func TestIntegrationHardeningMoveDamping(t *testing.T) {
+	t.Parallel()
+	lab := topo.NewT(t, "hmd")
+	nodes := newNodes(t, lab, 2)
+	a, b := nodes[0], nodes[1]
+	c := addInjector(t, lab, "c", 3)
+	quiet(t, nodes)
+	a.runVtepd(t, hcfg{limits: []string{"max_moves = 3", `move_hold = "30s"`}}.render(a.host, peersOf(nodes, 0)))
+	b.runVtepd(t, hcfg{}.render(b.host, peersOf(nodes, 1)))
+	pingEach(t, nodes)
+
+	flapper := net.HardwareAddr{0x02, 0, 0, 0, 0xf1, 0xa9}
+	frame := payloads(ethFrame(a.mac, flapper, 0), same(flapper))
+	before := scrapeT(t, a.host)
+	const rounds = 10
+	for range rounds {
+		inject(t, b.host, a.host, 1, frame)
+		inject(t, c, a.host, 1, frame)
+	}
+	var after counters
+	eventually(t, 3*time.Second, "damped moves", func() error {
+		after = scrapeT(t, a.host)
+		moves := after.get("vtep_fdb_moves_total") - before.get("vtep_fdb_moves_total")
+		damped := after.get("vtep_fdb_moves_damped_total") - before.get("vtep_fdb_moves_damped_total")
+		// B learns it, then C, B, C move it (3 moves): it sits behind C.
+		// From there each datagram from C is a refresh and each of the
+		// remaining rounds-2 from B a move that is refused.
+		if moves != 3 || damped != rounds-2 {
+			return fmt.Errorf("moves +%v, damped +%v; want 3 and %d", moves, damped, rounds-2)
+		}
+		return nil
+	})
+	expectFDB(t, a.host, flapper, "learned", c.Underlay)
+	if got := after.get("vtep_rx_packets_total") - before.get("vtep_rx_packets_total"); got != 2*rounds {
+		t.Errorf("delivered %v of %d: damping limits learning, not forwarding", got, 2*rounds)
+	}
+	pingEach(t, nodes)
+}
