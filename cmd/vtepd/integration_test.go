@@ -12,7 +12,6 @@ package main
 // instead; VTEPD_RACE=1 builds it with the race detector.
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -22,13 +21,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/internal/promtext"
 	"github.com/vtepd/vtepd/internal/topo"
 )
 
@@ -282,99 +281,14 @@ func expectKernelFDB(t *testing.T, h *topo.Host, mac net.HardwareAddr, remote ne
 	})
 }
 
-// sample is one line of the Prometheus text format.
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
+// sample, parseMetrics and metricValue read vtepd's /metrics through
+// internal/promtext (Prometheus's own text parser).
+type sample = promtext.Sample
 
-// parseMetrics reads the Prometheus text exposition format, enough of it
-// for vtepd's metrics: comments skipped, quoted label values unescaped.
-func parseMetrics(text string) ([]sample, error) {
-	var out []sample
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s := sample{labels: map[string]string{}}
-		i := strings.IndexAny(line, "{ ")
-		if i < 0 {
-			return nil, fmt.Errorf("metrics: no value: %q", line)
-		}
-		s.name, line = line[:i], line[i:]
-		if line[0] == '{' {
-			line = line[1:]
-			for {
-				line = strings.TrimLeft(line, ", ")
-				if strings.HasPrefix(line, "}") {
-					line = line[1:]
-					break
-				}
-				eq := strings.Index(line, `="`)
-				if eq < 0 {
-					return nil, fmt.Errorf("metrics: bad labels in %q", sc.Text())
-				}
-				key := line[:eq]
-				line = line[eq+2:]
-				var val strings.Builder
-				for {
-					if line == "" {
-						return nil, fmt.Errorf("metrics: unterminated label in %q", sc.Text())
-					}
-					c := line[0]
-					line = line[1:]
-					if c == '"' {
-						break
-					}
-					if c == '\\' && line != "" {
-						switch line[0] {
-						case 'n':
-							c = '\n'
-						default:
-							c = line[0]
-						}
-						line = line[1:]
-					}
-					val.WriteByte(c)
-				}
-				s.labels[key] = val.String()
-			}
-		}
-		f := strings.Fields(line) // value [timestamp]
-		if len(f) == 0 {
-			return nil, fmt.Errorf("metrics: no value: %q", sc.Text())
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics: %q: %w", sc.Text(), err)
-		}
-		s.value = v
-		out = append(out, s)
-	}
-	return out, sc.Err()
-}
+func parseMetrics(text string) ([]sample, error) { return promtext.Parse(text) }
 
-// metricValue sums the samples named name whose labels include all of
-// labels ("k", "v", ...); ok is false if there is none.
-func metricValue(samples []sample, name string, labels ...string) (v float64, ok bool) {
-next:
-	for _, s := range samples {
-		if s.name != name {
-			continue
-		}
-		for i := 0; i+1 < len(labels); i += 2 {
-			if s.labels[labels[i]] != labels[i+1] {
-				continue next
-			}
-		}
-		v += s.value
-		ok = true
-	}
-	return v, ok
+func metricValue(samples []sample, name string, labels ...string) (float64, bool) {
+	return promtext.Value(samples, name, labels...)
 }
 
 // scrape fetches and parses h's /metrics.
