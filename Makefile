@@ -5,7 +5,7 @@ GOFLAGS  ?=
 BIN      := bin
 PKGS     := ./...
 # Debian packages the tests, the demo and the benchmarks run.
-DEB_DEPS := iproute2 iputils-ping iperf3 curl
+DEB_DEPS := iproute2 iputils-ping iperf3 curl procps
 # `make fuzz` runs every fuzz target for FUZZTIME; `make test` runs each
 # for a fixed number of inputs instead (a time limit can end a run while
 # the fuzzer minimises, which Go reports as a failure).
