@@ -1,0 +1,39 @@
+// Command bench measures vtepd against the kernel's own VXLAN driver and
+// answers the question users ask: how close is vtepd to the kernel, and
+// what does it cost?
+//
+// It builds one lab (internal/topo): two hosts on an underlay bridge,
+// each with a bridge br0 and a container (MTU 1450) on it, VNI 200 between
+// them. Each repetition then runs the same workloads over the kernel's
+// vxlan and over vtepd, the order alternating from one repetition to the
+// next so that drift (thermal, other tenants of the VM) hits both alike:
+//
+//	lat   ping every 10 ms for -duration: RTT p50 and p99
+//	tcp1  iperf3, one stream: Gbit/s received; CPU seconds per GB of
+//	      vtepd (both processes) and of the whole machine
+//	tcp4  iperf3, four streams: Gbit/s received
+//	pps   64-byte UDP payloads over 64 flows from our own AF_PACKET
+//	      generator to our own recvmmsg counter: packets per second
+//	      offered and received
+//
+// Before the first repetition the generator runs once with no overlay up
+// (its frames die at the sending host's bridge): its own ceiling, to tell
+// a path-limited small-frame figure from a generator-limited one. The
+// machine's background load is sampled before and after, since on a shared
+// VM it moves every figure.
+//
+// It prints the medians, the ratio vtepd/kernel, and writes latest.json,
+// a timestamped copy and latest.svg (the ratios as bars) to -out. With
+// -pprof, one extra vtepd run of tcp1 (not counted) collects a CPU profile
+// of each vtepd and prints its top 10.
+//
+// Usage (root; `sudo make bench` builds vtepd first):
+//
+//	go run ./bench [-reps 3] [-duration 5s] [-only lat,tcp1,tcp4,pps]
+//	               [-queues N] [-udp-gso] [-pprof] [-vtepd bin/vtepd] [-out bench/results]
+//
+// Any workload that cannot run (no ping reply, iperf3 error, no datagram
+// counted) ends the run with an error and a non-zero exit status rather
+// than a zero in the table. The lab is removed on every exit path,
+// including Ctrl-C.
+package main
