@@ -177,6 +177,21 @@ type multicastOpts struct {
 	ttl     int
 }
 
+// sendOnly readies a socket that only sends: a filter that drops every
+// packet it would receive, and DF on all it sends (never fragmented). It
+// names the option that failed.
+func sendOnly(fd int, local netip.Addr) (string, error) {
+	drop := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	prog := unix.SockFprog{Len: uint16(len(drop)), Filter: &drop[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return "setsockopt SO_ATTACH_FILTER", err
+	}
+	if local.Is4() {
+		return "setsockopt IP_MTU_DISCOVER", unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+	}
+	return "setsockopt IPV6_MTU_DISCOVER", unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO)
+}
+
 func openSendSocket(local netip.Addr, mc *multicastOpts) (*os.File, error) {
 	fd, err := unix.Socket(family(local), unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
@@ -186,20 +201,10 @@ func openSendSocket(local netip.Addr, mc *multicastOpts) (*os.File, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError(what, err)
 	}
-	// Receive nothing: return 0 from the filter for every packet.
-	drop := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-	prog := unix.SockFprog{Len: uint16(len(drop)), Filter: &drop[0]}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
-		return fail("setsockopt SO_ATTACH_FILTER", err)
+	if what, err := sendOnly(fd, local); err != nil {
+		return fail(what, err)
 	}
-	if local.Is4() {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO); err != nil {
-			return fail("setsockopt IP_MTU_DISCOVER", err)
-		}
-	} else {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO); err != nil {
-			return fail("setsockopt IPV6_MTU_DISCOVER", err)
-		}
+	if local.Is6() {
 		// Offset of the checksum in the UDP header: the kernel computes it.
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, encap.UDPChecksumOffset); err != nil {
 			return fail("setsockopt IPV6_CHECKSUM", err)

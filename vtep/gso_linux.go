@@ -130,20 +130,13 @@ func openPortSocket(local netip.Addr, port uint16) (*os.File, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError(what, err)
 	}
-	drop := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-	prog := unix.SockFprog{Len: uint16(len(drop)), Filter: &drop[0]}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
-		return fail("setsockopt SO_ATTACH_FILTER", err)
-	}
-	if local.Is4() {
-		err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
-	} else {
-		if err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err == nil {
-			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO)
+	if local.Is6() {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fail("setsockopt IPV6_V6ONLY", err)
 		}
 	}
-	if err != nil {
-		return fail("setsockopt MTU_DISCOVER", err)
+	if what, err := sendOnly(fd, local); err != nil {
+		return fail(what, err)
 	}
 	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, socketSendBuffer)
 	if err := unix.Bind(fd, sockaddr(local, port)); err != nil {
