@@ -251,6 +251,8 @@ func (r *runner) vtepdConfig(i int) string {
 	if r.o.queues > 0 {
 		fmt.Fprintf(&b, "queues = %d\n", r.o.queues)
 	}
+	// Nothing of a benchmark run outlives it: no state file, no admin socket.
+	b.WriteString("state_dir = \"\"\n[admin]\nsocket = \"\"\n")
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\nport = %d\n", r.hosts[i].Underlay, vxlanPort)
 	if r.o.udpGSO {
 		b.WriteString("udp_gso = true\n")
