@@ -7,69 +7,22 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // errNoData is wrapped by parsers whose input holds no usable sample.
-var errNoData = errors.New("no data")
+var errNoData = harness.ErrNoData
 
-// iperfResult is what the harness keeps of an iperf3 -J report.
-type iperfResult struct {
-	BitsPerSecond float64 // received, all streams
-	Bytes         int64   // received, all streams
-	Retransmits   int64   // sender side, TCP only
-}
+// iperfResult and parseIperf read iperf3's report (internal/harness).
+type iperfResult = harness.Iperf
 
-// iperfJSON mirrors the parts of iperf3's -J output that we read.
-type iperfJSON struct {
-	Error string `json:"error"`
-	End   struct {
-		SumSent struct {
-			Retransmits int64 `json:"retransmits"`
-		} `json:"sum_sent"`
-		SumReceived struct {
-			Bytes         int64   `json:"bytes"`
-			BitsPerSecond float64 `json:"bits_per_second"`
-		} `json:"sum_received"`
-	} `json:"end"`
-}
-
-// parseIperf reads an iperf3 -J report. out may carry other text (stderr
-// warnings) before the JSON object, which starts at the first line that
-// begins with "{". A report with an "error" member, or one that received
-// nothing, is an error.
-func parseIperf(out []byte) (iperfResult, error) {
-	start := -1
-	if bytes.HasPrefix(out, []byte("{")) {
-		start = 0
-	} else if i := bytes.Index(out, []byte("\n{")); i >= 0 {
-		start = i + 1
-	}
-	if start < 0 {
-		return iperfResult{}, fmt.Errorf("iperf3: no JSON report in output: %w: %s", errNoData, tail(out, 300))
-	}
-	var j iperfJSON
-	if err := json.NewDecoder(bytes.NewReader(out[start:])).Decode(&j); err != nil {
-		return iperfResult{}, fmt.Errorf("iperf3: decoding JSON report: %w", err)
-	}
-	if j.Error != "" {
-		return iperfResult{}, fmt.Errorf("iperf3: %s", j.Error)
-	}
-	r := iperfResult{
-		BitsPerSecond: j.End.SumReceived.BitsPerSecond,
-		Bytes:         j.End.SumReceived.Bytes,
-		Retransmits:   j.End.SumSent.Retransmits,
-	}
-	if r.Bytes <= 0 || !(r.BitsPerSecond > 0) {
-		return iperfResult{}, fmt.Errorf("iperf3: %w: received %d bytes at %g bit/s", errNoData, r.Bytes, r.BitsPerSecond)
-	}
-	return r, nil
-}
+func parseIperf(out []byte) (iperfResult, error) { return harness.ParseIperf(out) }
 
 // parsePingRTTs returns the round-trip times, in microseconds, of every
 // reply line of iputils ping output, in order:
@@ -216,10 +169,4 @@ func percentile(xs []float64, p float64) float64 {
 }
 
 // tail returns the last n bytes of b, for error messages.
-func tail(b []byte, n int) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > n {
-		return "..." + string(b[len(b)-n:])
-	}
-	return string(b)
-}
+var tail = harness.Tail

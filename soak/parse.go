@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -16,11 +15,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/promtext"
 )
 
 // errNoData is wrapped by parsers whose input holds no usable sample.
-var errNoData = errors.New("no data")
+var errNoData = harness.ErrNoData
 
 // sample, parseMetrics and metricValue read vtepd's /metrics through
 // internal/promtext (Prometheus's own text parser).
@@ -240,10 +240,4 @@ func lastJSONLine(out []byte, v any) error {
 }
 
 // tail returns the last n bytes of b, for error messages.
-func tail(b []byte, n int) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > n {
-		return "..." + string(b[len(b)-n:])
-	}
-	return string(b)
-}
+var tail = harness.Tail

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/topo"
 )
 
@@ -617,11 +617,7 @@ func firstLine(s string) string {
 }
 
 // iperfResult is what the soak keeps of an iperf3 -J report.
-type iperfResult struct {
-	BitsPerSecond float64
-	Bytes         int64
-	Retransmits   int64
-}
+type iperfResult = harness.Iperf
 
 // iperf runs an iperf3 client in container from against the server in
 // container to: secs seconds, streams streams, rate as for -b ("0": as
@@ -646,35 +642,7 @@ func (r *runner) iperf(from, to, secs int, rate string, streams int) (iperfResul
 }
 
 // parseIperf reads an iperf3 -J report, which may follow other output.
-func parseIperf(out []byte) (iperfResult, error) {
-	start := bytes.Index(out, []byte("{"))
-	if start < 0 {
-		return iperfResult{}, fmt.Errorf("iperf3: %w: no JSON report: %s", errNoData, tail(out, 300))
-	}
-	var j struct {
-		Error string `json:"error"`
-		End   struct {
-			SumSent struct {
-				Retransmits int64 `json:"retransmits"`
-			} `json:"sum_sent"`
-			SumReceived struct {
-				Bytes         int64   `json:"bytes"`
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(out[start:])).Decode(&j); err != nil {
-		return iperfResult{}, fmt.Errorf("iperf3: decoding JSON report: %w", err)
-	}
-	if j.Error != "" {
-		return iperfResult{}, fmt.Errorf("iperf3: %s", j.Error)
-	}
-	r := iperfResult{BitsPerSecond: j.End.SumReceived.BitsPerSecond, Bytes: j.End.SumReceived.Bytes, Retransmits: j.End.SumSent.Retransmits}
-	if r.Bytes <= 0 {
-		return iperfResult{}, fmt.Errorf("iperf3: %w: received nothing", errNoData)
-	}
-	return r, nil
-}
+func parseIperf(out []byte) (iperfResult, error) { return harness.ParseIperf(out) }
 
 // sampleLoop looks at every vtepd every interval from start to end. A
 // vtepd found dead is reported once and no longer sampled; one that
