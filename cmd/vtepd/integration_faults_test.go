@@ -94,12 +94,8 @@ func expectAttached(t *testing.T, h *topo.Host, timeout time.Duration) {
 // resumes without a restart.
 func TestIntegrationFaultsTAPDeleted(t *testing.T) {
 	t.Parallel()
-	lab := topo.NewT(t, "ftd")
-	nodes := newNodes(t, lab, 2)
-	a, b := nodes[0], nodes[1]
-	a.runVtepd(t, hcfg{}.render(a.host, peersOf(nodes, 0)))
-	b.runVtepd(t, hcfg{}.render(b.host, peersOf(nodes, 1)))
-	pingEach(t, nodes)
+	nodes := twoVtepds(t, "ftd")
+	a := nodes[0]
 	pid := a.vtepd.PID()
 	old, err := a.host.Link(tapName)
 	if err != nil {
@@ -142,12 +138,8 @@ func TestIntegrationFaultsTAPDeleted(t *testing.T) {
 // veth: vtepd reports the loss, re-attaches its TAP, and traffic resumes.
 func TestIntegrationFaultsBridgeDeleted(t *testing.T) {
 	t.Parallel()
-	lab := topo.NewT(t, "fbd")
-	nodes := newNodes(t, lab, 2)
+	nodes := twoVtepds(t, "fbd")
 	a, b := nodes[0], nodes[1]
-	a.runVtepd(t, hcfg{}.render(a.host, peersOf(nodes, 0)))
-	b.runVtepd(t, hcfg{}.render(b.host, peersOf(nodes, 1)))
-	pingEach(t, nodes)
 	pid := a.vtepd.PID()
 
 	if _, err := a.host.Exec("ip", "link", "del", "br0"); err != nil {
@@ -186,12 +178,8 @@ func TestIntegrationFaultsBridgeDeleted(t *testing.T) {
 // spins, and traffic resumes when b is back, without restarting a.
 func TestIntegrationFaultsPeerDown(t *testing.T) {
 	t.Parallel()
-	lab := topo.NewT(t, "fpd")
-	nodes := newNodes(t, lab, 2)
+	nodes := twoVtepds(t, "fpd")
 	a, b := nodes[0], nodes[1]
-	a.runVtepd(t, hcfg{}.render(a.host, peersOf(nodes, 0)))
-	b.runVtepd(t, hcfg{}.render(b.host, peersOf(nodes, 1)))
-	pingEach(t, nodes)
 	pid := a.vtepd.PID()
 	before := scrapeT(t, a.host)
 
@@ -237,12 +225,8 @@ func TestIntegrationFaultsPeerDown(t *testing.T) {
 // two seconds and up again; forwarding resumes without a restart.
 func TestIntegrationFaultsUnderlayDown(t *testing.T) {
 	t.Parallel()
-	lab := topo.NewT(t, "fud")
-	nodes := newNodes(t, lab, 2)
+	nodes := twoVtepds(t, "fud")
 	a, b := nodes[0], nodes[1]
-	a.runVtepd(t, hcfg{}.render(a.host, peersOf(nodes, 0)))
-	b.runVtepd(t, hcfg{}.render(b.host, peersOf(nodes, 1)))
-	pingEach(t, nodes)
 	pid := a.vtepd.PID()
 	before := scrapeT(t, a.host)
 
@@ -371,4 +355,16 @@ func TestIntegrationFaultsWarmRestart(t *testing.T) {
 		t.Errorf("corrupt state file not logged:\n%s", a.vtepd.Output())
 	}
 	pingEach(t, nodes)
+}
+
+// twoVtepds is the lab the fault tests start from: two hosts with a
+// container each, vtepd on both, every container reaching the other.
+func twoVtepds(t *testing.T, prefix string) []*node {
+	t.Helper()
+	nodes := newNodes(t, topo.NewT(t, prefix), 2)
+	for i, n := range nodes {
+		n.runVtepd(t, hcfg{}.render(n.host, peersOf(nodes, i)))
+	}
+	pingEach(t, nodes)
+	return nodes
 }
