@@ -60,14 +60,43 @@ type Queue struct {
 	rc   syscall.RawConn
 	hdr  int // bytes of virtio_net_hdr before each frame: 0 or offload.VirtioNetHdrLen
 
-	// State of the Read in progress, kept here so that the closure handed
-	// to RawConn.Read is built once and Read does not allocate.
-	rbufs  [][]byte
-	rsizes []int
-	roff   int
-	rn     int
-	rerr   error
-	readFn func(fd uintptr) bool
+	// The reads in progress, kept here so that the closures handed to
+	// RawConn are built once and reading does not allocate: r for Read
+	// and ReadLocked, t for TryRead, which may run while r waits.
+	r, t     reading
+	lock     sync.Locker // ReadLocked's
+	readFn   func(fd uintptr) bool
+	lockedFn func(fd uintptr) bool
+	tryFn    func(fd uintptr)
+}
+
+// reading is the state of one batch read: frame i goes to
+// bufs[i][off-hdr:], n frames so far, err the error that ended it.
+type reading struct {
+	bufs  [][]byte
+	sizes []int
+	off   int
+	hdr   int
+	n     int
+	err   error
+}
+
+func (r *reading) start(bufs [][]byte, sizes []int, offset, hdr int) {
+	*r = reading{bufs: bufs, sizes: sizes, off: offset, hdr: hdr}
+}
+
+// finish returns what the read came to, given err from RawConn, and lets
+// go of the caller's buffers.
+func (r *reading) finish(err error) (int, error) {
+	n, rerr := r.n, r.err
+	r.bufs, r.sizes, r.err = nil, nil, nil
+	if n > 0 {
+		return n, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, rerr
 }
 
 // Create makes the TAP with cfg.Queues queues, sets its MTU, enslaves it to
@@ -117,7 +146,9 @@ func (d *Device) openQueue(multi bool) error {
 	if d.offload {
 		q.hdr = offload.VirtioNetHdrLen
 	}
-	q.readFn = q.readFrames
+	q.readFn = func(fd uintptr) bool { return q.r.frames(fd) }
+	q.lockedFn = q.readFramesLocked
+	q.tryFn = func(fd uintptr) { q.t.frames(fd) }
 	d.queues = append(d.queues, q)
 	return nil
 }
@@ -232,39 +263,81 @@ func (q *Queue) BatchSize() int { return DefaultBatchSize }
 // bufs[i][offset-offload.VirtioNetHdrLen:offset] (offset must leave room
 // for it), and the frame may be a super-frame of up to 64 KiB.
 func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	if offset < q.hdr {
-		return 0, fmt.Errorf("tap %q: read offset %d leaves no room for the %d-byte virtio_net_hdr", q.dev.name, offset, q.hdr)
-	}
-	q.rbufs, q.rsizes, q.roff, q.rn, q.rerr = bufs, sizes, offset, 0, nil
-	err := q.rc.Read(q.readFn)
-	n, rerr := q.rn, q.rerr
-	q.rbufs, q.rsizes = nil, nil
-	if n > 0 {
-		return n, nil
-	}
-	if err != nil {
+	if err := q.checkOffset(offset); err != nil {
 		return 0, err
 	}
-	return 0, rerr
+	q.r.start(bufs, sizes, offset, q.hdr)
+	return q.r.finish(q.rc.Read(q.readFn))
 }
 
-// readFrames runs under the runtime poller: returning false means "nothing
-// yet, wait until the descriptor is readable and call me again".
-func (q *Queue) readFrames(fd uintptr) bool {
-	for q.rn < len(q.rbufs) {
-		n, err := unix.Read(int(fd), q.rbufs[q.rn][q.roff-q.hdr:])
+// ReadLocked is Read for a queue that another goroutine may drain with
+// TryRead between two of our reads: every attempt to read holds mu, and
+// when ReadLocked returns frames it returns with mu still held, for the
+// caller to release once it has dealt with them. Holding mu from the read
+// to the end of their handling keeps frames read by either goroutine in
+// the order they were read. On error mu is not held.
+//
+// Each attempt runs under the runtime poller, after it has forgotten
+// older readiness, so a frame queued after an attempt found none always
+// wakes us: no frame is left behind because the other goroutine had the
+// lock when it came.
+func (q *Queue) ReadLocked(bufs [][]byte, sizes []int, offset int, mu sync.Locker) (int, error) {
+	if err := q.checkOffset(offset); err != nil {
+		return 0, err
+	}
+	q.r.start(bufs, sizes, offset, q.hdr)
+	q.lock = mu
+	n, err := q.r.finish(q.rc.Read(q.lockedFn))
+	q.lock = nil
+	return n, err
+}
+
+func (q *Queue) readFramesLocked(fd uintptr) bool {
+	q.lock.Lock()
+	if q.r.frames(fd) && q.r.n > 0 {
+		return true // the caller unlocks
+	}
+	q.lock.Unlock()
+	return q.r.err != nil
+}
+
+// TryRead reads the frames queued now, up to len(bufs), and never waits:
+// with none queued it returns 0 and no error. It stays off the runtime
+// poller, so it can run while a ReadLocked of another goroutine waits;
+// its caller holds the lock that ReadLocked was given.
+func (q *Queue) TryRead(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if err := q.checkOffset(offset); err != nil {
+		return 0, err
+	}
+	q.t.start(bufs, sizes, offset, q.hdr)
+	return q.t.finish(q.rc.Control(q.tryFn))
+}
+
+func (q *Queue) checkOffset(offset int) error {
+	if offset < q.hdr {
+		return fmt.Errorf("tap %q: read offset %d leaves no room for the %d-byte virtio_net_hdr", q.dev.name, offset, q.hdr)
+	}
+	return nil
+}
+
+// frames reads until the batch is full or the queue empty. Under the
+// runtime poller, false means "nothing yet: wait until the descriptor is
+// readable and call me again".
+func (r *reading) frames(fd uintptr) bool {
+	for r.n < len(r.bufs) {
+		n, err := unix.Read(int(fd), r.bufs[r.n][r.off-r.hdr:])
 		switch err {
 		case nil:
-			if n < q.hdr {
+			if n < r.hdr {
 				continue // the kernel always writes the header; never seen
 			}
-			q.rsizes[q.rn] = n - q.hdr
-			q.rn++
+			r.sizes[r.n] = n - r.hdr
+			r.n++
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return q.rn > 0
+			return r.n > 0
 		default:
-			q.rerr = &os.SyscallError{Syscall: "read", Err: err}
+			r.err = &os.SyscallError{Syscall: "read", Err: err}
 			return true
 		}
 	}

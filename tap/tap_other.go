@@ -3,6 +3,7 @@
 package tap
 
 import (
+	"sync"
 	"fmt"
 	"net"
 	"runtime"
@@ -29,5 +30,9 @@ func (q *Queue) Name() string                           { return "" }
 func (q *Queue) BatchSize() int                         { return 1 }
 func (q *Queue) Write([]byte) (int, error)              { return 0, errUnsupported }
 func (q *Queue) Read([][]byte, []int, int) (int, error) { return 0, errUnsupported }
+func (q *Queue) TryRead([][]byte, []int, int) (int, error) { return 0, errUnsupported }
+func (q *Queue) ReadLocked([][]byte, []int, int, sync.Locker) (int, error) {
+	return 0, errUnsupported
+}
 
 var errUnsupported = fmt.Errorf("tap: not supported on %s", runtime.GOOS)

@@ -77,9 +77,14 @@ const _ = uint(encap.Headroom - offload.VirtioNetHdrLen)
 // may be a TCP super-frame of up to 64 KiB; every frame written starts
 // with one.
 type FrameQueue interface {
-	// Read blocks for at least one frame, then returns up to len(bufs)
-	// frames, frame i at bufs[i][offset:offset+sizes[i]].
-	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	// ReadLocked blocks for at least one frame, then returns up to
+	// len(bufs) frames, frame i at bufs[i][offset:offset+sizes[i]]. Every
+	// attempt to read holds mu, and mu is still held when it returns
+	// frames (not on error): the caller unlocks it.
+	ReadLocked(bufs [][]byte, sizes []int, offset int, mu sync.Locker) (int, error)
+	// TryRead returns the frames queued now, 0 if none, never waiting;
+	// the caller holds the mu of the queue's ReadLocked.
+	TryRead(bufs [][]byte, sizes []int, offset int) (int, error)
 	// Write delivers one frame to the bridge.
 	Write(frame []byte) (int, error)
 	BatchSize() int
@@ -160,7 +165,10 @@ type network struct {
 	group    netip.Addr             // joined for this network; invalid without one
 	counters metrics.Counters
 	tx       sync.WaitGroup // its TX pipelines, and a TAP recovery
-	flood    rateLimiter    // flood_rate
+	// txp are its TX pipelines, one per queue of the TAP in dev (they
+	// are replaced with it). The receive pipelines borrow them (pollTX).
+	txp   atomic.Pointer[[]*txPipeline]
+	flood rateLimiter // flood_rate
 
 	closed     atomic.Bool // set before the network's resources go
 	recovering atomic.Bool // a TAP recovery is under way
@@ -406,9 +414,13 @@ func (e *Engine) leaveGroup(g netip.Addr) {
 // startNetwork starts a network's TX pipelines, one per TAP queue.
 func (e *Engine) startNetwork(n *network) {
 	dev := n.dev.Load()
+	ps := make([]*txPipeline, len(dev.Queues))
 	for i, q := range dev.Queues {
-		conn := e.conns[i%len(e.conns)]
-		n.tx.Go(func() { e.txLoop(n, dev, q, conn, dev.Offload) })
+		ps[i] = e.newTxPipeline(n, q, e.conns[i%len(e.conns)], dev.Offload)
+	}
+	n.txp.Store(&ps)
+	for _, p := range ps {
+		n.tx.Go(func() { e.txLoop(n, dev, p) })
 	}
 }
 

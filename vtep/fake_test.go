@@ -9,46 +9,82 @@ import (
 	"sync"
 )
 
-// fakeTAP is an in-memory FrameDevice: frames pushed into in come out of
-// Read; frames written are kept in out.
+// fakeTAP is an in-memory FrameQueue: frames pushed come out of its reads
+// in order; frames written are kept in out.
 type fakeTAP struct {
 	name   string
-	hdr    int // with offloads: each frame pushed into in starts with this many header bytes
-	in     chan []byte
-	fail   chan error // an error sent here comes out of Read, as when a TAP is deleted
+	hdr    int           // with offloads: each frame pushed starts with this many header bytes
+	ready  chan struct{} // a token when frames may be queued
 	closed chan struct{}
 	once   sync.Once
 
-	mu  sync.Mutex
-	out [][]byte
+	mu     sync.Mutex
+	queued [][]byte
+	err    error // returned by the next read, as when a TAP is deleted
+	out    [][]byte
 }
 
 func newFakeTAP(name string) *fakeTAP {
-	return &fakeTAP{name: name, in: make(chan []byte, 1024), fail: make(chan error, 1), closed: make(chan struct{})}
+	return &fakeTAP{name: name, ready: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
-func (f *fakeTAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	var frame []byte
+// push queues a frame for reading.
+func (f *fakeTAP) push(frame []byte) {
+	f.mu.Lock()
+	f.queued = append(f.queued, frame)
+	f.mu.Unlock()
+	f.wake()
+}
+
+// failWith makes the next read fail with err.
+func (f *fakeTAP) failWith(err error) {
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+	f.wake()
+}
+
+func (f *fakeTAP) wake() {
 	select {
-	case frame = <-f.in:
-	case err := <-f.fail:
-		return 0, err
-	case <-f.closed:
-		return 0, os.ErrClosed
+	case f.ready <- struct{}{}:
+	default:
 	}
-	n := 0
+}
+
+func (f *fakeTAP) ReadLocked(bufs [][]byte, sizes []int, offset int, mu sync.Locker) (int, error) {
 	for {
-		sizes[n] = copy(bufs[n][offset-f.hdr:], frame) - f.hdr
-		n++
-		if n == len(bufs) {
+		mu.Lock()
+		n, err := f.TryRead(bufs, sizes, offset)
+		if n > 0 {
 			return n, nil
+		}
+		mu.Unlock()
+		if err != nil {
+			return 0, err
 		}
 		select {
-		case frame = <-f.in:
-		default:
-			return n, nil
+		case <-f.ready:
+		case <-f.closed:
+			return 0, os.ErrClosed
 		}
 	}
+}
+
+func (f *fakeTAP) TryRead(bufs [][]byte, sizes []int, offset int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		err := f.err
+		f.err = nil
+		return 0, err
+	}
+	n := 0
+	for n < len(bufs) && len(f.queued) > 0 {
+		sizes[n] = copy(bufs[n][offset-f.hdr:], f.queued[0]) - f.hdr
+		f.queued = f.queued[1:]
+		n++
+	}
+	return n, nil
 }
 
 func (f *fakeTAP) Write(frame []byte) (int, error) {

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-
+	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/vtepd/vtepd/encap"
@@ -16,6 +17,11 @@ import (
 // txPipeline carries one network's frames from its TAP to the underlay.
 // Everything it needs per frame is allocated here, once.
 type txPipeline struct {
+	// mu is held while frames are read from dev and until they are sent:
+	// by the pipeline's own goroutine, or by a receive pipeline that polls
+	// the queue after writing to it (pollTX).
+	mu sync.Mutex
+
 	e       *Engine
 	n       *network
 	dev     FrameQueue
@@ -98,18 +104,30 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off b
 
 // A read error other than our own close means the TAP is gone (deleted
 // under us): the pipeline ends and the TAP is recreated.
-func (e *Engine) txLoop(n *network, owner *Device, dev FrameQueue, conn BatchConn, off bool) {
-	p := e.newTxPipeline(n, dev, conn, off)
+func (e *Engine) txLoop(n *network, owner *Device, p *txPipeline) {
 	for {
-		count, err := dev.Read(p.bufs, p.sizes, encap.Headroom)
+		count, err := p.dev.ReadLocked(p.bufs, p.sizes, encap.Headroom, &p.mu)
 		if err != nil {
 			if !isClosed(err) {
-				e.tapLost(n, owner, fmt.Errorf("read %s: %w", dev.Name(), err))
+				e.tapLost(n, owner, fmt.Errorf("read %s: %w", p.dev.Name(), err))
 			}
 			return
 		}
 		p.forward(count)
+		p.mu.Unlock()
 	}
+}
+
+// poll forwards what is queued on the TAP queue now, unless the
+// pipeline's own goroutine is at it (it then reads the queue dry itself).
+func (p *txPipeline) poll() {
+	if !p.mu.TryLock() {
+		return
+	}
+	if count, _ := p.dev.TryRead(p.bufs, p.sizes, encap.Headroom); count > 0 {
+		p.forward(count) // an error is the pipeline's own goroutine's to handle
+	}
+	p.mu.Unlock()
 }
 
 // forward encapsulates count frames read into p.bufs and sends them: a
@@ -361,17 +379,21 @@ type rxPipeline struct {
 	// into segments here, one at a time.
 	seg     offload.Segmenter
 	scratch []byte
+
+	// written are the networks whose TAPs this batch wrote to.
+	written []*network
 }
 
 func (e *Engine) newRxPipeline(queue int) *rxPipeline {
 	slab := make([]byte, rxBatch*rxSlot)
 	p := &rxPipeline{
-		e:     e,
-		queue: queue,
-		dg:    make([]Datagram, rxBatch),
-		slots: make([][]byte, rxBatch),
-		co:    offload.NewCoalescer(rxBatch, e.tapMTU),
-		nets:  make([]*network, rxBatch),
+		e:       e,
+		queue:   queue,
+		dg:      make([]Datagram, rxBatch),
+		slots:   make([][]byte, rxBatch),
+		co:      offload.NewCoalescer(rxBatch, e.tapMTU),
+		nets:    make([]*network, rxBatch),
+		written: make([]*network, 0, maxPolledNetworks),
 		// The longest frame the TAP takes: its MTU, Ethernet, two tags.
 		scratch: make([]byte, encap.EthernetHeaderLen+2*encap.VLANTagLen+e.tapMTU),
 	}
@@ -476,6 +498,28 @@ func (p *rxPipeline) deliver(count int) {
 	}
 	clear(p.nets[:count]) // hold no network past its batch
 	p.flushCounters()
+	p.pollTX()
+}
+
+// maxPolledNetworks bounds the TAPs one receive batch polls.
+const maxPolledNetworks = 8
+
+// pollTX reads, and forwards to the tunnel, what the TAPs written to in
+// this batch have queued now, on the queue they were written to. A frame
+// written to a TAP is handled by the bridge and whatever lies behind it
+// within the write(); what it causes at once (an echo reply, a TCP ACK,
+// an ARP reply) is then already queued, and is sent on here, with no
+// wake-up of the queue's own TX goroutine. The kernel tells the TAP to
+// put a flow's frames on the queue its other direction is written to, so
+// that is the queue to look at.
+func (p *rxPipeline) pollTX() {
+	for i, n := range p.written {
+		if ps := n.txp.Load(); ps != nil && len(*ps) > 0 {
+			(*ps)[p.queue%len(*ps)].poll()
+		}
+		p.written[i] = nil
+	}
+	p.written = p.written[:0]
 }
 
 // write hands pkt, which carries frames received frames of bytes bytes,
@@ -513,6 +557,9 @@ func (p *rxPipeline) count(n *network, frames, bytes int) {
 	if n != p.cur {
 		p.flushCounters()
 		p.cur = n
+		if !slices.Contains(p.written, n) && len(p.written) < cap(p.written) {
+			p.written = append(p.written, n)
+		}
 	}
 	p.pkts += uint64(frames)
 	p.bytes += uint64(bytes)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -274,6 +275,8 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 	}
 	// Keep the fake's recording out of it: use a discarding device.
 	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
+	idle := te.newTxPipeline(te.net(0), discardTAP{}, te.conn, false) // polled after each batch
+	te.net(0).txp.Store(&[]*txPipeline{idle})
 	rx := te.newRxPipeline(0)
 	for i := range rx.dg {
 		rx.dg[i].N = copy(rx.dg[i].Buf, vxlan(200, frame(macLocal, macRemote, 1000)))
@@ -286,10 +289,11 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 
 type discardTAP struct{}
 
-func (discardTAP) Read([][]byte, []int, int) (int, error) { select {} }
-func (discardTAP) Write(b []byte) (int, error)            { return len(b), nil }
-func (discardTAP) BatchSize() int                         { return 64 }
-func (discardTAP) Name() string                           { return "discard" }
+func (discardTAP) ReadLocked([][]byte, []int, int, sync.Locker) (int, error) { select {} }
+func (discardTAP) TryRead([][]byte, []int, int) (int, error)                 { return 0, nil }
+func (discardTAP) Write(b []byte) (int, error)                               { return len(b), nil }
+func (discardTAP) BatchSize() int                                            { return 64 }
+func (discardTAP) Name() string                                              { return "discard" }
 
 // Run over fakes: frames cross both ways, and shutdown leaves no goroutine.
 func TestRunForwardsAndStopsCleanly(t *testing.T) {
@@ -299,7 +303,7 @@ func TestRunForwardsAndStopsCleanly(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- te.Run(ctx) }()
 
-	te.taps[0].in <- frame(macBcast, macLocal, 46)
+	te.taps[0].push(frame(macBcast, macLocal, 46))
 	te.conn.in <- Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(te.conn.sentDatagrams()) < 2 || len(te.taps[0].written()) < 1 {
@@ -344,5 +348,45 @@ func TestTxFloodsToGroup(t *testing.T) {
 	}
 	if got := te.net(0).counters.TxPackets.Load(); got != 3 {
 		t.Errorf("tx counter %d, want 3", got)
+	}
+}
+
+// A frame the receive pipeline writes to a TAP often causes a reply at
+// once (an echo reply, an ACK): the receive pipeline sends on what the
+// TAP queue holds after its batch, unless the queue's TX goroutine holds
+// the queue; then that goroutine does.
+func TestRxPollsTheTAPItWroteTo(t *testing.T) {
+	te := newTestEngine(t)
+	n := te.net(0)
+	tx := te.newTxPipeline(n, te.taps[0], te.conn, false)
+	n.txp.Store(&[]*txPipeline{tx})
+	te.fdb.Learn(200, macRemote, peerB, 0)
+
+	reply := frame(macRemote, macLocal, 64)
+	te.taps[0].push(reply)
+	tx.mu.Lock() // the TX goroutine is reading: hands off
+	te.receive(peerB, vxlan(200, frame(macLocal, macRemote, 64)))
+	tx.mu.Unlock()
+	if sent := te.conn.sentDatagrams(); len(sent) != 0 {
+		t.Fatalf("sent %d datagrams while the TX pipeline held its queue", len(sent))
+	}
+
+	te.receive(peerB, vxlan(200, frame(macLocal, macRemote, 64)))
+	sent := te.conn.sentDatagrams()
+	if len(sent) != 1 || sent[0].Addr != peerB {
+		t.Fatalf("sent %+v, want the queued reply to %s", sent, peerB)
+	}
+	if _, inner, err := encap.Decap(sent[0].Buf[encap.UDPHeaderLen:]); err != nil || !bytes.Equal(inner, reply) {
+		t.Errorf("sent something else than the queued reply (err %v)", err)
+	}
+	if got := len(te.taps[0].written()); got != 2 {
+		t.Errorf("TAP got %d frames, want the 2 received", got)
+	}
+
+	// A batch that wrote nothing polls nothing.
+	te.taps[0].push(reply)
+	te.receive(peerB, vxlan(999, frame(macLocal, macRemote, 64)))
+	if got := len(te.conn.sentDatagrams()); got != 1 {
+		t.Errorf("a batch that wrote to no TAP polled one: %d datagrams sent", got)
 	}
 }

@@ -80,7 +80,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// The new network forwards: a broadcast on its TAP reaches its peer.
-	taps[2].in <- frame(macBcast, macLocal, 46)
+	taps[2].push(frame(macBcast, macLocal, 46))
 	deadline := time.Now().Add(5 * time.Second)
 	for !sentTo(conn, peerC) {
 		if time.Now().After(deadline) {
@@ -125,7 +125,7 @@ func TestTAPRecreated(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	first.fail <- syscall.EBADFD
+	first.failWith(syscall.EBADFD)
 	deadline := time.Now().Add(5 * time.Second)
 	n := e.nets.Load().order[0]
 	for n.counters.TAPRecreated.Load() != 1 {
@@ -139,7 +139,7 @@ func TestTAPRecreated(t *testing.T) {
 	default:
 		t.Error("the lost TAP was not closed")
 	}
-	second.in <- frame(macBcast, macLocal, 46)
+	second.push(frame(macBcast, macLocal, 46))
 	for !sentTo(conn, peerB) {
 		if time.Now().After(deadline) {
 			t.Fatal("no forwarding on the new TAP")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -144,6 +145,11 @@ func (p *Proc) stop(grace time.Duration) error {
 	if _, err := p.Wait(grace); !errors.Is(err, ErrTimeout) {
 		return nil
 	}
+	// A Go program dumps its goroutines on SIGQUIT and exits: what hung.
+	_ = p.Signal(syscall.SIGQUIT)
+	if _, err := p.Wait(2 * time.Second); !errors.Is(err, ErrTimeout) {
+		return fmt.Errorf("%v: did not exit within %v of SIGTERM; SIGQUIT, output:\n%s", p, grace, tailLines(p.Stderr(), 400))
+	}
 	if err := p.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("%v: SIGKILL: %w", p, err)
 	}
@@ -151,4 +157,13 @@ func (p *Proc) stop(grace time.Duration) error {
 		return err
 	}
 	return fmt.Errorf("%v: did not exit within %v of SIGTERM; killed", p, grace)
+}
+
+// tailLines returns the last n lines of s.
+func tailLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
