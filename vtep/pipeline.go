@@ -169,7 +169,7 @@ func (p *txPipeline) forward(count int) {
 			continue
 		}
 		if p.gw != nil && remote.IsValid() {
-			if s := p.e.gso.get(sport); s != nil {
+			if s := p.e.gso.get(sport, now); s != nil {
 				p.sendTrains(s, sport, remote)
 				continue
 			}
