@@ -254,9 +254,7 @@ func (r *runner) vtepdConfig(i int) string {
 	// Nothing of a benchmark run outlives it: no state file, no admin socket.
 	b.WriteString("state_dir = \"\"\n[admin]\nsocket = \"\"\n")
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\nport = %d\n", r.hosts[i].Underlay, vxlanPort)
-	if r.o.udpGSO {
-		b.WriteString("udp_gso = true\n")
-	}
+	fmt.Fprintf(&b, "udp_gso = %t\n", r.o.udpGSO)
 	fmt.Fprintf(&b, "[metrics]\nlisten = %q\npprof = %t\n", metricsAddr, r.o.pprof)
 	fmt.Fprintf(&b, "[[network]]\nvni = %d\nbridge = \"br0\"\npeers = [%q]\n", vni, r.hosts[1-i].Underlay)
 	return b.String()

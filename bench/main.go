@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
 	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps")
 	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
-	flag.BoolVar(&o.udpGSO, "udp-gso", false, "run vtepd with underlay.udp_gso = true (experimental)")
+	flag.BoolVar(&o.udpGSO, "udp-gso", true, "run vtepd with underlay.udp_gso (its default); -udp-gso=false measures datagram by datagram sending")
 	flag.BoolVar(&o.pprof, "pprof", false, "profile each vtepd during an extra TCP single-stream run and print the top 10")
 	flag.IntVar(&o.flows, "flows", 64, "UDP flows (source ports) of the small-frame generator")
 	flag.Usage = func() {

@@ -163,7 +163,7 @@ func defOf(key string) metricDef {
 
 // writeTable prints the one table of the report.
 func writeTable(w io.Writer, r *Results) error {
-	gso := ""
+	gso := ", udp_gso off"
 	if r.Settings.UDPGSO {
 		gso = ", udp_gso on"
 	}

@@ -66,7 +66,8 @@ type Counters struct {
 	RxPackets    atomic.Uint64 // datagrams decapsulated and written to the TAP
 	RxBytes      atomic.Uint64 // inner frame bytes of those
 	RxCoalesced  atomic.Uint64 // TCP super-frames written to the TAP, each of several datagrams (offload)
-	_            [40]byte
+	RxGROTrains  atomic.Uint64 // messages received as a train of several datagrams (UDP GRO)
+	_            [32]byte
 	TxPackets    atomic.Uint64 // datagrams sent, each flooded copy counted
 	TxBytes      atomic.Uint64 // inner frame bytes of those
 	FloodPackets atomic.Uint64 // datagrams sent as flooded copies (BUM, unknown unicast)
@@ -109,6 +110,7 @@ var (
 	descTxBytes                           = desc("vtep_tx_bytes_total", "Inner frame bytes sent to remote VTEPs.")
 	descFlood                             = desc("vtep_flood_packets_total", "Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.")
 	descRxCoalesced                       = desc("vtep_rx_coalesced_total", "TCP super-frames written to the TAP, each carrying several received datagrams (offload).")
+	descRxGROTrains                       = desc("vtep_rx_gro_trains_total", "Trains of several datagrams received in one message (UDP GRO), counted once each.")
 	descTxSegmented                       = desc("vtep_tx_segmented_total", "TCP super-frames read from the TAP and cut into MSS-sized datagrams (offload).")
 	descDrops                             = desc("vtep_drops_total", "Packets dropped, by reason.", "reason")
 	descFDBEntries                        = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
@@ -119,7 +121,7 @@ var (
 	descFDBDamped                         = desc("vtep_fdb_moves_damped_total", "Moves of learned MACs refused because the MAC was flapping (limits.max_moves, limits.move_hold).")
 	descLearnLimited                      = desc("vtep_fdb_learn_limited_total", "New MACs not learned because their VTEP exceeded limits.learn_rate.")
 	descTAPRecreated                      = desc("vtep_tap_recreated_total", "TAPs recreated and re-attached after being deleted under vtepd.")
-	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descRxCoalesced, descTxSegmented, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descFDBDamped, descLearnLimited, descTAPRecreated}
+	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descRxCoalesced, descRxGROTrains, descTxSegmented, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descFDBDamped, descLearnLimited, descTAPRecreated}
 	allDescriptions                       = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
 	_                prometheus.Collector = (*Collector)(nil)
 )
@@ -166,6 +168,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTxBytes, cn.TxBytes.Load())
 		counter(descFlood, cn.FloodPackets.Load())
 		counter(descRxCoalesced, cn.RxCoalesced.Load())
+		counter(descRxGROTrains, cn.RxGROTrains.Load())
 		counter(descTxSegmented, cn.TxSegmented.Load())
 		counter(descFDBLearned, v.FDB.LearnedTotal)
 		counter(descFDBMoves, v.FDB.Moves)

@@ -38,7 +38,7 @@ func BenchmarkCoalesce(b *testing.B) {
 		bufs[i] = make([]byte, VirtioNetHdrLen+bufRoom)
 		bytes += int64(len(frames[i]))
 	}
-	c := NewCoalescer(len(frames), testMTU)
+	c := NewCoalescer(len(frames), testMTU, 0)
 	b.SetBytes(bytes)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -69,7 +69,7 @@ func TestNoAllocs(t *testing.T) {
 	for i := range bufs {
 		bufs[i] = make([]byte, VirtioNetHdrLen+bufRoom)
 	}
-	c := NewCoalescer(len(frames), testMTU)
+	c := NewCoalescer(len(frames), testMTU, 0)
 	if a := testing.AllocsPerRun(100, func() {
 		c.Reset()
 		for i, f := range frames {

@@ -42,6 +42,25 @@ import (
 // super-frame. (A VLAN-tagged one goes as it came: the kernel takes no GSO
 // frame with a tag in it.)
 //
+// Trains. With UDP GRO the caller may receive a train of datagrams laid
+// end to end in one buffer: the frame after another sits where the room to
+// merge into would be, and the bytes in front of a frame, where its
+// virtio_net_hdr goes, are the tail of the frame before. The caller gives
+// such frames no room (buf capped at the frame's end), and two rules keep
+// every byte of a frame still to be written intact:
+//
+//   - Relocation. When a segment may join an open super-frame whose
+//     buffer has no room left, the super-frame moves first into a spare
+//     buffer from a pool the Coalescer was made with (a copy of what it
+//     holds so far, usually its first frame), and grows there. With no
+//     spare left, the super-frame is closed instead and the segment
+//     starts a new one. Spares return to the pool at Reset.
+//   - Headers last. Finish edits only each super-frame's own headers;
+//     Packet writes the virtio_net_hdr in front of the frame. Taken in
+//     order, each output written before the next one's Packet, a header
+//     only ever covers bytes of an earlier frame that has been written,
+//     merged elsewhere or moved out already.
+//
 // Order. Frames are delivered in the order of the first frame of each
 // output. A flow is its addresses, ports and the caller's tag (the
 // network); when a segment of a flow cannot join that flow's open
@@ -58,7 +77,7 @@ const maxOpenFlows = 16
 // or a super-frame that several were merged into. After Finish, Packet
 // returns the virtio_net_hdr and the frame, ready for one write().
 type Output struct {
-	Buf    []byte // the buffer of the output's first frame
+	Buf    []byte // the buffer of the output's first frame, or the spare it moved to
 	Offset int    // where the frame starts in Buf
 	Size   int    // its length, grown by merged payloads
 	Index  int    // the caller's index of the first frame
@@ -73,11 +92,15 @@ type Output struct {
 	hdrLen  int
 	mss     int
 	nextSeq uint32
+	hdr     VirtioNetHdr // set by Finish
 }
 
-// Packet is what to write to the TAP once Finish has run: the
-// virtio_net_hdr in front of the frame.
+// Packet is what to write to the TAP once Finish has run: it writes the
+// virtio_net_hdr in front of the frame and returns both. With trains, take
+// the outputs in order and write each before calling the next one's
+// Packet (the header may cover the tail of an earlier frame).
 func (o *Output) Packet() []byte {
+	o.hdr.Encode(o.Buf[o.Offset-VirtioNetHdrLen : o.Offset])
 	return o.Buf[o.Offset-VirtioNetHdrLen : o.Offset+o.Size]
 }
 
@@ -85,25 +108,50 @@ func (o *Output) Packet() []byte {
 // super-frames. For each batch: Reset, Add every frame in arrival order,
 // Finish, then write each of Outputs. It never allocates once made.
 type Coalescer struct {
-	out  []Output
-	open []int // indices into out of super-frames that may grow, oldest first
-	mtu  int
+	out    []Output
+	open   []int // indices into out of super-frames that may grow, oldest first
+	mtu    int
+	spares [][]byte // buffers super-frames move into; spares[:free] are free
+	free   int
 }
+
+// SpareLen is the size of each spare buffer: a virtio_net_hdr and the
+// longest super-frame.
+const SpareLen = VirtioNetHdrLen + ethHeaderLen + maxIPLen
 
 // NewCoalescer returns a Coalescer for batches of up to batch frames, for
 // a TAP of MTU mtu: no super-frame it makes has segments longer than that.
-func NewCoalescer(batch, mtu int) *Coalescer {
-	return &Coalescer{out: make([]Output, 0, batch), open: make([]int, 0, maxOpenFlows), mtu: mtu}
+// It keeps spares buffers of SpareLen bytes for super-frames that outgrow
+// their first frame's buffer (see Trains above); zero is fine for callers
+// that give every frame its own room.
+func NewCoalescer(batch, mtu, spares int) *Coalescer {
+	c := &Coalescer{out: make([]Output, 0, batch), open: make([]int, 0, maxOpenFlows), mtu: mtu}
+	slab := make([]byte, spares*SpareLen)
+	c.spares = make([][]byte, spares)
+	for i := range c.spares {
+		c.spares[i] = slab[i*SpareLen : (i+1)*SpareLen : (i+1)*SpareLen]
+	}
+	c.free = spares
+	return c
 }
 
-// Reset empties the coalescer for a new batch.
+// Reset empties the coalescer for a new batch; the spares return to the
+// pool, so every output must have been written by then.
 func (c *Coalescer) Reset() {
+	clear(c.out) // hold no caller's buffer past its batch
 	c.out = c.out[:0]
 	c.open = c.open[:0]
+	c.free = len(c.spares)
 }
 
 // Outputs are the frames to write, in order; valid until the next Reset.
 func (c *Coalescer) Outputs() []Output { return c.out }
+
+// Room is how many more frames Add takes before the next Reset.
+func (c *Coalescer) Room() int { return cap(c.out) - len(c.out) }
+
+// FreeSpares is how many spare buffers are left until the next Reset.
+func (c *Coalescer) FreeSpares() int { return c.free }
 
 // Add takes the received frame buf[offset:offset+size]. The caller owns
 // buf and guarantees offset >= VirtioNetHdrLen: the header is written in
@@ -191,10 +239,11 @@ func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
 	case seg.l4 != p.l4 || seg.hdrLen != p.hdrLen:
 	case seg.seq != p.nextSeq:
 	case seg.payload > p.mss:
-	case p.Size+seg.payload > len(p.Buf)-p.Offset:
 	case p.Size-p.l3+seg.payload > maxIPLen:
 	case !headersMatch(head, frame, p.ipv6, p.l4, p.hdrLen):
+	case p.Size+seg.payload > len(p.Buf)-p.Offset && !c.relocate(p):
 	default:
+		head = p.Buf[p.Offset : p.Offset+p.Size]
 		copy(p.Buf[p.Offset+p.Size:], frame[seg.hdrLen:])
 		p.Size += seg.payload
 		p.nextSeq += uint32(seg.payload)
@@ -212,23 +261,33 @@ func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
 	return refused
 }
 
-// Finish writes each output's virtio_net_hdr in front of it, and turns
-// each super-frame's headers into the first segment's with the IP length
-// of the whole (a new IPv4 header checksum) and the TCP checksum field
-// holding the pseudo-header sum, as the kernel expects with NEEDS_CSUM.
-// A frame over the MTU is such a super-frame of one.
+// relocate moves the super-frame p into a spare buffer, where it has room
+// to grow to the longest IP packet; false when no spare is left.
+func (c *Coalescer) relocate(p *Output) bool {
+	if c.free == 0 {
+		return false
+	}
+	c.free--
+	b := c.spares[c.free]
+	copy(b[VirtioNetHdrLen:], p.Buf[p.Offset:p.Offset+p.Size])
+	p.Buf, p.Offset = b, VirtioNetHdrLen
+	return true
+}
+
+// Finish decides each output's virtio_net_hdr (Packet writes it), and
+// turns each super-frame's headers into the first segment's with the IP
+// length of the whole (a new IPv4 header checksum) and the TCP checksum
+// field holding the pseudo-header sum, as the kernel expects with
+// NEEDS_CSUM. A frame over the MTU is such a super-frame of one.
 // Outputs of one frame are otherwise untouched; their header is zeros, or
 // NEEDS_CSUM if their checksum was left partial (see CheckL4).
 func (c *Coalescer) Finish() {
 	for i := range c.out {
 		o := &c.out[i]
-		hdr := o.Buf[o.Offset-VirtioNetHdrLen : o.Offset]
 		if o.Frames == 1 && !o.split {
+			o.hdr = VirtioNetHdr{}
 			if o.csum.State == L4Partial {
-				h := o.csum.NeedsCsumHdr()
-				h.Encode(hdr)
-			} else {
-				ClearVirtioNetHdr(hdr)
+				o.hdr = o.csum.NeedsCsumHdr()
 			}
 			continue
 		}
@@ -251,7 +310,7 @@ func (c *Coalescer) Finish() {
 			binary.BigEndian.PutUint16(ip[ipv4CsumOffset:], Checksum(ip, 0))
 		}
 		binary.BigEndian.PutUint16(f[o.l4+TCPChecksumOffset:], Fold(tcpSum(ip, o.ipv6, o.Size-o.l4)))
-		h.Encode(hdr)
+		o.hdr = h
 	}
 }
 

@@ -22,7 +22,7 @@ const testMTU = 1500
 // tags is short).
 func coalesce(t testing.TB, frames [][]byte, room int, tags ...uint32) []Output {
 	t.Helper()
-	c := NewCoalescer(len(frames), testMTU)
+	c := NewCoalescer(len(frames), testMTU, 0)
 	for i, f := range frames {
 		buf := make([]byte, VirtioNetHdrLen+max(room, len(f)))
 		copy(buf[VirtioNetHdrLen:], f)
@@ -346,7 +346,7 @@ func TestCoalesceSplitsFramesOverTheMTU(t *testing.T) {
 	corrupt := bytes.Clone(big)
 	corrupt[len(corrupt)-1] ^= 1
 	in := [][]byte{frames[0], frames[1], big, frames[2], partialBig, tagged, corrupt}
-	c := NewCoalescer(len(in), mtu)
+	c := NewCoalescer(len(in), mtu, 0)
 	for i, f := range in {
 		buf := make([]byte, VirtioNetHdrLen+bufRoom)
 		copy(buf[VirtioNetHdrLen:], f)

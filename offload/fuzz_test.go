@@ -85,7 +85,7 @@ func FuzzCoalesce(f *testing.F) {
 		}
 		const guard = 16
 		mtu = max(mtu, 68)
-		c := NewCoalescer(len(frames), int(mtu))
+		c := NewCoalescer(len(frames), int(mtu), 0)
 		bufs := make([][]byte, len(frames))
 		for i, fr := range frames {
 			size := VirtioNetHdrLen + max(len(fr), int(room))

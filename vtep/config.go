@@ -46,7 +46,8 @@ type Config struct {
 	UDP6ZeroChecksumRx bool
 	// UDPGSO sends each super-frame to a VTEP as trains of datagrams, one
 	// sendmsg each (UDP_SEGMENT), from a UDP socket bound to the flow's
-	// source port (gso_linux.go); needs Offload. Off by default.
+	// source port (gso_linux.go); needs Offload. On by default with
+	// Offload.
 	UDPGSO      bool
 	MetricsAddr string // empty: no HTTP listener
 	Queues      int    // TAP queues and receive sockets, one pipeline each
@@ -125,7 +126,7 @@ type fileConfig struct {
 		SrcPortRange []int  `toml:"src_port_range"`
 		Interface    string `toml:"interface"`
 		UDP6ZeroRx   bool   `toml:"udp6_zero_checksum_rx"`
-		UDPGSO       bool   `toml:"udp_gso"`
+		UDPGSO       *bool  `toml:"udp_gso"`
 	} `toml:"underlay"`
 	Metrics struct {
 		Listen *string `toml:"listen"`
@@ -248,7 +249,6 @@ func (v *validator) config(fc *fileConfig) *Config {
 		SrcPortHigh:        DefaultSrcPortHigh,
 		Interface:          fc.Underlay.Interface,
 		UDP6ZeroChecksumRx: fc.Underlay.UDP6ZeroRx,
-		UDPGSO:             fc.Underlay.UDPGSO,
 		MetricsAddr:        DefaultMetricsListen,
 		Queues:             min(runtime.NumCPU(), maxQueues),
 		Offload:            true,
@@ -305,8 +305,14 @@ func (v *validator) config(fc *fileConfig) *Config {
 	if fc.Offload != nil {
 		cfg.Offload = *fc.Offload
 	}
-	if cfg.UDPGSO && !cfg.Offload {
-		v.fail("underlay.udp_gso", "needs offload = true: only super-frames from the TAP go out as trains")
+	// udp_gso follows offload unless set: asked for without it, it is an
+	// error.
+	cfg.UDPGSO = cfg.Offload
+	if g := fc.Underlay.UDPGSO; g != nil {
+		cfg.UDPGSO = *g
+		if *g && !cfg.Offload {
+			v.fail("underlay.udp_gso", "needs offload = true: only super-frames from the TAP go out as trains")
+		}
 	}
 	u := &fc.Underlay
 	if u.Local == "" {

@@ -6,11 +6,31 @@ import "net/netip"
 // the UDP header, the VXLAN header and the inner frame, and Addr is the
 // remote VTEP. For a receive, Buf is the buffer to fill; the socket sets N
 // to the UDP payload's length and Addr to the sender.
+//
+// A receive may also bring a train (UDP GRO): several datagrams of one
+// sender laid end to end in Buf[:N], each of Seg bytes but the last, which
+// may be shorter. Seg is 0 for a single datagram. Seg comes from the
+// kernel and is only a hint to check: see Datagram.Next.
 type Datagram struct {
 	Buf  []byte
 	N    int
 	Addr netip.Addr
+	Seg  int
 }
+
+// Next returns the extent [off, end) of the datagram of d that starts at
+// off, for off < d.N: the rest of Buf[:N] for a single datagram, or Seg
+// bytes of a train. A Seg that cannot be right (not positive, or not
+// shorter than N) makes the message one datagram.
+func (d *Datagram) Next(off int) int {
+	if d.Seg <= 0 || d.Seg >= d.N {
+		return d.N
+	}
+	return min(off+d.Seg, d.N)
+}
+
+// Train reports whether d holds more than one datagram.
+func (d *Datagram) Train() bool { return d.Seg > 0 && d.Seg < d.N }
 
 // BatchConn is the underlay: datagrams to and from remote VTEPs, moved in
 // batches. ReadBatch has a single caller; each sending goroutine gets its

@@ -19,6 +19,16 @@ package vtep
 //
 // Both sockets are non-blocking descriptors wrapped in os.File, so blocked
 // calls park on the runtime's poller and Close wakes them.
+//
+// UDP GRO. Receive sockets ask for UDP_GRO. A train sent with UDP_SEGMENT
+// (a vtepd peer with underlay.udp_gso) then reaches us as it was sent, one
+// message of equal-sized datagrams end to end, instead of being cut in
+// software into one socket-buffer entry each; the kernel also merges
+// datagrams of one sender that arrive back to back through GRO. Each
+// message of a train carries a SOL_UDP/UDP_GRO control message with the
+// datagram size, read into a control buffer of its own per message and
+// reported as Datagram.Seg. A kernel that refuses the option leaves us
+// with datagrams, as before.
 
 import (
 	"errors"
@@ -153,6 +163,8 @@ func openRecvSocket(local netip.Addr, port uint16, reuse, zeroCsum bool, scope i
 		}
 	}
 	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, socketRecvBuffer)
+	// Trains when the kernel has UDP GRO (4.18 and later); datagrams if not.
+	_ = unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1)
 	sa := sockaddr(local, port)
 	if sa6, ok := sa.(*unix.SockaddrInet6); ok && local.IsMulticast() {
 		sa6.ZoneId = uint32(scope)
@@ -354,6 +366,7 @@ type mmsgBatch struct {
 	msgs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for either family
+	ctrl  []byte                  // receives: groControlLen bytes a message
 
 	// The call in progress, for the closure built once in fn.
 	count int
@@ -376,8 +389,43 @@ func newMmsgBatch(size int, rc syscall.RawConn, trap uintptr) *mmsgBatch {
 		h.Iov = &b.iovs[i]
 		h.Iovlen = 1
 	}
+	if trap == unix.SYS_RECVMMSG {
+		b.ctrl = make([]byte, size*groControlLen)
+		for i := range b.msgs {
+			b.msgs[i].Hdr.Control = &b.ctrl[i*groControlLen]
+		}
+	}
 	b.fn = b.syscall
 	return b
+}
+
+// groControlLen is the control buffer of one received message: room for
+// the UDP_GRO message and its int.
+var groControlLen = unix.CmsgSpace(4)
+
+// groSegment returns the datagram size of a train from the control
+// messages in ctrl, or 0 when there is none (a single datagram). It walks
+// the buffer by hand, as unix.ParseSocketControlMessage would allocate.
+func groSegment(ctrl []byte) int {
+	for len(ctrl) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		n := int(h.Len)
+		if n < unix.SizeofCmsghdr || n > len(ctrl) {
+			return 0
+		}
+		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && n >= unix.CmsgLen(4) {
+			v := ctrl[unix.CmsgLen(0):]
+			return int(*(*int32)(unsafe.Pointer(&v[0])))
+		}
+		ctrl = ctrl[min(cmsgAlign(n), len(ctrl)):]
+	}
+	return 0
+}
+
+// cmsgAlign rounds n up to the alignment of control messages.
+func cmsgAlign(n int) int {
+	const a = int(unsafe.Sizeof(uintptr(0)))
+	return (n + a - 1) &^ (a - 1)
 }
 
 func (b *mmsgBatch) syscall(fd uintptr) bool {
@@ -425,6 +473,10 @@ func (b *mmsgBatch) do(d []Datagram) (int, error) {
 	for i := 0; i < b.done; i++ {
 		d[i].N = int(b.msgs[i].Len)
 		d[i].Addr = addrFromRaw(&b.names[i])
+		d[i].Seg = 0
+		if c := int(b.msgs[i].Hdr.Controllen); c > 0 {
+			d[i].Seg = groSegment(b.ctrl[i*groControlLen : i*groControlLen+min(c, groControlLen)])
+		}
 	}
 	return b.done, nil
 }
@@ -444,6 +496,9 @@ func (b *mmsgBatch) load(d []Datagram, send bool) int {
 			h.Namelen = putRaw(&b.names[i], d[i].Addr)
 		} else {
 			h.Namelen = unix.SizeofSockaddrInet6
+			if b.ctrl != nil {
+				h.SetControllen(groControlLen)
+			}
 		}
 	}
 	b.count, b.done, b.errno = n, 0, 0

@@ -15,9 +15,12 @@
 // With offloads (offload = true, the default) the TAP hands over TCP
 // super-frames of up to 64 KiB, which TX cuts into MSS-sized frames before
 // encapsulating them (package offload), and RX merges the TCP segments of
-// a batch into super-frames, one TAP write each. With underlay.udp_gso a
-// super-frame to a known VTEP leaves as UDP GSO trains from a socket bound
-// to its flow's source port (gso_linux.go).
+// a batch into super-frames, one TAP write each. With underlay.udp_gso
+// (the default with offloads) a super-frame to a known VTEP leaves as UDP
+// GSO trains from a socket bound to its flow's source port (gso_linux.go),
+// and with UDP GRO on the receive sockets such trains arrive whole, one
+// message each, to be cut into their datagrams again (conn_linux.go,
+// rxPipeline).
 //
 // Host resources (bridges, TAPs, ports) are checked and taken in New, which
 // leaves nothing behind when it fails; Run releases them on shutdown.

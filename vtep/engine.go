@@ -572,7 +572,8 @@ func isClosed(err error) bool {
 	return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)
 }
 
-// ageLoop expires learned entries. It ticks at a tenth of the shortest
+// ageLoop expires learned entries, and the UDP GSO sockets of ports no
+// longer in use (gso_linux.go). It ticks at a tenth of the shortest
 // ageing time, between 100ms and 1s, so entries leave close to on time.
 func (e *Engine) ageLoop(ctx context.Context) {
 	t := time.NewTimer(time.Second)
@@ -588,6 +589,9 @@ func (e *Engine) ageLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			e.fdb.Expire(e.Now())
+			if e.gso != nil {
+				e.gso.sweep(e.Now())
+			}
 		}
 	}
 }

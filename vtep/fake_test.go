@@ -108,7 +108,7 @@ func (f *fakeTAP) Close() error {
 }
 
 // fakeConn is an in-memory BatchConn: datagrams pushed into in are
-// received; datagrams sent are recorded, or only counted when discard is
+// received (a Datagram with Seg set arrives as that train); datagrams sent are recorded, or only counted when discard is
 // set (so that allocation tests measure the engine, not the fake).
 type fakeConn struct {
 	in      chan Datagram
@@ -137,6 +137,7 @@ func (c *fakeConn) ReadBatch(d []Datagram) (int, error) {
 	for {
 		d[n].N = copy(d[n].Buf, dg.Buf)
 		d[n].Addr = dg.Addr
+		d[n].Seg = dg.Seg // a train when set, as UDP GRO makes them
 		n++
 		if n == len(d) {
 			return n, nil

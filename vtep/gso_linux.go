@@ -21,6 +21,18 @@ package vtep
 // UDP_SEGMENT), so over IPv4 these datagrams carry a UDP checksum, which
 // the NIC computes where it can; and if the device cannot, the kernel
 // refuses the train (EIO) and vtepd falls back to the raw socket.
+//
+// Ageing. A flow's port socket lives as long as the flow sends: one not
+// used for portIdle is taken out of the table by a sweep (the engine's
+// ager calls sweep) and closed by the next sweep, portSweep later, unless
+// a sender wanted its port again in between and took it back. Senders
+// never lock: they load the socket from an atomic pointer and use it at
+// once, so one that loaded it just before it was retired has a whole
+// sweep interval to finish. Even a sender slower than that is safe: the
+// os.File counts the calls in flight on its descriptor and closes it only
+// once they return, and a later call fails with os.ErrClosed, after which
+// the train goes out by the raw socket like any refused one. A port that
+// could not be bound is tried again after portIdle.
 
 import (
 	"encoding/binary"
@@ -31,6 +43,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +59,13 @@ const gsoMaxSegments = 64
 // IP packet's worth less the UDP and an IPv6 header.
 const gsoMaxTrain = 65535 - encap.UDPHeaderLen - encap.IPv6HeaderLen
 
+// Port socket ageing, in engine nanoseconds (see Ageing above).
+const (
+	portIdle  = int64(60 * time.Second) // unused this long: retired
+	portSweep = int64(10 * time.Second) // between sweeps: retired to closed
+	portTouch = int64(time.Second)      // granularity of the last-use stamp
+)
+
 // portSockets are the UDP send sockets, one per source port, of the range
 // [lo, lo+len(socks)).
 type portSockets struct {
@@ -53,44 +73,73 @@ type portSockets struct {
 	lo    uint16
 	socks []atomic.Pointer[portSocket]
 
-	mu     sync.Mutex // held while a socket is opened, and by close
-	closed bool
-	failed atomic.Bool // a train was refused for good (no checksum offload): stop
+	mu        sync.Mutex // held while a socket is opened, by sweep and by close
+	closed    bool
+	retired   []*portSocket // out of socks since the last sweep; closed by the next
+	lastSweep int64
+	failed    atomic.Bool // a train was refused for good (no checksum offload): stop
 }
 
 // portSocket is one bound UDP socket; f is nil for a port that could not
-// be bound, which is not tried again.
+// be bound at tried.
 type portSocket struct {
-	f  *os.File
-	rc syscall.RawConn
+	f     *os.File
+	rc    syscall.RawConn
+	port  uint16
+	used  atomic.Int64 // last use, to within portTouch
+	tried int64
+}
+
+// touch stamps ps as used at now. Every pipeline shares ps: the stamp is
+// written only when it is a portTouch old, so it stays read-mostly.
+func (ps *portSocket) touch(now int64) {
+	if now-ps.used.Load() >= portTouch {
+		ps.used.Store(now)
+	}
 }
 
 func newPortSockets(local netip.Addr, lo, hi uint16) *portSockets {
 	return &portSockets{local: local, lo: lo, socks: make([]atomic.Pointer[portSocket], int(hi)-int(lo)+1)}
 }
 
-// get returns the socket of port, opening it on first use; nil when the
-// port cannot be had.
-func (s *portSockets) get(port uint16) *portSocket {
+// get returns the socket of port at time now, opening it on first use
+// (or taking it back from retirement); nil when the port cannot be had.
+func (s *portSockets) get(port uint16, now int64) *portSocket {
 	i := int(port) - int(s.lo)
 	if i < 0 || i >= len(s.socks) || s.failed.Load() {
 		return nil
 	}
 	if ps := s.socks[i].Load(); ps != nil {
-		if ps.f == nil {
+		if ps.f != nil {
+			ps.touch(now)
+			return ps
+		}
+		if now-ps.tried < portIdle {
 			return nil
 		}
-		return ps
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
-	if ps := s.socks[i].Load(); ps != nil {
+	if ps := s.socks[i].Load(); ps != nil && (ps.f != nil || now-ps.tried < portIdle) {
+		if ps.f == nil {
+			return nil
+		}
+		ps.touch(now)
 		return ps
 	}
-	ps := &portSocket{}
+	for k, r := range s.retired {
+		if r.port == port {
+			s.retired = append(s.retired[:k], s.retired[k+1:]...)
+			r.used.Store(now)
+			s.socks[i].Store(r)
+			return r
+		}
+	}
+	ps := &portSocket{port: port, tried: now}
+	ps.used.Store(now)
 	if f, err := openPortSocket(s.local, port); err == nil {
 		if rc, err := f.SyscallConn(); err == nil {
 			ps.f, ps.rc = f, rc
@@ -105,6 +154,38 @@ func (s *portSockets) get(port uint16) *portSocket {
 	return ps
 }
 
+// sweep, at time now, closes the sockets the last sweep retired and
+// retires those unused for portIdle; it does nothing until portSweep
+// after the last one. It returns how many sockets it closed.
+func (s *portSockets) sweep(now int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || now-s.lastSweep < portSweep {
+		return 0
+	}
+	s.lastSweep = now
+	closed := len(s.retired)
+	for _, r := range s.retired {
+		r.f.Close()
+	}
+	clear(s.retired)
+	s.retired = s.retired[:0]
+	for i := range s.socks {
+		ps := s.socks[i].Load()
+		switch {
+		case ps == nil:
+		case ps.f == nil:
+			if now-ps.tried >= portIdle {
+				s.socks[i].Store(nil)
+			}
+		case now-ps.used.Load() >= portIdle:
+			s.socks[i].Store(nil)
+			s.retired = append(s.retired, ps)
+		}
+	}
+	return closed
+}
+
 func (s *portSockets) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,6 +198,10 @@ func (s *portSockets) close() {
 			ps.f.Close()
 		}
 	}
+	for _, r := range s.retired {
+		r.f.Close()
+	}
+	s.retired = nil
 }
 
 // openPortSocket opens a UDP socket bound to local:port that sends with DF
@@ -197,7 +282,9 @@ func (w *gsoWriter) send(s *portSocket, train []byte, segSize int, to netip.Addr
 	w.msg.Namelen = putSockaddr(&w.name, to, w.port)
 	w.errno = 0
 	if err := s.rc.Write(w.fn); err != nil {
-		return err
+		// The only way this fails: the socket was closed (poll's "use
+		// of closed file", which is not os.ErrClosed: make it one).
+		return fmt.Errorf("%w: %w", os.ErrClosed, err)
 	}
 	switch w.errno {
 	case 0:

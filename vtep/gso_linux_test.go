@@ -2,8 +2,11 @@ package vtep
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -29,14 +32,14 @@ func TestGSOWriterSendsTrains(t *testing.T) {
 
 	socks := newPortSockets(lo, sport, sport)
 	defer socks.close()
-	s := socks.get(sport)
+	s := socks.get(sport, 0)
 	if s == nil {
 		t.Fatal("no socket for a free port")
 	}
-	if socks.get(sport) != s {
+	if socks.get(sport, 0) != s {
 		t.Error("a second get opened another socket")
 	}
-	if socks.get(sport-1) != nil {
+	if socks.get(sport-1, 0) != nil {
 		t.Error("a port outside the range got a socket")
 	}
 
@@ -61,4 +64,133 @@ func TestGSOWriterSendsTrains(t *testing.T) {
 			t.Errorf("datagram %d: %d bytes from port %d, want %d bytes from %d", i, n, from.Port(), len(want), sport)
 		}
 	}
+}
+
+// freePort finds a free UDP port on lo: bind one, release it.
+func freePort(t *testing.T, lo netip.Addr) uint16 {
+	t.Helper()
+	probe, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	return uint16(probe.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// canBind reports whether local:port is free again.
+func canBind(lo netip.Addr, port uint16) bool {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, port)))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// A socket unused for portIdle is retired by a sweep and closed by the
+// next, freeing its port; one wanted again in between is taken back.
+func TestPortSocketsAgeOut(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	sport := freePort(t, lo)
+	socks := newPortSockets(lo, sport, sport)
+	defer socks.close()
+	now := int64(0)
+	s := socks.get(sport, now)
+	if s == nil {
+		t.Fatal("no socket for a free port")
+	}
+	now += portSweep
+	if socks.sweep(now); socks.socks[0].Load() != s {
+		t.Fatal("a socket in use was retired")
+	}
+	now += portIdle
+	socks.sweep(now)
+	if socks.socks[0].Load() != nil || len(socks.retired) != 1 {
+		t.Fatal("an idle socket was not retired")
+	}
+	if got := socks.get(sport, now); got != s {
+		t.Fatal("a retired socket was not taken back")
+	}
+	now += portIdle + portSweep
+	socks.sweep(now)
+	if canBind(lo, sport) {
+		t.Fatal("the port is free while retired")
+	}
+	now += portSweep
+	if n := socks.sweep(now); n != 1 || !canBind(lo, sport) {
+		t.Fatalf("second sweep closed %d sockets, port free %v", n, canBind(lo, sport))
+	}
+	if got := socks.get(sport, now); got == nil || got == s {
+		t.Fatal("a closed port was not opened anew")
+	}
+}
+
+// Senders racing with sweeps that retire and close their sockets never
+// send on a descriptor closed under them: a send either goes or fails
+// with os.ErrClosed (and the pipeline falls back to the raw socket).
+func TestPortSocketsSweepRacesSenders(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	rx, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := rx.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+		}
+	}()
+	dst := uint16(rx.LocalAddr().(*net.UDPAddr).Port)
+	sport := freePort(t, lo)
+	socks := newPortSockets(lo, sport, sport)
+	defer socks.close()
+	var clock sync.Mutex
+	now := int64(0)
+	tick := func(d int64) int64 {
+		clock.Lock()
+		defer clock.Unlock()
+		now += d
+		return now
+	}
+	stop := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	var sent, failed int
+	var mu sync.Mutex
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := newGSOWriter(dst)
+			train := make([]byte, 3000)
+			for time.Now().Before(stop) {
+				s := socks.get(sport, tick(0))
+				if s == nil {
+					continue
+				}
+				err := w.send(s, train, 1000, lo)
+				mu.Lock()
+				if err == nil {
+					sent++
+				} else if errors.Is(err, os.ErrClosed) {
+					failed++
+				} else {
+					mu.Unlock()
+					t.Errorf("send: %v", err)
+					return
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for time.Now().Before(stop) {
+		socks.sweep(tick(portIdle + portSweep))
+	}
+	wg.Wait()
+	if sent == 0 {
+		t.Errorf("no train sent (%d failed)", failed)
+	}
+	t.Logf("%d trains sent, %d found their socket closed", sent, failed)
 }

@@ -19,9 +19,15 @@ import (
 // right.
 func tcpFrame(t testing.TB, dst, src fdb.MAC, seq uint32, flags string, pl []byte) []byte {
 	t.Helper()
+	return tcpFrameFrom(t, dst, src, 40000, seq, flags, pl)
+}
+
+// tcpFrameFrom is tcpFrame from TCP source port sport: another flow.
+func tcpFrameFrom(t testing.TB, dst, src fdb.MAC, sport uint16, seq uint32, flags string, pl []byte) []byte {
+	t.Helper()
 	ip := &layers.IPv4{Version: 4, Id: 1, Flags: layers.IPv4DontFragment, TTL: 64, Protocol: layers.IPProtocolTCP,
 		SrcIP: net.IPv4(198, 19, 0, 1).To4(), DstIP: net.IPv4(198, 19, 0, 2).To4()}
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: seq, Ack: 1, Window: 500, ACK: true,
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: 5201, Seq: seq, Ack: 1, Window: 500, ACK: true,
 		PSH: bytes.ContainsRune([]byte(flags), 'P'), FIN: bytes.ContainsRune([]byte(flags), 'F')}
 	tcp.SetNetworkLayerForChecksum(ip)
 	buf := gopacket.NewSerializeBuffer()

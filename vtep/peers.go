@@ -118,6 +118,17 @@ func (c *peerCache) count(t *peerTable, a netip.Addr, bytes int, rx bool) *peerS
 	return c.p
 }
 
+// addRx counts packets datagrams of bytes bytes received from a, and
+// returns a's stats.
+func (c *peerCache) addRx(t *peerTable, a netip.Addr, packets, bytes int) *peerStats {
+	if c.p == nil || c.addr != a {
+		c.addr, c.p = a, t.get(a)
+	}
+	c.p.rxPackets.Add(uint64(packets))
+	c.p.rxBytes.Add(uint64(bytes))
+	return c.p
+}
+
 // addTx counts packets datagrams of bytes bytes sent to a.
 func (c *peerCache) addTx(t *peerTable, a netip.Addr, packets, bytes int) {
 	if c.p == nil || c.addr != a {

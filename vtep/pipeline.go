@@ -187,7 +187,7 @@ func (p *txPipeline) forward(count int) {
 			continue
 		}
 		if p.gw != nil && remote.IsValid() {
-			if s := p.e.gso.get(sport); s != nil {
+			if s := p.e.gso.get(sport, now); s != nil {
 				p.sendTrains(s, sport, remote)
 				continue
 			}
@@ -356,6 +356,16 @@ func (p *txPipeline) send(w BatchWriter, queue []Datagram) []Datagram {
 
 // rxPipeline carries datagrams from one receive socket to the networks'
 // TAPs, writing to TAP queue number queue (modulo each TAP's queues).
+//
+// Trains. With UDP GRO a message of the batch may hold a train of
+// datagrams end to end (Datagram.Seg); each is treated exactly as a
+// datagram of its own. For TAPs with offloads the coalescer sees a train's
+// frames with no room of their own (the next datagram follows at once)
+// and moves a super-frame that grows into one of its spare buffers
+// (offload's design notes, Trains). Its outputs and spares are written
+// out and reset whenever it is full, mid-batch if need be: everything
+// added before is written before anything added after, so no flow is
+// reordered.
 type rxPipeline struct {
 	e     *Engine
 	queue int
@@ -369,8 +379,8 @@ type rxPipeline struct {
 	peer        peerCache
 
 	// For TAPs with offloads: slots[i] is dg[i].Buf with rxHeadroom in
-	// front; frames wait in co until the batch is read, merged where they
-	// can be, and nets[i] is the network of datagram i.
+	// front; frames wait in co until the batch is read (or co is full),
+	// merged where they can be, and nets[k] is the network of output k.
 	slots [][]byte
 	co    *offload.Coalescer
 	nets  []*network
@@ -384,6 +394,15 @@ type rxPipeline struct {
 	written []*network
 }
 
+// rxCoalesce is how many frames the coalescer of a receive pipeline
+// holds before it writes them out: a batch of single datagrams, or a
+// couple of 64 KiB trains of small datagrams. rxSpares is how many
+// super-frames of trains may grow at once before it does.
+const (
+	rxCoalesce = 4 * rxBatch
+	rxSpares   = 16
+)
+
 func (e *Engine) newRxPipeline(queue int) *rxPipeline {
 	slab := make([]byte, rxBatch*rxSlot)
 	p := &rxPipeline{
@@ -391,8 +410,8 @@ func (e *Engine) newRxPipeline(queue int) *rxPipeline {
 		queue:   queue,
 		dg:      make([]Datagram, rxBatch),
 		slots:   make([][]byte, rxBatch),
-		co:      offload.NewCoalescer(rxBatch, e.tapMTU),
-		nets:    make([]*network, rxBatch),
+		co:      offload.NewCoalescer(rxCoalesce, e.tapMTU, rxSpares),
+		nets:    make([]*network, rxCoalesce),
 		written: make([]*network, 0, maxPolledNetworks),
 		// The longest frame the TAP takes: its MTU, Ethernet, two tags.
 		scratch: make([]byte, encap.EthernetHeaderLen+2*encap.VLANTagLen+e.tapMTU),
@@ -418,87 +437,135 @@ func (e *Engine) rxLoop(queue int, conn BatchConn) error {
 	}
 }
 
-// deliver validates, learns from and delivers count received datagrams.
-// Decapsulated frames only ever go to a TAP, never back to the tunnel.
+// rxBatchState is what every datagram of one deliver call shares.
+type rxBatchState struct {
+	now  int64
+	nets map[uint32]*network
+	cfg  *Config
+}
+
+// deliver validates, learns from and delivers count received messages,
+// each a datagram or a train of them. Decapsulated frames only ever go to
+// a TAP, never back to the tunnel.
 //
 // A frame for a TAP without offloads is written at once. With offloads,
-// frames are written once the whole batch is through, each TCP flow's
-// consecutive segments merged into super-frames (package offload says
-// when), in the order of their first frames, with a virtio_net_hdr written
-// over the VXLAN header in front of each. Either way, a TCP or UDP
-// checksum that a kernel peer left partial is finished, or marked for the
-// kernel to finish (offload.CheckL4).
+// frames are written once the whole batch is through (or the coalescer is
+// full), each TCP flow's consecutive segments merged into super-frames
+// (package offload says when), in the order of their first frames, with a
+// virtio_net_hdr written over the VXLAN header in front of each. Either
+// way, a TCP or UDP checksum that a kernel peer left partial is finished,
+// or marked for the kernel to finish (offload.CheckL4).
 func (p *rxPipeline) deliver(count int) {
 	e := p.e
-	now := e.Now()
-	nets := e.nets.Load().byVNI
-	cfg := e.cfg.Load()
+	b := rxBatchState{now: e.Now(), nets: e.nets.Load().byVNI, cfg: e.cfg.Load()}
 	p.co.Reset()
 	for i := 0; i < count; i++ {
 		d := &p.dg[i]
-		peer := p.peer.count(&e.peers, d.Addr, d.N, true)
-		peer.lastSeen.Store(now)
-		vni, inner, err := encap.Decap(d.Buf[:d.N])
-		if err != nil {
-			e.countDecapError(nets, d.Buf[:d.N], err)
-			continue
+		train := d.Train()
+		dgs := 1
+		if train {
+			dgs = (d.N + d.Seg - 1) / d.Seg
 		}
-		n := nets[vni]
-		if n == nil {
-			e.unknown.Drop(metrics.UnknownVNI, 1)
-			continue
-		}
-		nc := n.cfg.Load()
-		if len(nc.AcceptFrom) > 0 && !accepted(nc.AcceptFrom, d.Addr) {
-			n.counters.Drop(metrics.Source, 1)
-			continue
-		}
-		src := fdb.MAC(inner[6:12])
-		dev := n.dev.Load()
-		if src == dev.MAC && !src.IsZero() {
-			n.counters.Drop(metrics.Loop, 1)
-			continue
-		}
-		if nc.DropVLAN && tagged(inner) {
-			n.counters.Drop(metrics.VLAN, 1)
-			continue
-		}
-		if nc.Learning && d.Addr != cfg.Local {
-			e.learn(n, src, d.Addr, peer, cfg.LearnRate, now)
-		}
-		if dev.Offload {
-			// inner is p.slots[i][offload.VirtioNetHdrLen:]: the header
-			// goes where the VXLAN header was, and the rest of the slot
-			// is room to merge into.
-			p.nets[i] = n
-			p.co.Add(p.slots[i], offload.VirtioNetHdrLen, len(inner), i, vni)
-			continue
-		}
-		// A checksum the sender's kernel left to an offload that never ran
-		// is finished here, or the container drops the frame; a TCP
-		// segment too long for the TAP is cut (offload.CheckL4, GSOFor).
-		if l4 := offload.CheckL4(inner); l4.State == offload.L4Good || l4.State == offload.L4Partial {
-			if len(inner) > encap.EthernetHeaderLen+e.tapMTU {
-				if h, ok := offload.GSOFor(inner, e.tapMTU); ok {
-					p.writeSegments(n, dev, inner, &h)
-					continue
-				}
+		peer := p.peer.addRx(&e.peers, d.Addr, dgs, d.N)
+		peer.lastSeen.Store(b.now)
+		counted := !train
+		for off := 0; ; {
+			end := d.Next(off)
+			if n := p.datagram(&b, i, off, end, peer, train); n != nil && !counted {
+				n.counters.RxGROTrains.Add(1)
+				counted = true
 			}
-			if l4.State == offload.L4Partial {
-				h := l4.NeedsCsumHdr()
-				offload.CompleteChecksum(inner[:l4.End], &h)
+			if off = end; off >= d.N {
+				break
 			}
 		}
-		p.write(n, dev, inner, 1, len(inner))
 	}
+	p.flushCoalesced()
+	p.flushCounters()
+	p.pollTX()
+}
+
+// datagram delivers the datagram dg[i].Buf[off:end], one of a train if
+// train is set, and returns its network when it has one.
+func (p *rxPipeline) datagram(b *rxBatchState, i, off, end int, peer *peerStats, train bool) *network {
+	e := p.e
+	d := &p.dg[i]
+	vni, inner, err := encap.Decap(d.Buf[off:end])
+	if err != nil {
+		e.countDecapError(b.nets, d.Buf[off:end], err)
+		return nil
+	}
+	n := b.nets[vni]
+	if n == nil {
+		e.unknown.Drop(metrics.UnknownVNI, 1)
+		return nil
+	}
+	nc := n.cfg.Load()
+	if len(nc.AcceptFrom) > 0 && !accepted(nc.AcceptFrom, d.Addr) {
+		n.counters.Drop(metrics.Source, 1)
+		return n
+	}
+	src := fdb.MAC(inner[6:12])
+	dev := n.dev.Load()
+	if src == dev.MAC && !src.IsZero() {
+		n.counters.Drop(metrics.Loop, 1)
+		return n
+	}
+	if nc.DropVLAN && tagged(inner) {
+		n.counters.Drop(metrics.VLAN, 1)
+		return n
+	}
+	if nc.Learning && d.Addr != b.cfg.Local {
+		e.learn(n, src, d.Addr, peer, b.cfg.LearnRate, b.now)
+	}
+	if dev.Offload {
+		// inner is slot[start:]: the header goes where the VXLAN header
+		// was (over the tail of the datagram before, in a train), and
+		// the rest of a single datagram's slot is room to merge into.
+		if p.co.Room() == 0 || p.co.FreeSpares() == 0 {
+			p.flushCoalesced()
+		}
+		slot := p.slots[i]
+		start := rxHeadroom + off + encap.HeaderLen
+		if train {
+			slot = slot[: rxHeadroom+end : rxHeadroom+end]
+		}
+		k := len(p.co.Outputs()) // the output's index, if it starts one
+		p.nets[k] = n
+		p.co.Add(slot, start, len(inner), k, vni)
+		return n
+	}
+	// A checksum the sender's kernel left to an offload that never ran
+	// is finished here, or the container drops the frame; a TCP
+	// segment too long for the TAP is cut (offload.CheckL4, GSOFor).
+	if l4 := offload.CheckL4(inner); l4.State == offload.L4Good || l4.State == offload.L4Partial {
+		if len(inner) > encap.EthernetHeaderLen+e.tapMTU {
+			if h, ok := offload.GSOFor(inner, e.tapMTU); ok {
+				p.writeSegments(n, dev, inner, &h)
+				return n
+			}
+		}
+		if l4.State == offload.L4Partial {
+			h := l4.NeedsCsumHdr()
+			offload.CompleteChecksum(inner[:l4.End], &h)
+		}
+	}
+	p.write(n, dev, inner, 1, len(inner))
+	return n
+}
+
+// flushCoalesced writes what the coalescer holds, in order, and empties
+// it for more.
+func (p *rxPipeline) flushCoalesced() {
 	p.co.Finish()
-	for _, o := range p.co.Outputs() {
+	outs := p.co.Outputs()
+	for k := range outs {
+		o := &outs[k]
 		n := p.nets[o.Index]
 		p.write(n, n.dev.Load(), o.Packet(), o.Frames, o.Bytes)
 	}
-	clear(p.nets[:count]) // hold no network past its batch
-	p.flushCounters()
-	p.pollTX()
+	clear(p.nets[:min(len(outs)+1, len(p.nets))]) // hold no network past its batch
+	p.co.Reset()
 }
 
 // maxPolledNetworks bounds the TAPs one receive batch polls.

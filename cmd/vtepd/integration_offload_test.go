@@ -31,14 +31,14 @@ func TestIntegrationOffload(t *testing.T) {
 		name    string
 		kernelB bool // host b runs the kernel's vxlan
 		off     bool // offload = false
-		gso     bool // underlay.udp_gso = true
+		noGSO   bool // underlay.udp_gso = false (the default follows offload)
 	}{
 		{"vtepd-vtepd", false, false, false},
 		{"vtepd-kernel", true, false, false},
 		{"vtepd-vtepd offload=false", false, true, false},
 		{"vtepd-kernel offload=false", true, true, false},
-		{"vtepd-vtepd udp_gso", false, false, true},
-		{"vtepd-kernel udp_gso", true, false, true},
+		{"vtepd-vtepd udp_gso=false", false, false, true},
+		{"vtepd-kernel udp_gso=false", true, false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -57,8 +57,8 @@ func TestIntegrationOffload(t *testing.T) {
 				if tt.off {
 					cfg = "offload = false\n" + cfg
 				}
-				if tt.gso {
-					cfg = strings.Replace(cfg, "[underlay]\n", "[underlay]\nudp_gso = true\n", 1)
+				if tt.noGSO {
+					cfg = strings.Replace(cfg, "[underlay]\n", "[underlay]\nudp_gso = false\n", 1)
 				}
 				n.runVtepd(t, cfg)
 				vtepds = append(vtepds, n)
@@ -87,9 +87,17 @@ func TestIntegrationOffload(t *testing.T) {
 				}
 				// With udp_gso, trains left from UDP sockets bound to
 				// source ports of the range; without, only 4789 is bound.
-				if ports := boundSourcePorts(t, n); tt.gso != (len(ports) > 0) {
-					t.Errorf("%s: UDP source ports bound %v, udp_gso %v", n.host.Name, ports, tt.gso)
+				gso := !tt.off && !tt.noGSO
+				if ports := boundSourcePorts(t, n); gso != (len(ports) > 0) {
+					t.Errorf("%s: UDP source ports bound %v, udp_gso %v", n.host.Name, ports, gso)
 				}
+				// Between two vtepds the trains arrive whole (UDP GRO);
+				// without udp_gso (or offloads) as datagrams.
+				trains := metric(t, n.host, "vtep_rx_gro_trains_total", "vni", "200")
+				if gso && !tt.kernelB && trains == 0 {
+					t.Errorf("%s: no UDP GRO train received from a vtepd peer with udp_gso", n.host.Name)
+				}
+				t.Logf("%s: %v trains received", n.host.Name, trains)
 			}
 		})
 	}
