@@ -148,7 +148,7 @@ func (p *Proc) stop(grace time.Duration) error {
 	// A Go program dumps its goroutines on SIGQUIT and exits: what hung.
 	_ = p.Signal(syscall.SIGQUIT)
 	if _, err := p.Wait(2 * time.Second); !errors.Is(err, ErrTimeout) {
-		return fmt.Errorf("%v: did not exit within %v of SIGTERM; SIGQUIT, output:\n%s", p, grace, tailLines(p.Stderr(), 400))
+		return fmt.Errorf("%v: did not exit within %v of SIGTERM; killed by SIGQUIT, which wrote:\n%s", p, grace, tailLines(p.Stderr(), 400))
 	}
 	if err := p.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("%v: SIGKILL: %w", p, err)
