@@ -21,7 +21,9 @@ import (
 // fails the run; any loss is noted.
 func (r *runner) latency(rep int, mode string) (string, error) {
 	count := max(int(r.o.duration/pingInterval), 100)
-	deadline := int(math.Ceil((time.Duration(count)*pingInterval + 5*time.Second).Seconds()))
+	// ping paces itself slower than -i on a busy machine: give it twice
+	// the time, so that echoes never sent do not count as lost.
+	deadline := int(math.Ceil((2*time.Duration(count)*pingInterval + 5*time.Second).Seconds()))
 	p, err := r.ctrs[0].Start("ping", "-n", "-i", strconv.FormatFloat(pingInterval.Seconds(), 'f', -1, 64),
 		"-c", strconv.Itoa(count), "-W", "1", "-w", strconv.Itoa(deadline), r.ctrs[1].Addr.Addr().String())
 	if err != nil {
