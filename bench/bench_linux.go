@@ -251,6 +251,9 @@ func (r *runner) vtepdConfig(i int) string {
 	if r.o.queues > 0 {
 		fmt.Fprintf(&b, "queues = %d\n", r.o.queues)
 	}
+	if r.o.busyPoll > 0 {
+		fmt.Fprintf(&b, "busy_poll = %q\n", r.o.busyPoll.String())
+	}
 	// Nothing of a benchmark run outlives it: no state file, no admin socket.
 	b.WriteString("state_dir = \"\"\n[admin]\nsocket = \"\"\n")
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\nport = %d\n", r.hosts[i].Underlay, vxlanPort)

@@ -30,7 +30,8 @@
 // Usage (root; `sudo make bench` builds vtepd first):
 //
 //	go run ./bench [-reps 3] [-duration 5s] [-only lat,tcp1,tcp4,pps]
-//	               [-queues N] [-udp-gso=false] [-pprof] [-vtepd bin/vtepd] [-out bench/results]
+//	               [-queues N] [-udp-gso=false] [-busy-poll 50ms] [-pprof]
+//	               [-vtepd bin/vtepd] [-out bench/results]
 //
 // Any workload that cannot run (no ping reply, iperf3 error, no datagram
 // counted) ends the run with an error and a non-zero exit status rather

@@ -26,6 +26,7 @@ type options struct {
 	only     string
 	queues   int
 	udpGSO   bool
+	busyPoll time.Duration
 	pprof    bool
 	flows    int
 }
@@ -58,6 +59,7 @@ func main() {
 	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
 	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps")
 	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
+	flag.DurationVar(&o.busyPoll, "busy-poll", 0, "run vtepd with busy_poll set to this (0: off, vtepd's default)")
 	flag.BoolVar(&o.udpGSO, "udp-gso", true, "run vtepd with underlay.udp_gso (its default); -udp-gso=false measures datagram by datagram sending")
 	flag.BoolVar(&o.pprof, "pprof", false, "profile each vtepd during an extra TCP single-stream run and print the top 10")
 	flag.IntVar(&o.flows, "flows", 64, "UDP flows (source ports) of the small-frame generator")
@@ -70,8 +72,8 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if o.reps < 1 || o.duration < time.Second || o.flows < 1 || o.flows > 4096 || o.queues < 0 {
-		fmt.Fprintln(os.Stderr, "bench: need -reps >= 1, -duration >= 1s, -flows in 1..4096, -queues >= 0")
+	if o.reps < 1 || o.duration < time.Second || o.flows < 1 || o.flows > 4096 || o.queues < 0 || o.busyPoll < 0 {
+		fmt.Fprintln(os.Stderr, "bench: need -reps >= 1, -duration >= 1s, -flows in 1..4096, -queues >= 0, -busy-poll >= 0")
 		os.Exit(2)
 	}
 	// topo closes the lab on SIGINT/SIGTERM and re-raises the signal; a

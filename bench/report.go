@@ -83,6 +83,7 @@ type Settings struct {
 	Workloads []string `json:"workloads"`
 	Queues    int      `json:"vtepd_queues"` // 0: vtepd's default (NumCPU)
 	UDPGSO    bool     `json:"vtepd_udp_gso,omitempty"`
+	BusyPoll  string   `json:"vtepd_busy_poll,omitempty"`
 	Flows     int      `json:"udp_flows"`
 }
 
@@ -166,6 +167,9 @@ func writeTable(w io.Writer, r *Results) error {
 	gso := ", udp_gso off"
 	if r.Settings.UDPGSO {
 		gso = ", udp_gso on"
+	}
+	if r.Settings.BusyPoll != "" {
+		gso += ", busy_poll " + r.Settings.BusyPoll
 	}
 	fmt.Fprintf(w, "vtepd vs kernel VXLAN: median of %d repetitions, %s each; %d CPUs, Linux %s, vtepd queues %s%s\n\n",
 		r.Settings.Reps, r.Settings.Duration, r.System.CPUs, r.System.Kernel, queuesText(r.Settings.Queues), gso)

@@ -316,7 +316,7 @@ func (r *runner) report(tops []string) error {
 	res := &Results{
 		Time: time.Now().UTC().Truncate(time.Second),
 		Settings: Settings{Reps: r.o.reps, Duration: r.o.duration.String(), Workloads: r.work,
-			Queues: r.o.queues, UDPGSO: r.o.udpGSO, Flows: r.o.flows},
+			Queues: r.o.queues, UDPGSO: r.o.udpGSO, BusyPoll: busyPollText(r.o.busyPoll), Flows: r.o.flows},
 		System:        system(),
 		BusyBefore:    round(r.busyBefore),
 		BusyAfter:     round(r.busyAfter),
@@ -398,4 +398,13 @@ func chown(paths ...string) {
 	for _, p := range paths {
 		_ = os.Chown(p, uid, gid)
 	}
+}
+
+// busyPollText is the busy_poll of a run as the JSON records it: empty
+// when off.
+func busyPollText(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.String()
 }

@@ -182,18 +182,37 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Handler serves c, with the Go runtime's and the process's own metrics,
+// Handler serves cs, with the Go runtime's and the process's own metrics,
 // in the Prometheus text format.
-func Handler(c prometheus.Collector) (http.Handler, error) {
+func Handler(cs ...prometheus.Collector) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	for _, col := range []prometheus.Collector{
-		c,
+	for _, col := range append(cs,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	) {
 		if err := reg.Register(col); err != nil {
 			return nil, err
 		}
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
+// BusyPoll exports the busy poller: whether it is polling now, and the
+// seconds it has spent polling (so the CPU that busy_poll costs).
+func BusyPoll(polling func() bool, seconds func() float64) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vtep_busy_polling",
+			Help: "1 while the busy poller polls the TAPs and sockets (busy_poll), else 0.",
+		}, func() float64 {
+			if polling() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vtep_busy_poll_seconds_total",
+			Help: "Time the busy poller spent polling (busy_poll): about the CPU time it cost.",
+		}, seconds),
+	}
 }

@@ -3,10 +3,10 @@
 package tap
 
 import (
-	"sync"
 	"fmt"
 	"net"
 	"runtime"
+	"sync"
 )
 
 // Device is a TAP device; only Linux has them here.
@@ -20,16 +20,16 @@ func Create(cfg Config) (*Device, error) {
 // Queue is one descriptor of a Device.
 type Queue struct{}
 
-func (d *Device) Name() string                          { return "" }
-func (d *Device) Queues() []*Queue                      { return nil }
-func (d *Device) Index() int                            { return 0 }
-func (d *Device) MAC() net.HardwareAddr                 { return nil }
-func (d *Device) Offload() bool                         { return false }
-func (d *Device) Close() error                          { return nil }
-func (q *Queue) Name() string                           { return "" }
-func (q *Queue) BatchSize() int                         { return 1 }
-func (q *Queue) Write([]byte) (int, error)              { return 0, errUnsupported }
-func (q *Queue) Read([][]byte, []int, int) (int, error) { return 0, errUnsupported }
+func (d *Device) Name() string                             { return "" }
+func (d *Device) Queues() []*Queue                         { return nil }
+func (d *Device) Index() int                               { return 0 }
+func (d *Device) MAC() net.HardwareAddr                    { return nil }
+func (d *Device) Offload() bool                            { return false }
+func (d *Device) Close() error                             { return nil }
+func (q *Queue) Name() string                              { return "" }
+func (q *Queue) BatchSize() int                            { return 1 }
+func (q *Queue) Write([]byte) (int, error)                 { return 0, errUnsupported }
+func (q *Queue) Read([][]byte, []int, int) (int, error)    { return 0, errUnsupported }
 func (q *Queue) TryRead([][]byte, []int, int) (int, error) { return 0, errUnsupported }
 func (q *Queue) ReadLocked([][]byte, []int, int, sync.Locker) (int, error) {
 	return 0, errUnsupported

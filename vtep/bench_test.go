@@ -36,7 +36,7 @@ func BenchmarkTxPipeline(b *testing.B) {
 func BenchmarkRxPipeline(b *testing.B) {
 	te := newTestEngine(b)
 	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
-	rx := te.newRxPipeline(0)
+	rx := te.newRxPipeline(0, te.conn)
 	var bytes int64
 	for i := range rx.dg {
 		src := fdb.MAC{0x02, 0, 0, 0, 1, byte(i)}
@@ -80,7 +80,7 @@ func BenchmarkTxPipelineOffload(b *testing.B) {
 func BenchmarkRxPipelineOffload(b *testing.B) {
 	te := newTestEngine(b)
 	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}}; d.Offload = true })
-	rx := te.newRxPipeline(0)
+	rx := te.newRxPipeline(0, te.conn)
 	frames := make([][]byte, len(rx.dg))
 	var bytes int64
 	for i := range frames {

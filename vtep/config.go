@@ -31,6 +31,7 @@ const (
 	DefaultMulticastTTL  = 1  // BUM traffic stays on the underlay segment unless told otherwise
 	maxIfNameLen         = 15 // IFNAMSIZ - 1
 	maxQueues            = 64
+	maxBusyPoll          = 10 * time.Second
 )
 
 // Config is a validated configuration: every address parsed, every default
@@ -54,7 +55,12 @@ type Config struct {
 	// Offload opens the TAPs with checksum and TCP segmentation offloads
 	// (IFF_VNET_HDR): vtepd segments the kernel's TCP super-frames itself
 	// and coalesces received TCP segments into super-frames. On by default.
-	Offload     bool
+	Offload bool
+	// BusyPoll keeps a goroutine polling the TAP queues and the receive
+	// sockets for this long after traffic, before they go back to
+	// sleeping on the poller: CPU traded for latency, as the kernel's
+	// net.core.busy_poll does (busypoll.go). 0: off, the default.
+	BusyPoll    time.Duration
 	Pprof       bool   // serve /debug/pprof/ on the metrics listener
 	AdminSocket string // unix socket for vtepctl; empty: none
 	// AdminSocketSet says the file named AdminSocket: if it is taken, that
@@ -109,6 +115,7 @@ type StaticEntry struct {
 type fileConfig struct {
 	Queues   *int64  `toml:"queues"`
 	Offload  *bool   `toml:"offload"`
+	BusyPoll *string `toml:"busy_poll"`
 	LogLevel *string `toml:"log_level"`
 	StateDir *string `toml:"state_dir"`
 	Limits   struct {
@@ -304,6 +311,13 @@ func (v *validator) config(fc *fileConfig) *Config {
 	}
 	if fc.Offload != nil {
 		cfg.Offload = *fc.Offload
+	}
+	if fc.BusyPoll != nil {
+		d, err := time.ParseDuration(*fc.BusyPoll)
+		if err != nil || d < 0 || d > maxBusyPoll {
+			v.fail("busy_poll", "%q is not a duration from \"0s\" (off) to %q", *fc.BusyPoll, maxBusyPoll.String())
+		}
+		cfg.BusyPoll = d
 	}
 	// udp_gso follows offload unless set: asked for without it, it is an
 	// error.

@@ -172,6 +172,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"inner_vlan", net("inner_vlan = \"strip\"\n"), []string{"line 6", "network[0].inner_vlan"}},
 		{"learn_rate", net("[limits]\nlearn_rate = -5\n"), []string{"line 7", "limits.learn_rate"}},
 		{"move_hold", net("[limits]\nmove_hold = \"soon\"\n"), []string{"line 7", "limits.move_hold"}},
+		{"busy_poll", "busy_poll = \"fast\"\n" + net(""), []string{"line 1", "busy_poll"}},
+		{"busy_poll negative", "busy_poll = \"-1ms\"\n" + net(""), []string{"line 1", "busy_poll"}},
+		{"busy_poll too long", "busy_poll = \"1m\"\n" + net(""), []string{"line 1", "busy_poll", "10s"}},
 		{"state_dir", "state_dir = \"state\"\n" + net(""), []string{"line 1", "state_dir"}},
 		{"accept_from mapped", net("accept_from = [\"::ffff:198.18.0.0/120\"]\n"), []string{"network[0].accept_from[0]", "IPv4 form"}},
 		{"bridge name", net("") + "[[network]]\nvni = 7\nbridge = \"b r\"\n", []string{"network[1].bridge", "interface name"}},
@@ -218,5 +221,22 @@ func TestLocateKeys(t *testing.T) {
 	}
 	if got := loc.firstLine("network.ageing"); got != 23 {
 		t.Errorf("firstLine(network.ageing) = %d, want 23", got)
+	}
+}
+
+func TestParseConfigBusyPoll(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  time.Duration
+	}{{"", 0}, {`busy_poll = "0s"`, 0}, {`busy_poll = "50ms"`, 50 * time.Millisecond}, {`busy_poll = "10s"`, 10 * time.Second}} {
+		doc := tt.value + "\n[underlay]\nlocal = \"198.18.0.1\"\n[[network]]\nvni = 200\nbridge = \"br0\"\n"
+		cfg, err := ParseConfig("busy.toml", []byte(doc))
+		if err != nil {
+			t.Errorf("%q: %v", tt.value, err)
+			continue
+		}
+		if cfg.BusyPoll != tt.want {
+			t.Errorf("%q: BusyPoll = %v, want %v", tt.value, cfg.BusyPoll, tt.want)
+		}
 	}
 }

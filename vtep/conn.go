@@ -1,6 +1,9 @@
 package vtep
 
-import "net/netip"
+import (
+	"net/netip"
+	"sync"
+)
 
 // Datagram is one VXLAN datagram of a batch. For a send, Buf holds exactly
 // the UDP header, the VXLAN header and the inner frame, and Addr is the
@@ -33,15 +36,21 @@ func (d *Datagram) Next(off int) int {
 func (d *Datagram) Train() bool { return d.Seg > 0 && d.Seg < d.N }
 
 // BatchConn is the underlay: datagrams to and from remote VTEPs, moved in
-// batches. ReadBatch has a single caller; each sending goroutine gets its
-// own BatchWriter, so no scratch space is shared between them.
+// batches. Its reads share one scratch space, so they are made under one
+// lock (the receive pipeline's); each sending goroutine gets its own
+// BatchWriter, so no scratch space is shared between them.
 type BatchConn interface {
-	// ReadBatch blocks until at least one datagram arrives, then returns
-	// up to len(d) of them without blocking again.
-	ReadBatch(d []Datagram) (int, error)
+	// ReadBatchLocked blocks until at least one datagram arrives, then
+	// returns up to len(d) of them without blocking again. Every attempt
+	// to read holds mu, and mu is still held when it returns datagrams
+	// (not on error): the caller unlocks it once they are dealt with.
+	ReadBatchLocked(d []Datagram, mu sync.Locker) (int, error)
+	// TryReadBatch returns the datagrams queued now, 0 if none, never
+	// waiting; the caller holds the mu of ReadBatchLocked.
+	TryReadBatch(d []Datagram) (int, error)
 	// NewWriter returns a writer that sends up to size datagrams a call.
 	NewWriter(size int) BatchWriter
-	// Close unblocks ReadBatch and WriteBatch with an error that satisfies
+	// Close unblocks ReadBatchLocked and WriteBatch with an error that satisfies
 	// errors.Is(err, net.ErrClosed) or errors.Is(err, os.ErrClosed).
 	Close() error
 }

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -337,7 +338,11 @@ func openMulticastSender(local netip.Addr, ifindex, ttl int) (c *udpConn, err er
 	return c, nil
 }
 
-func (c *udpConn) ReadBatch(d []Datagram) (int, error) { return c.reader.do(d) }
+func (c *udpConn) ReadBatchLocked(d []Datagram, mu sync.Locker) (int, error) {
+	return c.reader.readLocked(d, mu)
+}
+
+func (c *udpConn) TryReadBatch(d []Datagram) (int, error) { return c.reader.try(d) }
 
 func (c *udpConn) NewWriter(size int) BatchWriter {
 	return newMmsgBatch(size, c.txRC, unix.SYS_SENDMMSG)
@@ -368,11 +373,16 @@ type mmsgBatch struct {
 	names []unix.RawSockaddrInet6 // large enough for either family
 	ctrl  []byte                  // receives: groControlLen bytes a message
 
-	// The call in progress, for the closure built once in fn.
-	count int
-	done  int
-	errno unix.Errno
-	fn    func(fd uintptr) bool
+	// The call in progress, for the closures built once in fn, lockedFn
+	// and tryFn.
+	count    int
+	done     int
+	errno    unix.Errno
+	d        []Datagram  // readLocked's
+	lock     sync.Locker // readLocked's
+	fn       func(fd uintptr) bool
+	lockedFn func(fd uintptr) bool
+	tryFn    func(fd uintptr)
 }
 
 func newMmsgBatch(size int, rc syscall.RawConn, trap uintptr) *mmsgBatch {
@@ -396,6 +406,8 @@ func newMmsgBatch(size int, rc syscall.RawConn, trap uintptr) *mmsgBatch {
 		}
 	}
 	b.fn = b.syscall
+	b.lockedFn = b.lockedRead
+	b.tryFn = func(fd uintptr) { b.syscall(fd) }
 	return b
 }
 
@@ -464,12 +476,49 @@ func (b *mmsgBatch) WriteBatch(d []Datagram) (int, error) {
 	return sent, nil
 }
 
-// do implements ReadBatch.
-func (b *mmsgBatch) do(d []Datagram) (int, error) {
+// readLocked implements ReadBatchLocked. The messages are loaded anew in
+// each attempt, under the lock: a try between two attempts rewrites them.
+func (b *mmsgBatch) readLocked(d []Datagram, mu sync.Locker) (int, error) {
+	b.d, b.lock = d, mu
+	err := b.rc.Read(b.lockedFn)
+	b.d, b.lock = nil, nil
+	if err != nil {
+		return 0, err // not held
+	}
+	if b.errno != 0 {
+		return 0, b.errno // not held
+	}
+	return b.results(d), nil
+}
+
+func (b *mmsgBatch) lockedRead(fd uintptr) bool {
+	b.lock.Lock()
+	b.load(b.d, false)
+	if !b.syscall(fd) || b.errno == 0 && b.done == 0 {
+		b.lock.Unlock()
+		return false // nothing yet: park until readable
+	}
+	if b.errno != 0 {
+		b.lock.Unlock()
+	}
+	return true
+}
+
+// try implements TryReadBatch: one recvmmsg, off the runtime poller, so
+// that it can run while readLocked waits.
+func (b *mmsgBatch) try(d []Datagram) (int, error) {
 	b.load(d, false)
-	if err := b.run(b.rc.Read); err != nil {
+	if err := b.rc.Control(b.tryFn); err != nil {
 		return 0, err
 	}
+	if b.errno != 0 {
+		return 0, b.errno
+	}
+	return b.results(d), nil
+}
+
+// results fills in d from the messages received.
+func (b *mmsgBatch) results(d []Datagram) int {
 	for i := 0; i < b.done; i++ {
 		d[i].N = int(b.msgs[i].Len)
 		d[i].Addr = addrFromRaw(&b.names[i])
@@ -478,7 +527,7 @@ func (b *mmsgBatch) do(d []Datagram) (int, error) {
 			d[i].Seg = groSegment(b.ctrl[i*groControlLen : i*groControlLen+min(c, groControlLen)])
 		}
 	}
-	return b.done, nil
+	return b.done
 }
 
 // load points the message headers at d's buffers; for sends it also writes

@@ -113,7 +113,9 @@ type Engine struct {
 
 	cfg     atomic.Pointer[Config] // the configuration in force
 	fdb     *fdb.Table
-	conns   []BatchConn // one per receive queue (SO_REUSEPORT)
+	conns   []BatchConn   // one per receive queue (SO_REUSEPORT)
+	rxp     []*rxPipeline // the receive pipelines of conns, made by Run
+	busy    *busyPoller
 	nets    atomic.Pointer[netTable]
 	unknown metrics.Counters // drops no network owns
 	peers   peerTable
@@ -285,6 +287,7 @@ func newEngine(cfg *Config, log *slog.Logger) *Engine {
 		Now:    func() int64 { return int64(time.Since(start)) },
 		fdb:    fdb.New(),
 		groups: map[netip.Addr]*group{},
+		busy:   newBusyPoller(),
 	}
 	e.cfg.Store(cfg)
 	e.fdb.SetLimits(fdbLimits(cfg))
@@ -387,7 +390,7 @@ func (e *Engine) joinGroup(g netip.Addr) error {
 		}
 		gr.conn = conn
 		if e.run != nil {
-			e.startRx(0, conn)
+			e.startRx(0, conn, false)
 		}
 	}
 	e.groups[g] = gr
@@ -439,8 +442,14 @@ func (e *Engine) closeNetwork(n *network) {
 	e.fdb.RemoveNetwork(n.vni)
 }
 
-func (e *Engine) startRx(queue int, conn BatchConn) {
-	e.run.rx.Go(func() { e.run.fail(e.rxLoop(queue, conn)) })
+// startRx starts a receive pipeline for conn; polled says the busy
+// poller reads it too (the unicast sockets, not the group receivers).
+func (e *Engine) startRx(queue int, conn BatchConn, polled bool) {
+	p := e.newRxPipeline(queue, conn)
+	if polled {
+		e.rxp = append(e.rxp, p)
+	}
+	e.run.rx.Go(func() { e.run.fail(e.rxLoop(p, polled)) })
 }
 
 // FDB is the engine's forwarding database.
@@ -466,17 +475,18 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}}
 	for i, c := range e.conns {
-		e.startRx(i, c)
+		e.startRx(i, c, true)
 	}
 	for _, g := range e.groups {
 		if g.conn != nil {
-			e.startRx(0, g.conn)
+			e.startRx(0, g.conn, false)
 		}
 	}
 	tbl := e.nets.Load()
 	for _, n := range tbl.order {
 		e.startNetwork(n)
 	}
+	e.run.rx.Go(func() { e.busyPollLoop(ctx.Done()) })
 	e.mu.Unlock()
 
 	bg.Go(func() { e.ageLoop(ctx) })

@@ -107,47 +107,66 @@ func (f *fakeTAP) Close() error {
 	return nil
 }
 
-// fakeConn is an in-memory BatchConn: datagrams pushed into in are
-// received (a Datagram with Seg set arrives as that train); datagrams sent are recorded, or only counted when discard is
-// set (so that allocation tests measure the engine, not the fake).
+// fakeConn is an in-memory BatchConn: datagrams pushed are received (a
+// Datagram with Seg set arrives as that train); datagrams sent are
+// recorded, or only counted when discard is set (so that allocation tests
+// measure the engine, not the fake).
 type fakeConn struct {
-	in      chan Datagram
+	ready   chan struct{} // a token when datagrams may be queued
 	closed  chan struct{}
 	once    sync.Once
 	discard bool
 	failAt  map[int]error // sent-datagram index -> error to return for it
 
-	mu    sync.Mutex
-	sent  []Datagram
-	count int
+	mu     sync.Mutex
+	queued []Datagram
+	sent   []Datagram
+	count  int
 }
 
 func newFakeConn() *fakeConn {
-	return &fakeConn{in: make(chan Datagram, 1024), closed: make(chan struct{})}
+	return &fakeConn{ready: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
-func (c *fakeConn) ReadBatch(d []Datagram) (int, error) {
-	var dg Datagram
+// push queues a datagram for receiving.
+func (c *fakeConn) push(dg Datagram) {
+	c.mu.Lock()
+	c.queued = append(c.queued, dg)
+	c.mu.Unlock()
 	select {
-	case dg = <-c.in:
-	case <-c.closed:
-		return 0, net.ErrClosed
+	case c.ready <- struct{}{}:
+	default:
 	}
-	n := 0
+}
+
+func (c *fakeConn) ReadBatchLocked(d []Datagram, mu sync.Locker) (int, error) {
 	for {
+		mu.Lock()
+		if n, _ := c.TryReadBatch(d); n > 0 {
+			return n, nil
+		}
+		mu.Unlock()
+		select {
+		case <-c.ready:
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
+	}
+}
+
+func (c *fakeConn) TryReadBatch(d []Datagram) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for n < len(d) && len(c.queued) > 0 {
+		dg := c.queued[0]
+		c.queued = c.queued[1:]
 		d[n].N = copy(d[n].Buf, dg.Buf)
 		d[n].Addr = dg.Addr
 		d[n].Seg = dg.Seg // a train when set, as UDP GRO makes them
 		n++
-		if n == len(d) {
-			return n, nil
-		}
-		select {
-		case dg = <-c.in:
-		default:
-			return n, nil
-		}
 	}
+	return n, nil
 }
 
 func (c *fakeConn) NewWriter(size int) BatchWriter { return c }

@@ -282,7 +282,7 @@ func TestOffloadPipelinesDoNotAllocate(t *testing.T) {
 		t.Errorf("TX: %v allocations per batch", a)
 	}
 	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}}; d.Offload = true })
-	rx := te.newRxPipeline(0)
+	rx := te.newRxPipeline(0, te.conn)
 	seg := func(i int) []byte {
 		return vxlan(200, tcpFrame(t, macLocal, macRemote, uint32(1000+i*1398), "", pattern(1398)))
 	}

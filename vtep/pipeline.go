@@ -106,6 +106,7 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off b
 // under us): the pipeline ends and the TAP is recreated.
 func (e *Engine) txLoop(n *network, owner *Device, p *txPipeline) {
 	for {
+		e.busy.waitIdle()
 		count, err := p.dev.ReadLocked(p.bufs, p.sizes, encap.Headroom, &p.mu)
 		if err != nil {
 			if !isClosed(err) {
@@ -115,19 +116,25 @@ func (e *Engine) txLoop(n *network, owner *Device, p *txPipeline) {
 		}
 		p.forward(count)
 		p.mu.Unlock()
+		if e.cfg.Load().BusyPoll > 0 {
+			e.busy.traffic()
+		}
 	}
 }
 
 // poll forwards what is queued on the TAP queue now, unless the
-// pipeline's own goroutine is at it (it then reads the queue dry itself).
-func (p *txPipeline) poll() {
+// pipeline's own goroutine is at it (it then reads the queue dry itself),
+// and says whether there was anything.
+func (p *txPipeline) poll() bool {
 	if !p.mu.TryLock() {
-		return
+		return false
 	}
-	if count, _ := p.dev.TryRead(p.bufs, p.sizes, encap.Headroom); count > 0 {
+	count, _ := p.dev.TryRead(p.bufs, p.sizes, encap.Headroom)
+	if count > 0 {
 		p.forward(count) // an error is the pipeline's own goroutine's to handle
 	}
 	p.mu.Unlock()
+	return count > 0
 }
 
 // forward encapsulates count frames read into p.bufs and sends them: a
@@ -367,6 +374,10 @@ func (p *txPipeline) send(w BatchWriter, queue []Datagram) []Datagram {
 // added before is written before anything added after, so no flow is
 // reordered.
 type rxPipeline struct {
+	// mu is held from a read of conn until its datagrams are delivered:
+	// by the pipeline's goroutine, or by the busy poller.
+	mu    sync.Mutex
+	conn  BatchConn
 	e     *Engine
 	queue int
 	dg    []Datagram
@@ -403,10 +414,11 @@ const (
 	rxSpares   = 16
 )
 
-func (e *Engine) newRxPipeline(queue int) *rxPipeline {
+func (e *Engine) newRxPipeline(queue int, conn BatchConn) *rxPipeline {
 	slab := make([]byte, rxBatch*rxSlot)
 	p := &rxPipeline{
 		e:       e,
+		conn:    conn,
 		queue:   queue,
 		dg:      make([]Datagram, rxBatch),
 		slots:   make([][]byte, rxBatch),
@@ -423,10 +435,15 @@ func (e *Engine) newRxPipeline(queue int) *rxPipeline {
 	return p
 }
 
-func (e *Engine) rxLoop(queue int, conn BatchConn) error {
-	p := e.newRxPipeline(queue)
+// rxLoop runs receive pipeline p until its conn is closed; polled says
+// the busy poller reads it too, and it should keep off the runtime's
+// poller while the busy poller runs.
+func (e *Engine) rxLoop(p *rxPipeline, polled bool) error {
 	for {
-		count, err := conn.ReadBatch(p.dg)
+		if polled {
+			e.busy.waitIdle()
+		}
+		count, err := p.conn.ReadBatchLocked(p.dg, &p.mu)
 		if err != nil {
 			if isClosed(err) {
 				return nil
@@ -434,7 +451,25 @@ func (e *Engine) rxLoop(queue int, conn BatchConn) error {
 			return fmt.Errorf("underlay receive: %w", err)
 		}
 		p.deliver(count)
+		p.mu.Unlock()
+		if polled && e.cfg.Load().BusyPoll > 0 {
+			e.busy.traffic()
+		}
 	}
+}
+
+// poll delivers what the socket holds now, unless the pipeline's own
+// goroutine is at it, and says whether there was anything.
+func (p *rxPipeline) poll() bool {
+	if !p.mu.TryLock() {
+		return false
+	}
+	count, _ := p.conn.TryReadBatch(p.dg)
+	if count > 0 {
+		p.deliver(count) // an error is the pipeline's own goroutine's to handle
+	}
+	p.mu.Unlock()
+	return count > 0
 }
 
 // rxBatchState is what every datagram of one deliver call shares.

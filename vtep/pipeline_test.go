@@ -81,7 +81,7 @@ func (te *testEngine) send(t testing.TB, frames ...[]byte) {
 
 // receive runs datagrams through the RX pipeline.
 func (te *testEngine) receive(from netip.Addr, payloads ...[]byte) {
-	p := te.newRxPipeline(0)
+	p := te.newRxPipeline(0, te.conn)
 	for i, pl := range payloads {
 		p.dg[i].N = copy(p.dg[i].Buf, pl)
 		p.dg[i].Addr = from
@@ -277,7 +277,7 @@ func TestPipelinesDoNotAllocate(t *testing.T) {
 	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
 	idle := te.newTxPipeline(te.net(0), discardTAP{}, te.conn, false) // polled after each batch
 	te.net(0).txp.Store(&[]*txPipeline{idle})
-	rx := te.newRxPipeline(0)
+	rx := te.newRxPipeline(0, te.conn)
 	for i := range rx.dg {
 		rx.dg[i].N = copy(rx.dg[i].Buf, vxlan(200, frame(macLocal, macRemote, 1000)))
 		rx.dg[i].Addr = peerB
@@ -304,7 +304,7 @@ func TestRunForwardsAndStopsCleanly(t *testing.T) {
 	go func() { done <- te.Run(ctx) }()
 
 	te.taps[0].push(frame(macBcast, macLocal, 46))
-	te.conn.in <- Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB}
+	te.conn.push(Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
 	deadline := time.Now().Add(5 * time.Second)
 	for len(te.conn.sentDatagrams()) < 2 || len(te.taps[0].written()) < 1 {
 		if time.Now().After(deadline) {

@@ -29,7 +29,7 @@ func train(t testing.TB, dgs ...[]byte) Datagram {
 // receiveTrains runs messages (datagrams or trains) through the RX
 // pipeline as one batch.
 func (te *testEngine) receiveTrains(from netip.Addr, msgs ...Datagram) {
-	p := te.newRxPipeline(0)
+	p := te.newRxPipeline(0, te.conn)
 	for i, m := range msgs {
 		p.dg[i].N = copy(p.dg[i].Buf, m.Buf[:m.N])
 		p.dg[i].Addr = from
@@ -274,7 +274,7 @@ func TestTrainPipelinesDoNotAllocate(t *testing.T) {
 	for _, off := range []bool{false, true} {
 		te := newTestEngine(t)
 		te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}}; d.Offload = off })
-		rx := te.newRxPipeline(0)
+		rx := te.newRxPipeline(0, te.conn)
 		dgs, _ := segments(t, 200, 40000, 40, 1398)
 		trains := make([]Datagram, len(rx.dg))
 		for i := range trains {
@@ -309,7 +309,7 @@ func FuzzRxTrain(f *testing.F) {
 	f.Add([]byte{8, 0, 0, 0, 0, 0, 200, 0}, 100000, false)
 	te := newTestEngine(f)
 	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
-	rx := te.newRxPipeline(0)
+	rx := te.newRxPipeline(0, te.conn)
 	f.Fuzz(func(t *testing.T, msg []byte, seg int, off bool) {
 		te.editDev(0, func(d *Device) { d.Offload = off })
 		msg = msg[:min(len(msg), len(rx.dg[0].Buf))]
