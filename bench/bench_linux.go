@@ -7,16 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/topo"
 )
 
@@ -85,11 +82,7 @@ func runBench(o options) (err error) {
 	if r.lab, err = topo.New(labPrefix); err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := r.lab.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("closing lab %s: %w", r.lab.Name(), cerr))
-		}
-	}()
+	defer harness.CloseLab(r.lab, &err)
 	if err := r.setup(); err != nil {
 		return err
 	}
@@ -126,25 +119,9 @@ func runBench(o options) (err error) {
 }
 
 // preflight checks what a run needs before anything is built.
-func (r *runner) preflight() error {
-	if os.Geteuid() != 0 {
-		return errors.New("needs root for network namespaces: sudo make bench")
-	}
-	for _, tool := range []string{"ip", "iperf3", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (make deps installs it): %w", tool, err)
-		}
-	}
-	path, err := filepath.Abs(r.o.vtepd)
-	if err != nil {
+func (r *runner) preflight() (err error) {
+	if r.vtepd, r.self, err = harness.Preflight("bench", []string{"ip", "iperf3", "ping"}, r.o.vtepd); err != nil {
 		return err
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		return fmt.Errorf("vtepd binary %s missing or not executable (make build)", path)
-	}
-	r.vtepd = path
-	if r.self, err = os.Executable(); err != nil {
-		return fmt.Errorf("finding own binary: %w", err)
 	}
 	r.clkTck = clockTicks()
 	return nil
@@ -166,21 +143,17 @@ func clockTicks() float64 {
 // setup builds the two hosts and their containers and starts the iperf3
 // server.
 func (r *runner) setup() error {
-	for i, name := range []string{"a", "b"} {
-		h, err := r.lab.AddHost(name, underlays[i], underlayMTU)
-		if err != nil {
+	hosts, ctrs, err := harness.AddHosts(r.lab, []string{"a", "b"},
+		func(i int) netip.Prefix { return underlays[i] }, func(i int) netip.Prefix { return containers[i] }, underlayMTU,
+		func(i int, _ *topo.Host, c *topo.Container) (err error) {
+			r.macs[i], err = c.MAC()
 			return err
-		}
-		c, err := h.AddContainer("c1", containers[i], h.VXLANMTU())
-		if err != nil {
-			return err
-		}
-		if r.macs[i], err = c.MAC(); err != nil {
-			return err
-		}
-		r.hosts[i], r.ctrs[i] = h, c
+		})
+	if err != nil {
+		return err
 	}
-	var err error
+	copy(r.hosts[:], hosts)
+	copy(r.ctrs[:], ctrs)
 	r.iperf, err = r.ctrs[1].Start("iperf3", "-s", "-B", containers[1].Addr().String(), "-p", strconv.Itoa(iperfPort))
 	return err
 }
@@ -266,37 +239,10 @@ func (r *runner) vtepdConfig(i int) string {
 // startVtepd runs vtepd on both hosts and waits for /healthz. The
 // configuration files live only until both daemons have read them.
 func (r *runner) startVtepd() error {
-	dir, err := os.MkdirTemp("", "vtepbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	for i, h := range r.hosts {
-		path := filepath.Join(dir, h.Name+".toml")
-		if err := os.WriteFile(path, []byte(r.vtepdConfig(i)), 0o644); err != nil {
-			return err
-		}
-		if r.procs[i], err = h.Start(r.vtepd, "-config", path, "-log-level", "warn"); err != nil {
-			return err
-		}
-	}
-	for i, h := range r.hosts {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if r.procs[i].Exited() {
-				return fmt.Errorf("vtepd on %s exited at start:\n%s", h.Name, tail([]byte(r.procs[i].Output()), 2000))
-			}
-			_, err := h.HTTPGet("http://" + metricsAddr + "/healthz")
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("vtepd on %s not healthy within 10s: %w", h.Name, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
+	procs, err := harness.StartVtepds(r.hosts[:], "vtepbench-", metricsAddr, r.vtepdConfig,
+		func(path string) (string, []string) { return r.vtepd, []string{"-config", path, "-log-level", "warn"} })
+	copy(r.procs[:], procs)
+	return err
 }
 
 // down removes the data path of mode. vtepd must exit cleanly on SIGTERM.
@@ -343,10 +289,8 @@ func (r *runner) checkAlive() error {
 // finish waits up to timeout for p and returns its output and exit code;
 // a process still running then is killed and reported.
 func finish(p *topo.Proc, timeout time.Duration) ([]byte, int, error) {
-	code, err := p.Wait(timeout)
+	code, err := harness.Wait(p, timeout)
 	if errors.Is(err, topo.ErrTimeout) {
-		_ = p.Signal(syscall.SIGKILL)
-		_, _ = p.Wait(5 * time.Second)
 		return []byte(p.Output()), -1, fmt.Errorf("%w; output:\n%s", err, tail([]byte(p.Output()), 2000))
 	}
 	if err != nil {
@@ -396,20 +340,4 @@ func backgroundBusy() (float64, error) {
 		return 0, nil
 	}
 	return 100 * float64(t1.Busy-t0.Busy) / float64(t1.Total-t0.Total), nil
-}
-
-// system describes the machine for the results.
-func system() System {
-	s := System{CPUs: runtime.NumCPU(), Go: runtime.Version()}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		s.Kernel = unix.ByteSliceToString(u.Release[:])
-	}
-	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		s.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			s.Commit += "-dirty"
-		}
-	}
-	return s
 }

@@ -37,4 +37,10 @@
 // counted) ends the run with an error and a non-zero exit status rather
 // than a zero in the table. The lab is removed on every exit path,
 // including Ctrl-C.
+//
+// What it shares with the soak (soak/) lives in internal/harness: the
+// preflight, the hosts and containers of the lab, starting vtepd, the
+// AF_PACKET sender under the generator, the -duration flag and the hidden
+// subcommands' plumbing. This package keeps its workloads, the generator
+// and counter themselves, and its statistics, table and chart.
 package main

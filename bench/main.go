@@ -4,11 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"strconv"
-	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // Hidden subcommands (pktgen_linux.go).
@@ -34,27 +32,12 @@ type options struct {
 func main() {
 	// Hidden subcommands: the harness re-executes itself inside container
 	// namespaces as the small-frame generator and counter.
-	if len(os.Args) > 1 {
-		var run func([]string) error
-		switch os.Args[1] {
-		case cmdPktgen:
-			run = runPktgen
-		case cmdPktsink:
-			run = runPktsink
-		}
-		if run != nil {
-			if err := run(os.Args[2:]); err != nil {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-				os.Exit(1)
-			}
-			return
-		}
-	}
+	harness.RunHidden(os.Args[1:], map[string]func([]string) error{cmdPktgen: runPktgen, cmdPktsink: runPktsink})
 
 	var o options
 	flag.IntVar(&o.reps, "reps", 3, "repetitions per mode; medians are reported")
 	o.duration = 5 * time.Second
-	flag.Var((*seconds)(&o.duration), "duration", "length of each measurement: a Go duration (5s) or plain seconds (5)")
+	flag.Var(harness.SecondsFlag(&o.duration, 24*time.Hour, "5s"), "duration", "length of each measurement: a Go duration (5s) or plain seconds (5)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json, latest.svg, timestamped copies and profiles")
 	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
 	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps")
@@ -78,38 +61,13 @@ func main() {
 	}
 	// topo closes the lab on SIGINT/SIGTERM and re-raises the signal; a
 	// workload cut short by it must not read as a failure of the path.
-	var interrupted atomic.Bool
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		interrupted.Store(true)
-	}()
+	interrupted := harness.WatchInterrupt()
 	if err := runBench(o); err != nil {
-		if interrupted.Load() {
+		if interrupted() {
 			fmt.Fprintln(os.Stderr, "bench: interrupted; lab removed")
 			os.Exit(130)
 		}
 		fmt.Fprintf(os.Stderr, "bench: FAILED: %v\n", err)
 		os.Exit(1)
 	}
-}
-
-// seconds is a time.Duration flag that also takes a plain number of
-// seconds, so that `-duration 3` means what it says.
-type seconds time.Duration
-
-func (s *seconds) String() string { return time.Duration(*s).String() }
-
-func (s *seconds) Set(v string) error {
-	if d, err := time.ParseDuration(v); err == nil {
-		*s = seconds(d)
-		return nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 24*3600 {
-		return fmt.Errorf("want a duration such as 5s, or seconds")
-	}
-	*s = seconds(time.Duration(f * float64(time.Second)))
-	return nil
 }

@@ -5,8 +5,6 @@ package main
 // tested without root in parse_test.go.
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -128,18 +126,6 @@ func parsePidStat(data []byte) (uint64, error) {
 		return 0, fmt.Errorf("/proc/<pid>/stat: stime: %w", err)
 	}
 	return u + st, nil
-}
-
-// lastJSONLine decodes the last line of out that starts with "{" into v:
-// the hidden subcommands print their result that way, after any chatter.
-func lastJSONLine(out []byte, v any) error {
-	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
-	for i := len(lines) - 1; i >= 0; i-- {
-		if bytes.HasPrefix(lines[i], []byte("{")) {
-			return json.Unmarshal(lines[i], v)
-		}
-	}
-	return fmt.Errorf("%w: no JSON result line in output: %s", errNoData, tail(out, 300))
 }
 
 // median of xs (the mean of the two middle values for an even count);

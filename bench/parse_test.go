@@ -156,21 +156,6 @@ func TestParsePidStat(t *testing.T) {
 	}
 }
 
-func TestLastJSONLine(t *testing.T) {
-	var r sinkResultForTest
-	if err := lastJSONLine([]byte("ready\n{\"received\":1}\nchatter\n{\"received\":42}\n"), &r); err != nil || r.Received != 42 {
-		t.Errorf("lastJSONLine = %+v, %v; want received 42", r, err)
-	}
-	if err := lastJSONLine([]byte("ready\n"), &r); !errors.Is(err, errNoData) {
-		t.Errorf("lastJSONLine without JSON = %v, want errNoData", err)
-	}
-}
-
-// sinkResultForTest stands in for sinkResult, which is Linux-only.
-type sinkResultForTest struct {
-	Received uint64 `json:"received"`
-}
-
 func TestMedianPercentile(t *testing.T) {
 	for _, tc := range []struct {
 		xs       []float64
@@ -426,20 +411,5 @@ func TestNotes(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestSecondsFlag(t *testing.T) {
-	for in, want := range map[string]time.Duration{"3": 3 * time.Second, "2.5": 2500 * time.Millisecond, "5s": 5 * time.Second, "1m": time.Minute} {
-		var s seconds
-		if err := s.Set(in); err != nil || time.Duration(s) != want {
-			t.Errorf("Set(%q) = %v, %v; want %v", in, time.Duration(s), err, want)
-		}
-	}
-	for _, bad := range []string{"", "x", "-1", "3 s"} {
-		var s seconds
-		if err := s.Set(bad); err == nil {
-			t.Errorf("Set(%q) succeeded", bad)
-		}
 	}
 }

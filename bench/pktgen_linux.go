@@ -5,8 +5,8 @@ package main
 //
 // Design notes. iperf3 makes one syscall per datagram and tops out far
 // below what a 64-byte path can carry, so the generator writes prebuilt
-// Ethernet frames to an AF_PACKET socket on the container's eth0, a batch
-// per sendmmsg. The socket is opened with protocol 0, so it is never hooked
+// Ethernet frames to an AF_PACKET socket on the container's eth0
+// (harness.PacketSender), a batch per sendmmsg. The socket is opened with protocol 0, so it is never hooked
 // into the receive path, and with PACKET_QDISC_BYPASS, so frames go straight
 // to the veth. What it reports as "offered" is what eth0 accepted; veth
 // may still drop some of that on the way into the host's backlog.
@@ -34,6 +34,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 const (
@@ -47,8 +49,6 @@ const (
 	// sinkPoll bounds each blocking recvmmsg (SO_RCVTIMEO), so the counter
 	// checks its clock even when nothing arrives.
 	sinkPoll = 100 * time.Millisecond
-	// sinkReady is the line the counter prints once its socket is bound.
-	sinkReady = "ready"
 )
 
 // genResult is the generator's report, one JSON line on stdout.
@@ -96,11 +96,11 @@ func mmsg(trap uintptr, fd int, msgs []mmsghdr, flags int) (int, error) {
 	return int(n), nil
 }
 
-// setBuffer asks for size with the privileged option, falling back to the
-// one capped by net.core.{r,w}mem_max.
-func setBuffer(fd, force, plain, size int) {
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, size) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, size)
+// setRecvBuffer asks for size with SO_RCVBUFFORCE, falling back to
+// SO_RCVBUF, capped by net.core.rmem_max.
+func setRecvBuffer(fd, size int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size)
 	}
 }
 
@@ -146,23 +146,15 @@ func runPktgen(args []string) error {
 		return err
 	}
 
-	ifi, err := net.InterfaceByName(*dev)
+	ps, err := harness.OpenPacketSender(*dev)
 	if err != nil {
 		return err
 	}
-	// Protocol 0: a send-only socket, never hooked into the receive path.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("socket AF_PACKET", err)
+	defer ps.Close()
+	if err := ps.BypassQdisc(); err != nil {
+		return err
 	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
-		return os.NewSyscallError("bind AF_PACKET", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1); err != nil {
-		return os.NewSyscallError("setsockopt PACKET_QDISC_BYPASS", err)
-	}
-	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, socketBuffer)
+	ps.SetSendBuffer(socketBuffer)
 
 	// One batch cycles through the flows; the same bytes go out every time.
 	batch := make([][]byte, mmsgBatch)
@@ -176,7 +168,7 @@ func runPktgen(args []string) error {
 	w := window{from: start.Add(*warmup), to: start.Add(*warmup + *duration)}
 	end := w.to.Add(*tailTime)
 	for {
-		n, err := mmsg(unix.SYS_SENDMMSG, fd, msgs, 0)
+		n, err := mmsg(unix.SYS_SENDMMSG, ps.Fd(), msgs, 0)
 		switch {
 		case err == nil:
 			r.Sent += uint64(n)
@@ -199,7 +191,7 @@ func runPktgen(args []string) error {
 }
 
 // runPktsink is the counter: `_pktsink -listen ADDR:PORT [...]`. It prints
-// sinkReady once bound, opens its window warmup after the first datagram,
+// harness.ReadyLine once bound, opens its window warmup after the first datagram,
 // and fails if none arrives within -first-timeout.
 func runPktsink(args []string) error {
 	fs := flag.NewFlagSet(cmdPktsink, flag.ContinueOnError)
@@ -221,7 +213,7 @@ func runPktsink(args []string) error {
 		return os.NewSyscallError("socket", err)
 	}
 	defer unix.Close(fd)
-	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, socketBuffer)
+	setRecvBuffer(fd, socketBuffer)
 	tv := unix.NsecToTimeval(sinkPoll.Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
@@ -235,7 +227,7 @@ func runPktsink(args []string) error {
 	}
 	msgs := newMmsgs(bufs)
 	rxPath := "/sys/class/net/" + *dev + "/statistics/rx_packets"
-	fmt.Println(sinkReady)
+	fmt.Println(harness.ReadyLine)
 
 	var (
 		r       sinkResult

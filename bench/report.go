@@ -14,6 +14,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // The two data paths under comparison.
@@ -87,13 +89,8 @@ type Settings struct {
 	Flows     int      `json:"udp_flows"`
 }
 
-// System describes where the run was made.
-type System struct {
-	Kernel string `json:"kernel"`
-	CPUs   int    `json:"cpus"`
-	Go     string `json:"go"`
-	Commit string `json:"commit,omitempty"` // of the work tree, "-dirty" if modified
-}
+// System describes where the run was made (internal/harness).
+type System = harness.System
 
 // MetricResult is one figure: medians over the repetitions and the
 // repetitions themselves.

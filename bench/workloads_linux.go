@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/topo"
 )
 
@@ -156,7 +157,7 @@ func (r *runner) waitGenerator(gen *topo.Proc) (genResult, error) {
 	if err != nil {
 		return g, fmt.Errorf("generator: %w", err)
 	}
-	if err := lastJSONLine(out, &g); err != nil {
+	if err := harness.LastJSONLine(out, &g); err != nil {
 		return g, fmt.Errorf("generator: %w", err)
 	}
 	if g.WindowSeconds <= 0 || g.WindowSent == 0 {
@@ -192,12 +193,9 @@ func (r *runner) pps(mode string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(sink.Output(), sinkReady+"\n"); {
-		if sink.Exited() || time.Now().After(deadline) {
-			_, _, _ = finish(sink, time.Second)
-			return "", fmt.Errorf("counter did not start:\n%s", tail([]byte(sink.Output()), 1000))
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !harness.WaitReady(sink, harness.ReadyLine, time.Now().Add(5*time.Second)) {
+		_, _, _ = finish(sink, time.Second)
+		return "", fmt.Errorf("counter did not start:\n%s", tail([]byte(sink.Output()), 1000))
 	}
 	if err := r.warmFDBs(); err != nil {
 		return "", err
@@ -212,7 +210,7 @@ func (r *runner) pps(mode string) (string, error) {
 		return "", err
 	}
 	var s sinkResult
-	if err := lastJSONLine(sinkOut, &s); err != nil {
+	if err := harness.LastJSONLine(sinkOut, &s); err != nil {
 		return "", fmt.Errorf("counter: %w", err)
 	}
 	if s.WindowSeconds <= 0 || s.WindowReceived == 0 {
@@ -317,7 +315,7 @@ func (r *runner) report(tops []string) error {
 		Time: time.Now().UTC().Truncate(time.Second),
 		Settings: Settings{Reps: r.o.reps, Duration: r.o.duration.String(), Workloads: r.work,
 			Queues: r.o.queues, UDPGSO: r.o.udpGSO, BusyPoll: busyPollText(r.o.busyPoll), Flows: r.o.flows},
-		System:        system(),
+		System:        harness.ThisSystem(),
 		BusyBefore:    round(r.busyBefore),
 		BusyAfter:     round(r.busyAfter),
 		Metrics:       summarize(r.s),

@@ -59,4 +59,10 @@
 // and a timestamped copy to -out, and exits 1 if a criterion failed (or
 // the soak could not be run). The lab is removed on every exit path,
 // including Ctrl-C.
+//
+// What it shares with the benchmark (bench/) lives in internal/harness:
+// the preflight, the hosts and containers of the lab, starting vtepd, the
+// AF_PACKET sender under the churn, the -duration flag and the hidden
+// subcommands' plumbing. This package keeps its workload, its sampling
+// and its judgement.
 package main

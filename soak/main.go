@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"strconv"
-	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // options are the soak's settings.
@@ -91,16 +89,10 @@ func (o options) phases() (kernel, vtepd, warmup time.Duration) {
 func main() {
 	// Hidden subcommands: the soak re-executes itself inside the lab's
 	// namespaces as the workload's processes.
-	if ran, err := runSubcommand(os.Args[1:]); ran {
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-			os.Exit(1)
-		}
-		return
-	}
+	harness.RunHidden(os.Args[1:], subcommands)
 
 	o := defaultOptions()
-	flag.Var((*seconds)(&o.duration), "duration", "traffic time of both phases together: a Go duration (600s) or plain seconds")
+	flag.Var(harness.SecondsFlag(&o.duration, 7*24*time.Hour, "600s"), "duration", "traffic time of both phases together: a Go duration (600s) or plain seconds")
 	flag.Float64Var(&o.kernelShare, "kernel-share", o.kernelShare, "share of -duration run over the kernel's vxlan, the loss reference")
 	flag.DurationVar(&o.interval, "interval", o.interval, "time between samples of each vtepd")
 	flag.DurationVar(&o.warmup, "warmup", 0, "start of the vtepd phase left out of the flatness checks; 0: a fifth of it, at least 10s")
@@ -133,16 +125,10 @@ func main() {
 
 	// topo closes the lab on SIGINT/SIGTERM and re-raises the signal; a
 	// workload cut short by it must not read as a failure of vtepd.
-	var interrupted atomic.Bool
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		interrupted.Store(true)
-	}()
+	interrupted := harness.WatchInterrupt()
 	res, err := runSoak(o)
 	if err != nil {
-		if interrupted.Load() {
+		if interrupted() {
 			fmt.Fprintln(os.Stderr, "soak: interrupted; lab removed")
 			os.Exit(130)
 		}
@@ -161,23 +147,4 @@ func main() {
 	if !res.Pass {
 		os.Exit(1)
 	}
-}
-
-// seconds is a time.Duration flag that also takes a plain number of
-// seconds, so that `-duration $(SOAK_SECONDS)` means what it says.
-type seconds time.Duration
-
-func (s *seconds) String() string { return time.Duration(*s).String() }
-
-func (s *seconds) Set(v string) error {
-	if d, err := time.ParseDuration(v); err == nil {
-		*s = seconds(d)
-		return nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 7*24*3600 {
-		return fmt.Errorf("want a duration such as 600s, or seconds")
-	}
-	*s = seconds(time.Duration(f * float64(time.Second)))
-	return nil
 }

@@ -5,9 +5,7 @@ package main
 // or numbers, tested without root in parse_test.go.
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
@@ -225,18 +223,6 @@ func lossRate(lost, attempted uint64) float64 {
 		return 0
 	}
 	return float64(lost) / float64(attempted)
-}
-
-// lastJSONLine decodes the last line of out that starts with "{" into v:
-// the hidden subcommands print their result that way, after any chatter.
-func lastJSONLine(out []byte, v any) error {
-	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
-	for i := len(lines) - 1; i >= 0; i-- {
-		if bytes.HasPrefix(lines[i], []byte("{")) {
-			return json.Unmarshal(lines[i], v)
-		}
-	}
-	return fmt.Errorf("%w: no JSON result line in output: %s", errNoData, tail(out, 300))
 }
 
 // tail returns the last n bytes of b, for error messages.

@@ -150,13 +150,3 @@ func TestRollingMedian(t *testing.T) {
 		t.Errorf("short series changed: %v", y)
 	}
 }
-
-func TestLastJSONLine(t *testing.T) {
-	var v struct{ N int }
-	if err := lastJSONLine([]byte("ready\n{\"N\":1}\nchatter\n{\"N\":2}\n"), &v); err != nil || v.N != 2 {
-		t.Errorf("lastJSONLine = %+v, %v; want N 2", v, err)
-	}
-	if err := lastJSONLine([]byte("ready\n"), &v); !errors.Is(err, errNoData) {
-		t.Errorf("no JSON: err = %v, want errNoData", err)
-	}
-}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // The two data paths: the kernel's vxlan is the reference for loss.
@@ -56,10 +58,7 @@ type Settings struct {
 
 // System describes the machine.
 type System struct {
-	Kernel string `json:"kernel"`
-	CPUs   int    `json:"cpus"`
-	Go     string `json:"go"`
-	Commit string `json:"commit,omitempty"` // of the work tree, "-dirty" if modified
+	harness.System // kernel, cpus, go, commit
 	// LoadBefore and LoadAfter are the 1-minute load averages around the
 	// run: other work on a shared machine moves every figure.
 	LoadBefore float64 `json:"load_before"`

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // passing is the results of a run that meets every criterion: three hosts
@@ -158,5 +161,20 @@ func TestPhases(t *testing.T) {
 	bad.duration = 5 * time.Second
 	if bad.check() == nil {
 		t.Error("a 5 s soak accepted")
+	}
+}
+
+// TestSystemJSON pins the "system" object of latest.json: the fields
+// shared with the benchmark (harness.System, embedded) come first and
+// flat, as when soak declared them itself.
+func TestSystemJSON(t *testing.T) {
+	s := System{System: harness.System{Kernel: "6.1.0", CPUs: 2, Go: "go1.26", Commit: "abc"}, LoadBefore: 1.5, LoadAfter: 2}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"kernel":"6.1.0","cpus":2,"go":"go1.26","commit":"abc","load_before":1.5,"load_after":2}`
+	if string(b) != want {
+		t.Errorf("System as JSON:\n got %s\nwant %s", b, want)
 	}
 }

@@ -8,16 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/topo"
@@ -132,17 +127,13 @@ func runSoak(o options) (res *Results, err error) {
 			GOGC:            o.gogc,
 			LossSlack:       o.lossSlack,
 		},
-		System: system(),
+		System: System{System: harness.ThisSystem(), LoadBefore: loadAverage()},
 	}
 	if r.lab, err = topo.New(labPrefix); err != nil {
 		return nil, err
 	}
 	r.res.Lab = r.lab.Name()
-	defer func() {
-		if cerr := r.lab.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("closing lab %s: %w", r.lab.Name(), cerr))
-		}
-	}()
+	defer harness.CloseLab(r.lab, &err)
 	if err := r.setup(); err != nil {
 		return nil, err
 	}
@@ -201,51 +192,26 @@ func (r *runner) note(format string, args ...any) {
 }
 
 // preflight checks what a run needs before anything is built.
-func (r *runner) preflight() error {
-	if os.Geteuid() != 0 {
-		return errors.New("needs root for network namespaces: sudo make soak")
-	}
-	for _, tool := range []string{"ip", "bridge", "iperf3", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found (make deps installs it): %w", tool, err)
-		}
-	}
-	path, err := filepath.Abs(r.o.vtepd)
-	if err != nil {
-		return err
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		return fmt.Errorf("vtepd binary %s missing or not executable (make build)", path)
-	}
-	r.vtepd = path
-	if r.self, err = os.Executable(); err != nil {
-		return fmt.Errorf("finding own binary: %w", err)
-	}
-	return nil
+func (r *runner) preflight() (err error) {
+	r.vtepd, r.self, err = harness.Preflight("soak", []string{"ip", "bridge", "iperf3", "ping"}, r.o.vtepd)
+	return err
 }
 
 // setup builds the hosts, their containers and the attacker, and starts
 // an iperf3 server in every container.
 func (r *runner) setup() error {
 	ageingCS := strconv.Itoa(int(bridgeAgeing / (10 * time.Millisecond)))
-	for i, name := range hostNames {
-		h, err := r.lab.AddHost(name, underlayOf(i), underlayMTU)
-		if err != nil {
-			return err
-		}
-		if _, err := h.Exec("ip", "link", "set", "br0", "type", "bridge", "ageing_time", ageingCS); err != nil {
-			return err
-		}
-		c, err := h.AddContainer("c1", containerOf(i), h.VXLANMTU())
-		if err != nil {
-			return err
-		}
-		if err := c.SetMAC(containerMAC(i)); err != nil {
-			return err
-		}
-		r.hosts, r.ctrs = append(r.hosts, h), append(r.ctrs, c)
-	}
 	var err error
+	r.hosts, r.ctrs, err = harness.AddHosts(r.lab, hostNames, underlayOf, containerOf, underlayMTU,
+		func(i int, h *topo.Host, c *topo.Container) error {
+			if _, err := h.Exec("ip", "link", "set", "br0", "type", "bridge", "ageing_time", ageingCS); err != nil {
+				return err
+			}
+			return c.SetMAC(containerMAC(i))
+		})
+	if err != nil {
+		return err
+	}
 	if r.attacker, err = r.lab.AddHost("x", attacker, underlayMTU); err != nil {
 		return err
 	}
@@ -367,42 +333,17 @@ func (r *runner) vtepdConfig(i int) string {
 // vtepdUp starts vtepd on every host, waits for /healthz and for the
 // overlay.
 func (r *runner) vtepdUp() error {
-	dir, err := os.MkdirTemp("", "vtepsoak-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	for i, h := range r.hosts {
-		path := filepath.Join(dir, h.Name+".toml")
-		if err := os.WriteFile(path, []byte(r.vtepdConfig(i)), 0o644); err != nil {
-			return err
-		}
+	var err error
+	r.vtepds, err = harness.StartVtepds(r.hosts, "vtepsoak-", metricsAddr, r.vtepdConfig, func(path string) (string, []string) {
 		bin, args := r.vtepd, []string{"-config", path}
 		if r.o.gogc > 0 {
 			// env(1) execs vtepd, so the PID is still vtepd's.
 			bin, args = "env", append([]string{"GOGC=" + strconv.Itoa(r.o.gogc), r.vtepd}, args...)
 		}
-		p, err := h.Start(bin, args...)
-		if err != nil {
-			return err
-		}
-		r.vtepds = append(r.vtepds, p)
-	}
-	for i, h := range r.hosts {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if r.vtepds[i].Exited() {
-				return fmt.Errorf("vtepd on %s exited at start:\n%s", h.Name, tail([]byte(r.vtepds[i].Output()), 2000))
-			}
-			_, err := h.HTTPGet("http://" + metricsAddr + "/healthz")
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("vtepd on %s not healthy within 10s: %w", h.Name, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		return bin, args
+	})
+	if err != nil {
+		return err
 	}
 	return r.warm(modeVtepd)
 }
@@ -478,11 +419,8 @@ func (r *runner) workload(mode string, phase int, d time.Duration, during func(s
 	}
 	all := append(append(append([]*topo.Proc(nil), flows...), churns...), hostile)
 	for _, proc := range all {
-		for !strings.Contains(proc.Output(), readyLine+"\n") {
-			if proc.Exited() || time.Now().After(start) {
-				return p, fmt.Errorf("%v not ready before the start time:\n%s", proc, tail([]byte(proc.Output()), 1000))
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !harness.WaitReady(proc, harness.ReadyLine, start) {
+			return p, fmt.Errorf("%v not ready before the start time:\n%s", proc, tail([]byte(proc.Output()), 1000))
 		}
 	}
 	r.progress("%s: traffic for %v", mode, d)
@@ -551,18 +489,14 @@ func (r *runner) workload(mode string, phase int, d time.Duration, during func(s
 
 // waitJSON waits for a workload process and decodes its report.
 func waitJSON(p *topo.Proc, timeout time.Duration, v any) error {
-	code, err := p.Wait(timeout)
-	if errors.Is(err, topo.ErrTimeout) {
-		_ = p.Signal(syscall.SIGKILL)
-		_, _ = p.Wait(5 * time.Second)
-	}
+	code, err := harness.Wait(p, timeout)
 	if err == nil && code != 0 {
 		err = fmt.Errorf("%v exited with status %d", p, code)
 	}
 	if err != nil {
 		return fmt.Errorf("%w:\n%s", err, tail([]byte(p.Output()), 1000))
 	}
-	if err := lastJSONLine([]byte(p.Output()), v); err != nil {
+	if err := harness.LastJSONLine([]byte(p.Output()), v); err != nil {
 		return fmt.Errorf("%v: %w", p, err)
 	}
 	return nil
@@ -849,20 +783,4 @@ func loadAverage() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
-}
-
-// system describes the machine for the results.
-func system() System {
-	s := System{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadAverage()}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		s.Kernel = unix.ByteSliceToString(u.Release[:])
-	}
-	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		s.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			s.Commit += "-dirty"
-		}
-	}
-	return s
 }

@@ -11,5 +11,5 @@ var errUnsupported = fmt.Errorf("needs Linux network namespaces; not supported o
 
 func runSoak(options) (*Results, error) { return nil, errUnsupported }
 
-// runSubcommand recognises no subcommand: there is no lab to run them in.
-func runSubcommand([]string) (bool, error) { return false, nil }
+// subcommands is empty: there is no lab to run them in.
+var subcommands map[string]func([]string) error

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,19 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/topo"
 )
 
 // TestMain runs the hidden subcommands: the soak re-executes its own
 // binary, here the test binary, inside the lab's namespaces.
 func TestMain(m *testing.M) {
-	if ran, err := runSubcommand(os.Args[1:]); ran {
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[1], err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	harness.RunHidden(os.Args[1:], subcommands)
 	os.Exit(m.Run())
 }
 

@@ -13,7 +13,7 @@ package main
 //
 // Each waits for a shared start time (-start, Unix nanoseconds), runs for
 // -duration, and prints one JSON line with what it did. A subcommand prints
-// readyLine once its sockets are open, so the harness knows that the start
+// harness.ReadyLine once its sockets are open, so the harness knows that the start
 // time will find everyone listening.
 
 import (
@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // Hidden subcommands.
@@ -41,8 +43,6 @@ const (
 )
 
 const (
-	// readyLine is printed once a subcommand's sockets are open.
-	readyLine = "ready"
 	// pace is how often the senders catch up with their schedule.
 	pace = 5 * time.Millisecond
 	// maxBacklog is how far behind its schedule a sender may fall before
@@ -57,23 +57,11 @@ const (
 	flowSocketBuffer = 4 << 20
 )
 
-// runSubcommand runs a hidden subcommand if args names one.
-func runSubcommand(args []string) (ran bool, err error) {
-	if len(args) == 0 {
-		return false, nil
-	}
-	var run func([]string) error
-	switch args[0] {
-	case cmdFlow:
-		run = runFlow
-	case cmdChurn:
-		run = runChurn
-	case cmdHostile:
-		run = runHostile
-	default:
-		return false, nil
-	}
-	return true, run(args[1:])
+// subcommands are the hidden subcommands, for harness.RunHidden.
+var subcommands = map[string]func([]string) error{
+	cmdFlow:    runFlow,
+	cmdChurn:   runChurn,
+	cmdHostile: runHostile,
 }
 
 // schedule is the common timing of the workload processes.
@@ -186,7 +174,7 @@ func runFlow(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(readyLine)
+	fmt.Println(harness.ReadyLine)
 
 	res := flowResult{
 		Index:      *index,
@@ -339,21 +327,12 @@ func runChurn(args []string) error {
 		*moveEvery < 0 || *phase < 0 || *phase > 255 || *epoch < 10*time.Millisecond {
 		return errors.New("bad -index, -hosts, -per-epoch (1..256), -move-every, -phase or -epoch")
 	}
-	ifi, err := net.InterfaceByName(*dev)
+	ps, err := harness.OpenPacketSender(*dev)
 	if err != nil {
 		return err
 	}
-	// Protocol 0: a send-only socket, never hooked into the receive path.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("socket AF_PACKET", err)
-	}
-	defer unix.Close(fd)
-	to := &unix.SockaddrLinklayer{Ifindex: ifi.Index}
-	if err := unix.Bind(fd, to); err != nil {
-		return os.NewSyscallError("bind AF_PACKET", err)
-	}
-	fmt.Println(readyLine)
+	defer ps.Close()
+	fmt.Println(harness.ReadyLine)
 
 	var res churnResult
 	epochs := int(sch.duration / *epoch)
@@ -369,7 +348,7 @@ func runChurn(args []string) error {
 		macs := append(append([]net.HardwareAddr(nil), plan.Appear...), plan.Move...)
 		for k, mac := range macs {
 			sleepUntil(e0.Add(time.Duration(k) * *epoch / time.Duration(len(macs))))
-			if err := unix.Sendto(fd, ethernetFrame(broadcastMAC, mac), 0, to); err != nil {
+			if err := ps.Send(ethernetFrame(broadcastMAC, mac)); err != nil {
 				res.Errors++
 				continue
 			}
@@ -446,7 +425,7 @@ func runHostile(args []string) error {
 		return err
 	}
 	defer conn.Close()
-	fmt.Println(readyLine)
+	fmt.Println(harness.ReadyLine)
 
 	rng := rand.New(rand.NewPCG(*seed, 0x50a4))
 	res := hostileResult{Sent: map[string]map[string]uint64{}}

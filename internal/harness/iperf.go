@@ -62,13 +62,3 @@ func ParseIperf(out []byte) (Iperf, error) {
 	}
 	return r, nil
 }
-
-// Tail is the last n bytes of a command's output, trimmed, for an error
-// message.
-func Tail(b []byte, n int) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > n {
-		return "..." + string(b[len(b)-n:])
-	}
-	return string(b)
-}
