@@ -22,6 +22,11 @@ import (
 // long on 1500-byte buffers, and big-endian loads in 128-byte rounds
 // about 1.3 times (BenchmarkSum). Four accumulators of 32-bit halves,
 // which need no carry, were slower still: twice the additions.
+//
+// CopySum copies, then sums the copy while it is still in the L1 cache,
+// a chunk at a time. A true single pass (load, store, add, 8 bytes at a
+// time) was tried and was a quarter slower on 1500 bytes: copy uses
+// vector stores, and a Go loop cannot.
 
 // Sum returns the ones' complement sum of b added to initial, not yet
 // folded. A trailing odd byte is padded with a zero byte, so only the last
@@ -77,6 +82,25 @@ func Sum(b []byte, initial uint64) uint64 {
 	}
 	ac, carry = bits.Add64(bits.ReverseBytes64(ac), initial, 0)
 	return ac + carry
+}
+
+// copySumChunk is how much CopySum copies before it sums: small enough
+// to stay in the L1 cache, and more than a 1500-byte frame.
+const copySumChunk = 2048
+
+// CopySum copies src to dst, as copy does, and returns the number of
+// bytes copied and their ones' complement sum added to initial, as Sum
+// does: the same as copy followed by Sum of what was copied, and faster
+// on long slices (see the design notes above).
+func CopySum(dst, src []byte, initial uint64) (n int, sum uint64) {
+	sum = initial
+	for len(dst) > 0 && len(src) > 0 {
+		k := copy(dst[:min(len(dst), copySumChunk)], src)
+		sum = Sum(dst[:k], sum)
+		dst, src = dst[k:], src[k:]
+		n += k
+	}
+	return n, sum
 }
 
 // Fold reduces a sum from Sum to 16 bits (not complemented).

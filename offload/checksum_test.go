@@ -29,7 +29,7 @@ func refSum(b []byte, initial uint64) uint16 {
 }
 
 // checksumLens are the lengths the property tests try: every length up
-// to 300, and lengths around the unrolled loops' strides.
+// to 300, and lengths around the unrolled loops' and CopySum's strides.
 func checksumLens() []int {
 	var ls []int
 	for n := 0; n <= 300; n++ {
@@ -80,6 +80,41 @@ func TestSumInPieces(t *testing.T) {
 		init := r.Uint64()
 		if got, want := Fold(Sum(b[cut:n], Sum(b[:cut], init))), refSum(b[:n], init); got != want {
 			t.Fatalf("%d bytes cut at %d: %#04x, want %#04x", n, cut, got, want)
+		}
+	}
+}
+
+func TestCopySumMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 1071))
+	src := randomBytes(r, 65536+8)
+	dst := make([]byte, 65536+16)
+	for _, n := range checksumLens() {
+		for _, offs := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {3, 5}, {7, 2}} {
+			s := src[offs[0] : offs[0]+n]
+			// dst as long as src, longer, and shorter
+			for _, dn := range []int{n, n + 3, n / 2} {
+				for i := range dst {
+					dst[i] = 0xa5
+				}
+				d := dst[offs[1] : offs[1]+dn]
+				init := r.Uint64()
+				got, sum := CopySum(d, s, init)
+				want := min(n, dn)
+				if got != want {
+					t.Fatalf("CopySum(%d bytes into %d) copied %d", n, dn, got)
+				}
+				if !bytes.Equal(d[:want], s[:want]) {
+					t.Fatalf("CopySum(%d bytes into %d at offsets %v): copy differs", n, dn, offs)
+				}
+				for i, c := range dst {
+					if (i < offs[1] || i >= offs[1]+want) && c != 0xa5 {
+						t.Fatalf("CopySum(%d bytes into %d at offsets %v) wrote byte %d", n, dn, offs, i)
+					}
+				}
+				if g, w := Fold(sum), refSum(s[:want], init); g != w {
+					t.Fatalf("CopySum(%d bytes into %d at offsets %v, %#x): sum %#04x, want %#04x", n, dn, offs, init, g, w)
+				}
+			}
 		}
 	}
 }
