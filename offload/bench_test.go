@@ -1,6 +1,9 @@
 package offload
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 func BenchmarkChecksum1500(b *testing.B) {
 	buf := payload(0, 1500)
@@ -8,6 +11,52 @@ func BenchmarkChecksum1500(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Checksum(buf, 0)
+	}
+}
+
+var benchSizes = []int{64, 1500, 65536}
+
+var sink uint64
+
+func BenchmarkSum(b *testing.B) {
+	for _, n := range benchSizes {
+		buf := payload(0, n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				sink = Sum(buf, sink)
+			}
+		})
+	}
+}
+
+func BenchmarkCopySum(b *testing.B) {
+	for _, n := range benchSizes {
+		src, dst := payload(0, n), make([]byte, n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				_, sink = CopySum(dst, src, sink)
+			}
+		})
+	}
+}
+
+// BenchmarkCopyThenSum is copy and Sum as two calls, to compare with
+// BenchmarkCopySum.
+func BenchmarkCopyThenSum(b *testing.B) {
+	for _, n := range benchSizes {
+		src, dst := payload(0, n), make([]byte, n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(dst, src)
+				sink = Sum(dst, sink)
+			}
+		})
 	}
 }
 

@@ -34,6 +34,13 @@ import (
 //     the kernel drops it. One whose sender left the checksum partial is
 //     as good as the kernel would take it, and merges; alone, it is
 //     written with NEEDS_CSUM.
+//   - The checksum of a segment that may merge is verified in the pass
+//     that copies its payload into the super-frame (CopySum): the copy
+//     goes past the super-frame's end, where nothing is yet, and the
+//     super-frame grows over it only once the checksum holds. A segment
+//     that does not reach the copy is checked on its own (CheckL4), and a
+//     segment that needs the super-frame moved to a spare first is checked
+//     before the move, so a corrupt one never takes a spare.
 //
 // Frames too long for the TAP. A kernel vxlan peer whose datagrams never
 // met a NIC sends its TCP super-frames whole (see GSOFor). Such a segment,
@@ -165,15 +172,20 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 		panic("offload: more frames added than the Coalescer's batch")
 	}
 	frame := buf[offset : offset+size]
-	o := Output{Buf: buf, Offset: offset, Size: size, Index: index, Frames: 1, Bytes: size, tag: tag, csum: CheckL4(frame)}
+	o := Output{Buf: buf, Offset: offset, Size: size, Index: index, Frames: 1, Bytes: size, tag: tag}
 	var seg segment
 	kind := parseTCP(frame, &seg)
-	csumOK := o.csum.State == L4Good || o.csum.State == L4Partial
-	if kind == candidate && !csumOK {
-		kind = tcpOther // corrupt: delivered alone, for the kernel to drop
+	// A candidate that fits the MTU has its checksum verified by merge,
+	// or below when it does not merge; every other frame's here.
+	checked := kind != candidate || size-ethHeaderLen > c.mtu
+	if checked {
+		o.csum = CheckL4(frame)
+		if kind == candidate && !o.csum.ok() {
+			kind = tcpOther // corrupt: delivered alone, for the kernel to drop
+		}
 	}
 	if size-ethHeaderLen > c.mtu && kind != notTCP {
-		if h, ok := GSOFor(frame, c.mtu); ok && csumOK && seg.l3 == ethHeaderLen {
+		if h, ok := GSOFor(frame, c.mtu); ok && o.csum.ok() && seg.l3 == ethHeaderLen {
 			o.split, o.mss = true, int(h.GSOSize)
 		}
 		kind = tcpOther
@@ -186,7 +198,7 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 				continue
 			}
 			if kind == candidate {
-				switch c.merge(p, frame, &seg) {
+				switch c.merge(p, frame, &seg, &o.csum, &checked) {
 				case merged:
 					return
 				case mergedLast:
@@ -199,6 +211,12 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 			c.closeOpen(j)
 			break
 		}
+	}
+	if !checked {
+		o.csum = CheckL4(frame)
+	}
+	if kind == candidate && !o.csum.ok() {
+		kind = tcpOther // corrupt
 	}
 	c.out = append(c.out, o)
 	if kind == candidate && seg.flags&tcpPSH == 0 {
@@ -232,8 +250,10 @@ const (
 )
 
 // merge appends seg's payload to the open super-frame p if the rules
-// allow it.
-func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
+// allow it and its checksum holds. Unless *checked, merge verifies the
+// checksum as it copies the payload, or before it moves p to a spare, and
+// sets *csum and *checked; it refuses a segment whose checksum fails.
+func (c *Coalescer) merge(p *Output, frame []byte, seg *segment, csum *L4Info, checked *bool) mergeResult {
 	head := p.Buf[p.Offset : p.Offset+p.Size]
 	switch {
 	case seg.l4 != p.l4 || seg.hdrLen != p.hdrLen:
@@ -241,10 +261,18 @@ func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
 	case seg.payload > p.mss:
 	case p.Size-p.l3+seg.payload > maxIPLen:
 	case !headersMatch(head, frame, p.ipv6, p.l4, p.hdrLen):
-	case p.Size+seg.payload > len(p.Buf)-p.Offset && !c.relocate(p):
+	case p.Size+seg.payload > len(p.Buf)-p.Offset && (!verify(frame, csum, checked) || !c.relocate(p)):
 	default:
+		tail := p.Buf[p.Offset+p.Size:]
+		if *checked {
+			copy(tail, frame[seg.hdrLen:])
+		} else {
+			*csum, *checked = copyVerify(tail, frame, seg), true
+		}
+		if !csum.ok() {
+			return refused // the copy past p.Size is left as garbage
+		}
 		head = p.Buf[p.Offset : p.Offset+p.Size]
-		copy(p.Buf[p.Offset+p.Size:], frame[seg.hdrLen:])
 		p.Size += seg.payload
 		p.nextSeq += uint32(seg.payload)
 		p.Frames++
@@ -259,6 +287,29 @@ func (c *Coalescer) merge(p *Output, frame []byte, seg *segment) mergeResult {
 		return merged
 	}
 	return refused
+}
+
+// verify checks the checksum of frame unless *checked already, and
+// reports whether it is good or partial.
+func verify(frame []byte, csum *L4Info, checked *bool) bool {
+	if !*checked {
+		*csum, *checked = CheckL4(frame), true
+	}
+	return csum.ok()
+}
+
+// copyVerify copies the payload of the candidate segment seg (as
+// parseTCP found it in frame) to dst, and returns what CheckL4(frame)
+// would, reading the segment once: parseTCP has checked everything CheckL4
+// looks at but the checksum, and the TCP segment is the rest of the frame.
+func copyVerify(dst, frame []byte, seg *segment) L4Info {
+	tcp := frame[seg.l4:]
+	pseudo := tcpSum(frame[seg.l3:seg.l4], seg.ipv6, len(tcp))
+	// The TCP header is a whole number of 32-bit words, so its sum and the
+	// payload's add up.
+	sum := Sum(tcp[:seg.hdrLen-seg.l4], pseudo)
+	_, sum = CopySum(dst, frame[seg.hdrLen:], sum)
+	return L4Info{State: l4State(tcp[TCPChecksumOffset:], pseudo, sum), Start: seg.l4, Offset: TCPChecksumOffset, End: len(frame)}
 }
 
 // relocate moves the super-frame p into a spare buffer, where it has room

@@ -95,6 +95,17 @@ func FuzzCoalesce(f *testing.F) {
 			c.Add(b[:size], VirtioNetHdrLen, len(fr), i, uint32(i%2))
 		}
 		c.Finish()
+		alone := map[int]bool{} // frames output as they came
+		for _, o := range c.Outputs() {
+			if o.Frames == 1 {
+				alone[o.Index] = true
+			}
+		}
+		for i, fr := range frames {
+			if CheckL4(fr).State == L4Bad && !alone[i] {
+				t.Fatalf("frame %d, its checksum bad, was merged", i)
+			}
+		}
 		seen := 0
 		for _, o := range c.Outputs() {
 			seen += o.Frames
@@ -138,7 +149,9 @@ func FuzzCoalesce(f *testing.F) {
 }
 
 // FuzzCheckL4: CheckL4 never reads past the frame, its positions fit the
-// frame, and completing a partial checksum makes it good.
+// frame, and completing a partial checksum makes it good. For a segment
+// the Coalescer may merge, copyVerify finds what CheckL4 does and copies
+// the payload.
 func FuzzCheckL4(f *testing.F) {
 	f.Add(buildTCP(f, flow(1, payload(0, 100))))
 	f.Add(udpFrame(f, payload(1, 20)))
@@ -147,6 +160,16 @@ func FuzzCheckL4(f *testing.F) {
 	f.Add(p)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		info := CheckL4(frame)
+		var seg segment
+		if parseTCP(frame, &seg) == candidate {
+			dst := make([]byte, seg.payload)
+			if got := copyVerify(dst, frame, &seg); got != info {
+				t.Fatalf("copyVerify = %+v, CheckL4 = %+v", got, info)
+			}
+			if !bytes.Equal(dst, frame[seg.hdrLen:]) {
+				t.Fatal("copyVerify copied something else than the payload")
+			}
+		}
 		if info.State == L4None {
 			return
 		}

@@ -52,6 +52,10 @@ type L4Info struct {
 	Start, Offset, End int
 }
 
+// ok reports whether the checksum is good or partial: as good as the
+// kernel would take it.
+func (i L4Info) ok() bool { return i.State == L4Good || i.State == L4Partial }
+
 // CheckL4 verifies the TCP or UDP checksum of an Ethernet frame (past up
 // to two VLAN tags). It reads the frame only.
 func CheckL4(frame []byte) L4Info {
@@ -107,18 +111,22 @@ func CheckL4(frame []byte) L4Info {
 	default:
 		return L4Info{}
 	}
-	info := L4Info{State: L4Good, Start: l4, Offset: off, End: end}
 	src, dst := addrs(frame[l3:l4], ipv6)
 	pseudo := PseudoHeaderSum(proto, src, dst, len(seg))
-	if Checksum(seg, pseudo) == 0 {
-		return info
+	return L4Info{State: l4State(seg[off:], pseudo, Sum(seg, pseudo)), Start: l4, Offset: off, End: end}
+}
+
+// l4State tells a good checksum from a partial and a bad one: field is
+// where the checksum field starts, pseudo the pseudo-header sum and sum
+// that of the pseudo-header and the whole TCP or UDP segment.
+func l4State(field []byte, pseudo, sum uint64) L4Checksum {
+	switch {
+	case ^Fold(sum) == 0:
+		return L4Good
+	case onesEqual(binary.BigEndian.Uint16(field), Fold(pseudo)):
+		return L4Partial
 	}
-	if onesEqual(binary.BigEndian.Uint16(seg[off:]), Fold(pseudo)) {
-		info.State = L4Partial
-	} else {
-		info.State = L4Bad
-	}
-	return info
+	return L4Bad
 }
 
 // NeedsCsumHdr is the virtio_net_hdr of an ordinary frame whose checksum

@@ -147,7 +147,6 @@ func (s *Segmenter) Next(dst []byte) int {
 	size := s.hdrLen + end - s.next
 	out := dst[:size]
 	copy(out, s.frame[:s.hdrLen])
-	copy(out[s.hdrLen:], s.frame[s.next:end])
 
 	ip := out[s.l3:s.l4]
 	if s.ipv6 {
@@ -170,7 +169,11 @@ func (s *Segmenter) Next(dst []byte) int {
 	}
 	tcp[tcpFlagsOffset] = flags
 	tcp[TCPChecksumOffset], tcp[TCPChecksumOffset+1] = 0, 0
-	binary.BigEndian.PutUint16(tcp[TCPChecksumOffset:], Checksum(tcp, tcpSum(ip, s.ipv6, len(tcp))))
+	// The TCP header is a whole number of 32-bit words, so its sum and
+	// the payload's add up.
+	sum := Sum(tcp[:s.hdrLen-s.l4], tcpSum(ip, s.ipv6, len(tcp)))
+	_, sum = CopySum(out[s.hdrLen:], s.frame[s.next:end], sum)
+	binary.BigEndian.PutUint16(tcp[TCPChecksumOffset:], ^Fold(sum))
 
 	s.next = end
 	s.index++

@@ -135,6 +135,19 @@ func TestCoalesceTrainSparesRunOut(t *testing.T) {
 	}
 }
 
+// A corrupt segment that would need its super-frame moved to a spare is
+// refused before the move: the one spare is left for the next
+// super-frame.
+func TestCoalesceTrainCorruptTakesNoSpare(t *testing.T) {
+	frames := segs(t, 4, 1000, nil)
+	frames[1] = bytes.Clone(frames[1])
+	frames[1][len(frames[1])-1] ^= 0x55
+	shp, _ := coalesceTrain(t, frames, 1)
+	if diff := cmp.Diff([]shape{{0, 1}, {1, 1}, {2, 2}}, shp); diff != "" {
+		t.Errorf("outputs (-want +got):\n%s", diff)
+	}
+}
+
 // A pool's spares come back at Reset.
 func TestCoalesceSparesReturnAtReset(t *testing.T) {
 	c := NewCoalescer(8, testMTU, 1)
