@@ -130,6 +130,9 @@ func (s *Segmenter) Segments() int {
 	return (len(s.frame) - s.next + s.mss - 1) / s.mss
 }
 
+// HeaderLen is the length of the headers NextHeader writes.
+func (s *Segmenter) HeaderLen() int { return s.hdrLen }
+
 // MaxSegmentLen is the length of the longest segment Next will write:
 // the buffers handed to Next must be at least this long.
 func (s *Segmenter) MaxSegmentLen() int {
@@ -140,12 +143,32 @@ func (s *Segmenter) MaxSegmentLen() int {
 // dst and returns its length; 0 once Done. dst must hold MaxSegmentLen
 // bytes and must not overlap the super-frame.
 func (s *Segmenter) Next(dst []byte) int {
+	n, payload := s.next1(dst, true)
+	return n + len(payload)
+}
+
+// NextHeader is Next without the copy of the payload: it writes the next
+// segment's headers (checksums included) to dst and returns their length
+// and the segment's payload, a slice of the super-frame, valid as long as
+// the super-frame is. Headers and payload sent one after the other (a
+// writev, a sendmsg with two iovecs) are the segment Next would write.
+func (s *Segmenter) NextHeader(dst []byte) (int, []byte) {
+	return s.next1(dst, false)
+}
+
+// next1 writes the next segment's headers to dst, and its payload after
+// them if copyPayload; it returns the headers' length and the payload in
+// the super-frame.
+func (s *Segmenter) next1(dst []byte, copyPayload bool) (int, []byte) {
 	if s.Done() {
-		return 0
+		return 0, nil
 	}
 	end := min(s.next+s.mss, len(s.frame))
 	size := s.hdrLen + end - s.next
-	out := dst[:size]
+	out := dst[:s.hdrLen]
+	if copyPayload {
+		out = dst[:size]
+	}
 	copy(out, s.frame[:s.hdrLen])
 
 	ip := out[s.l3:s.l4]
@@ -159,6 +182,7 @@ func (s *Segmenter) Next(dst []byte) int {
 	}
 
 	tcp := out[s.l4:]
+	tcpLen := size - s.l4
 	binary.BigEndian.PutUint32(tcp[tcpSeqOffset:], s.seq+uint32(s.next-s.hdrLen))
 	flags := s.flags
 	if end != len(s.frame) {
@@ -171,13 +195,18 @@ func (s *Segmenter) Next(dst []byte) int {
 	tcp[TCPChecksumOffset], tcp[TCPChecksumOffset+1] = 0, 0
 	// The TCP header is a whole number of 32-bit words, so its sum and
 	// the payload's add up.
-	sum := Sum(tcp[:s.hdrLen-s.l4], tcpSum(ip, s.ipv6, len(tcp)))
-	_, sum = CopySum(out[s.hdrLen:], s.frame[s.next:end], sum)
+	sum := Sum(tcp[:s.hdrLen-s.l4], tcpSum(ip, s.ipv6, tcpLen))
+	payload := s.frame[s.next:end]
+	if copyPayload {
+		_, sum = CopySum(out[s.hdrLen:], payload, sum)
+	} else {
+		sum = Sum(payload, sum)
+	}
 	binary.BigEndian.PutUint16(tcp[TCPChecksumOffset:], ^Fold(sum))
 
 	s.next = end
 	s.index++
-	return size
+	return s.hdrLen, payload
 }
 
 // CompleteChecksum finishes the checksum of an ordinary frame whose header

@@ -234,7 +234,7 @@ func openPortSocket(local netip.Addr, port uint16) (*os.File, error) {
 type gsoWriter struct {
 	port  uint16 // destination port
 	msg   unix.Msghdr
-	iov   unix.Iovec
+	iovs  [2 * gsoMaxSegments]unix.Iovec
 	name  unix.RawSockaddrInet6
 	cmsg  [unix.SizeofCmsghdr + 8]byte
 	errno unix.Errno
@@ -244,8 +244,7 @@ type gsoWriter struct {
 func newGSOWriter(port uint16) *gsoWriter {
 	w := &gsoWriter{port: port}
 	w.msg.Name = (*byte)(unsafe.Pointer(&w.name))
-	w.msg.Iov = &w.iov
-	w.msg.Iovlen = 1
+	w.msg.Iov = &w.iovs[0]
 	w.msg.Control = &w.cmsg[0]
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&w.cmsg[0]))
 	h.Level = unix.SOL_UDP
@@ -273,11 +272,16 @@ func (w *gsoWriter) sendmsg(fd uintptr) bool {
 // errGSORefused is a train the kernel will never take from this socket.
 var errGSORefused = errors.New("UDP GSO refused")
 
-// send sends train, datagrams of segSize payload bytes (the last may be
-// shorter), from s to the VTEP at to.
-func (w *gsoWriter) send(s *portSocket, train []byte, segSize int, to netip.Addr) error {
-	w.iov.Base = unsafe.SliceData(train)
-	w.iov.SetLen(len(train))
+// send sends a train, datagrams of segSize payload bytes (the last may be
+// shorter), from s to the VTEP at to. The train is parts one after the
+// other (a segment's headers, then its payload where the TAP read it:
+// the kernel copies it once, from there); at most 2*gsoMaxSegments.
+func (w *gsoWriter) send(s *portSocket, parts [][]byte, segSize int, to netip.Addr) error {
+	for i, b := range parts {
+		w.iovs[i].Base = unsafe.SliceData(b)
+		w.iovs[i].SetLen(len(b))
+	}
+	w.msg.SetIovlen(len(parts))
 	*(*uint16)(unsafe.Pointer(&w.cmsg[unix.CmsgLen(0)])) = uint16(segSize)
 	w.msg.Namelen = putSockaddr(&w.name, to, w.port)
 	w.errno = 0

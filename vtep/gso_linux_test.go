@@ -49,7 +49,10 @@ func TestGSOWriterSendsTrains(t *testing.T) {
 		train[i] = byte(i / segSize)
 	}
 	w := newGSOWriter(dstPort)
-	if err := w.send(s, train, segSize, lo); err != nil {
+	// The train goes as parts that need not fall on datagram boundaries:
+	// the kernel cuts their concatenation.
+	parts := [][]byte{train[:300], train[300:1000], train[1000:2500], train[2500:]}
+	if err := w.send(s, parts, segSize, lo); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	rx.SetDeadline(time.Now().Add(5 * time.Second))
@@ -170,7 +173,7 @@ func TestPortSocketsSweepRacesSenders(t *testing.T) {
 				if s == nil {
 					continue
 				}
-				err := w.send(s, train, 1000, lo)
+				err := w.send(s, [][]byte{train}, 1000, lo)
 				mu.Lock()
 				if err == nil {
 					sent++

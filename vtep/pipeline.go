@@ -50,7 +50,8 @@ type txPipeline struct {
 	// With underlay.udp_gso: a super-frame to one VTEP leaves as trains
 	// of datagrams, built in train, one sendmsg each (gso_linux.go).
 	gw    *gsoWriter
-	train []byte
+	hdrs  []byte   // the headers of a train's segments
+	parts [][]byte // a train: each segment's headers, then its payload
 }
 
 func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off bool) *txPipeline {
@@ -85,7 +86,10 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off b
 	}
 	if off && e.gso != nil {
 		p.gw = newGSOWriter(cfg.Port)
-		p.train = make([]byte, gsoMaxTrain)
+		// Room for the headers of a full train of the longest (60-byte IP
+		// and TCP headers, two VLAN tags); a train ends early otherwise.
+		p.hdrs = make([]byte, gsoMaxSegments*(encap.HeaderLen+encap.EthernetHeaderLen+2*encap.VLANTagLen+60+60))
+		p.parts = make([][]byte, 0, 2*gsoMaxSegments)
 	}
 	if off {
 		p.segMax = frameMax
@@ -262,44 +266,52 @@ func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *NetworkConfig) {
 
 // sendTrains sends what is left of p.seg to remote as UDP GSO trains
 // from s, the socket of source port sport. Whatever is queued for the raw
-// socket goes first, so that a flow's frames keep their order. A train the
-// kernel will not take goes out by the raw socket instead; if it never
-// will (no checksum offload on the way), UDP GSO is given up.
+// socket goes first, so that a flow's frames keep their order. A train is
+// each segment's VXLAN and inner headers, built in p.hdrs, followed by its
+// payload where the TAP read it: one copy fewer than building datagrams.
+// A train the kernel will not take goes out by the raw socket instead; if
+// it never will (no checksum offload on the way), UDP GSO is given up.
 func (p *txPipeline) sendTrains(s *portSocket, sport uint16, remote netip.Addr) {
 	if len(p.queue) > 0 || len(p.mqueue) > 0 {
 		p.flush()
 	}
 	vni := p.n.vni
 	for !p.seg.Done() {
-		off, segs, segSize := 0, 0, 0
-		for !p.seg.Done() && segs < gsoMaxSegments && off+encap.HeaderLen+p.seg.MaxSegmentLen() <= len(p.train) {
-			encap.Header(p.train[off:]).Encode(vni)
-			m := encap.HeaderLen + p.seg.Next(p.train[off+encap.HeaderLen:])
+		hoff, size, segs, segSize := 0, 0, 0, 0
+		parts := p.parts[:0]
+		for !p.seg.Done() && segs < gsoMaxSegments && size+encap.HeaderLen+p.seg.MaxSegmentLen() <= gsoMaxTrain &&
+			hoff+encap.HeaderLen+p.seg.HeaderLen() <= len(p.hdrs) {
+			h := p.hdrs[hoff:]
+			encap.Header(h).Encode(vni)
+			n, payload := p.seg.NextHeader(h[encap.HeaderLen:])
+			hdr := h[:encap.HeaderLen+n]
+			hoff += len(hdr)
 			if segs == 0 {
-				segSize = m
+				segSize = len(hdr) + len(payload)
 			}
-			off += m
+			size += len(hdr) + len(payload)
 			segs++
+			parts = append(parts, hdr, payload)
 		}
-		err := p.gw.send(s, p.train[:off], segSize, remote)
+		err := p.gw.send(s, parts, segSize, remote)
 		if err == nil {
-			inner := off - segs*encap.HeaderLen
 			p.sent += uint64(segs)
-			p.sentB += uint64(inner)
-			p.peer.addTx(&p.e.peers, remote, segs, off+segs*encap.UDPHeaderLen)
+			p.sentB += uint64(size - segs*encap.HeaderLen)
+			p.peer.addTx(&p.e.peers, remote, segs, size+segs*encap.UDPHeaderLen)
 			continue
 		}
 		if errors.Is(err, errGSORefused) && p.e.gso.failed.CompareAndSwap(false, true) {
 			p.e.log.Warn("UDP GSO refused by the underlay; sending datagram by datagram", "err", err)
 		}
-		for k := 0; k < off; k += segSize {
-			d := p.train[k:min(k+segSize, off)]
+		for k := 0; k < len(parts); k += 2 {
 			buf := p.segBuf()
-			copy(buf[encap.UDPHeaderLen:], d)
-			encap.UDP(buf).Encode(sport, p.port, encap.UDPHeaderLen+len(d))
-			p.enqueue(buf[:encap.UDPHeaderLen+len(d)], remote)
+			m := copy(buf[encap.UDPHeaderLen:], parts[k])
+			m += copy(buf[encap.UDPHeaderLen+m:], parts[k+1])
+			encap.UDP(buf).Encode(sport, p.port, encap.UDPHeaderLen+m)
+			p.enqueue(buf[:encap.UDPHeaderLen+m], remote)
 		}
 	}
+	clear(p.parts[:cap(p.parts)]) // hold no buffer past the batch
 }
 
 // segBuf returns a free segment buffer. When none is left, everything
