@@ -52,6 +52,7 @@ type txPipeline struct {
 	gw    *gsoWriter
 	hdrs  []byte   // the headers of a train's segments
 	parts [][]byte // a train: each segment's headers, then its payload
+	train openTrain
 }
 
 func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, off bool) *txPipeline {
@@ -209,6 +210,7 @@ func (p *txPipeline) forward(count int) {
 			p.emit(encap.Encap(buf, n.vni, sport, p.port, m), remote, nc)
 		}
 	}
+	p.sendTrain()
 	p.flush()
 	p.nextSeg = 0
 	c := &n.counters
@@ -256,6 +258,7 @@ func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *NetworkConfig) {
 		p.flooded++
 	}
 	if p.mw != nil {
+		p.sendTrain() // a train being built goes before anything else
 		if len(p.mqueue) == cap(p.mqueue) {
 			p.mqueue = p.send(p.mw, p.mqueue)
 		}
@@ -264,54 +267,91 @@ func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *NetworkConfig) {
 	}
 }
 
-// sendTrains sends what is left of p.seg to remote as UDP GSO trains
-// from s, the socket of source port sport. Whatever is queued for the raw
-// socket goes first, so that a flow's frames keep their order. A train is
-// each segment's VXLAN and inner headers, built in p.hdrs, followed by its
-// payload where the TAP read it: one copy fewer than building datagrams.
-// A train the kernel will not take goes out by the raw socket instead; if
-// it never will (no checksum offload on the way), UDP GSO is given up.
+// openTrain is the UDP GSO train being built: datagrams of segSize
+// bytes (the last may be shorter, and then ends it) from socket s, the
+// socket of source port sport, to remote; their headers fill hdrs up to
+// hoff, and p.parts holds headers and payloads in turn.
+type openTrain struct {
+	s                         *portSocket
+	sport                     uint16
+	remote                    netip.Addr
+	segs, size, segSize, hoff int
+}
+
+// sendTrains adds what is left of p.seg, a super-frame for remote, to the
+// open train, which is sent whenever it is full. The train stays open for
+// the next super-frame of the batch: a 64 KiB super-frame makes 46
+// datagrams, two more than a train holds, and the next one of the same
+// flow fills the second train where it would leave with two. It is sent
+// before anything else goes out, and at the end of the batch, so nothing
+// overtakes it. A train is each segment's VXLAN and inner headers, built
+// in p.hdrs, followed by its payload where the TAP read it: one copy fewer
+// than building datagrams. Whatever is queued for the raw socket goes
+// before it, so that a flow's frames keep their order.
 func (p *txPipeline) sendTrains(s *portSocket, sport uint16, remote netip.Addr) {
+	t := &p.train
+	if t.segs > 0 && (t.s != s || t.remote != remote || t.size%t.segSize != 0 ||
+		encap.HeaderLen+p.seg.MaxSegmentLen() != t.segSize) {
+		p.sendTrain() // another flow, or segments of another size
+	}
 	if len(p.queue) > 0 || len(p.mqueue) > 0 {
 		p.flush()
 	}
 	vni := p.n.vni
 	for !p.seg.Done() {
-		hoff, size, segs, segSize := 0, 0, 0, 0
-		parts := p.parts[:0]
-		for !p.seg.Done() && segs < gsoMaxSegments && size+encap.HeaderLen+p.seg.MaxSegmentLen() <= gsoMaxTrain &&
-			hoff+encap.HeaderLen+p.seg.HeaderLen() <= len(p.hdrs) {
-			h := p.hdrs[hoff:]
-			encap.Header(h).Encode(vni)
-			n, payload := p.seg.NextHeader(h[encap.HeaderLen:])
-			hdr := h[:encap.HeaderLen+n]
-			hoff += len(hdr)
-			if segs == 0 {
-				segSize = len(hdr) + len(payload)
-			}
-			size += len(hdr) + len(payload)
-			segs++
-			parts = append(parts, hdr, payload)
+		if t.segs == gsoMaxSegments || t.size+encap.HeaderLen+p.seg.MaxSegmentLen() > gsoMaxTrain ||
+			t.hoff+encap.HeaderLen+p.seg.HeaderLen() > len(p.hdrs) || t.segs > 0 && t.size%t.segSize != 0 {
+			p.sendTrain()
 		}
-		err := p.gw.send(s, parts, segSize, remote)
-		if err == nil {
-			p.sent += uint64(segs)
-			p.sentB += uint64(size - segs*encap.HeaderLen)
-			p.peer.addTx(&p.e.peers, remote, segs, size+segs*encap.UDPHeaderLen)
-			continue
+		if t.segs == 0 {
+			t.s, t.sport, t.remote = s, sport, remote
 		}
-		if errors.Is(err, errGSORefused) && p.e.gso.failed.CompareAndSwap(false, true) {
-			p.e.log.Warn("UDP GSO refused by the underlay; sending datagram by datagram", "err", err)
+		h := p.hdrs[t.hoff:]
+		encap.Header(h).Encode(vni)
+		n, payload := p.seg.NextHeader(h[encap.HeaderLen:])
+		hdr := h[:encap.HeaderLen+n]
+		m := len(hdr) + len(payload)
+		if t.segs == 0 {
+			t.segSize = m
 		}
-		for k := 0; k < len(parts); k += 2 {
-			buf := p.segBuf()
-			m := copy(buf[encap.UDPHeaderLen:], parts[k])
-			m += copy(buf[encap.UDPHeaderLen+m:], parts[k+1])
-			encap.UDP(buf).Encode(sport, p.port, encap.UDPHeaderLen+m)
-			p.enqueue(buf[:encap.UDPHeaderLen+m], remote)
-		}
+		t.hoff += len(hdr)
+		t.size += m
+		t.segs++
+		p.parts = append(p.parts, hdr, payload)
 	}
-	clear(p.parts[:cap(p.parts)]) // hold no buffer past the batch
+}
+
+// sendTrain sends the open train, if any. A train the kernel will not
+// take goes out by the raw socket instead; if it never will (no checksum
+// offload on the way), UDP GSO is given up.
+func (p *txPipeline) sendTrain() {
+	t := p.train
+	if t.segs == 0 {
+		return
+	}
+	p.train = openTrain{} // closed: what follows may enqueue
+	parts := p.parts
+	err := p.gw.send(t.s, parts, t.segSize, t.remote)
+	if err == nil {
+		p.sent += uint64(t.segs)
+		p.sentB += uint64(t.size - t.segs*encap.HeaderLen)
+		p.peer.addTx(&p.e.peers, t.remote, t.segs, t.size+t.segs*encap.UDPHeaderLen)
+		clear(parts) // hold no buffer past the train
+		p.parts = parts[:0]
+		return
+	}
+	if errors.Is(err, errGSORefused) && p.e.gso.failed.CompareAndSwap(false, true) {
+		p.e.log.Warn("UDP GSO refused by the underlay; sending datagram by datagram", "err", err)
+	}
+	for k := 0; k < len(parts); k += 2 {
+		buf := p.segBuf()
+		m := copy(buf[encap.UDPHeaderLen:], parts[k])
+		m += copy(buf[encap.UDPHeaderLen+m:], parts[k+1])
+		encap.UDP(buf).Encode(t.sport, p.port, encap.UDPHeaderLen+m)
+		p.enqueue(buf[:encap.UDPHeaderLen+m], t.remote)
+	}
+	clear(parts)
+	p.parts = parts[:0]
 }
 
 // segBuf returns a free segment buffer. When none is left, everything
@@ -337,6 +377,7 @@ func (p *txPipeline) flush() {
 // enqueue adds a datagram for a unicast destination, sending the queue
 // first when it is full.
 func (p *txPipeline) enqueue(pkt []byte, to netip.Addr) {
+	p.sendTrain() // a train being built goes before anything else
 	if len(p.queue) == cap(p.queue) {
 		p.queue = p.send(p.w, p.queue)
 	}

@@ -1,0 +1,106 @@
+package vtep
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/offload"
+)
+
+// gsoFrameAt is gsoFrame with the first sequence number seq: consecutive
+// super-frames of one flow.
+func gsoFrameAt(t testing.TB, seq uint32, payload, mss int) []byte {
+	t.Helper()
+	f := tcpFrame(t, macRemote, macLocal, seq, "", pattern(payload))
+	binary.BigEndian.PutUint16(f[tcpL4+offload.TCPChecksumOffset:],
+		offload.Fold(offload.PseudoHeaderSum(6, f[26:30], f[30:34], len(f)-tcpL4)))
+	h := offload.VirtioNetHdr{Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4, GSOSize: uint16(mss),
+		HdrLen: tcpL4 + 20, CsumStart: tcpL4, CsumOffset: offload.TCPChecksumOffset}
+	b := make([]byte, offload.VirtioNetHdrLen, offload.VirtioNetHdrLen+len(f))
+	h.Encode(b)
+	return append(b, f...)
+}
+
+// Super-frames of one flow read in one batch leave in full trains: a
+// 46-segment super-frame alone is a train of 44 and one of 2, but the
+// next super-frame's segments fill the second. Every datagram arrives in
+// order, as the segment it must be.
+func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	// The receiver asks for UDP_GRO, so it sees each train as one message.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+		t.Skipf("no UDP_GRO: %v", err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: lo.As4()}); err != nil {
+		t.Fatal(err)
+	}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+	sa, _ := unix.Getsockname(fd)
+	dstPort := uint16(sa.(*unix.SockaddrInet4).Port)
+	sport := freePort(t, lo)
+
+	te := newTestEngine(t)
+	cfg := te.cfg.Load()
+	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, sport, sport
+	te.gso = newPortSockets(lo, sport, sport)
+	defer te.gso.close()
+	te.fdb.Learn(200, macRemote, lo, 0)
+	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
+	const mss, segs, frames = 1398, 46, 3
+	for i := range frames {
+		f := gsoFrameAt(t, uint32(1000+i*segs*mss), segs*mss, mss)
+		p.sizes[i] = copy(p.bufs[i][encap.Headroom-offload.VirtioNetHdrLen:], f) - offload.VirtioNetHdrLen
+	}
+	p.forward(frames)
+	if sent := te.conn.sentDatagrams(); len(sent) != 0 {
+		t.Fatalf("%d datagrams went by the raw socket", len(sent))
+	}
+
+	var trains []int
+	buf := make([]byte, 1<<16)
+	oob := make([]byte, 64)
+	seq := uint32(1000)
+	for got := 0; got < frames*segs; {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+		if err != nil {
+			t.Fatalf("after %d datagrams in trains %v: %v", got, trains, err)
+		}
+		seg := groSegment(oob[:oobn])
+		if seg == 0 {
+			seg = n
+		}
+		trains = append(trains, (n+seg-1)/seg)
+		for off := 0; off < n; off += seg {
+			d := Datagram{Buf: append(make([]byte, encap.UDPHeaderLen), buf[off:min(off+seg, n)]...)}
+			_, tcp := innerTCP(t, d)
+			if tcp.Seq != seq || len(tcp.Payload) != mss {
+				t.Fatalf("datagram %d: seq %d with %d bytes, want seq %d with %d", got, tcp.Seq, len(tcp.Payload), seq, mss)
+			}
+			seq += mss
+			got++
+		}
+	}
+	// 138 segments: three full trains of 44, then 6.
+	want := []int{44, 44, 44, 6}
+	if len(trains) != len(want) {
+		t.Fatalf("trains of %v datagrams, want %v", trains, want)
+	}
+	for i := range want {
+		if trains[i] != want[i] {
+			t.Fatalf("trains of %v datagrams, want %v", trains, want)
+		}
+	}
+	if c := te.net(0).counters.TxPackets.Load(); c != frames*segs {
+		t.Errorf("vtep_tx_packets_total = %d, want %d", c, frames*segs)
+	}
+}
