@@ -47,7 +47,14 @@ const tcpL4 = encap.EthernetHeaderLen + encap.IPv4HeaderLen // TCP header offset
 // its TCP checksum left partial.
 func gsoFrame(t testing.TB, dst, src fdb.MAC, payload, mss int) []byte {
 	t.Helper()
-	f := tcpFrame(t, dst, src, 1000, "P", pattern(payload))
+	return gsoFrameAt(t, dst, src, 1000, "P", payload, mss)
+}
+
+// gsoFrameAt is gsoFrame with the first sequence number seq and the TCP
+// flags: consecutive super-frames of one flow.
+func gsoFrameAt(t testing.TB, dst, src fdb.MAC, seq uint32, flags string, payload, mss int) []byte {
+	t.Helper()
+	f := tcpFrame(t, dst, src, seq, flags, pattern(payload))
 	binary.BigEndian.PutUint16(f[tcpL4+offload.TCPChecksumOffset:],
 		offload.Fold(offload.PseudoHeaderSum(6, f[26:30], f[30:34], len(f)-tcpL4)))
 	h := offload.VirtioNetHdr{Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4, GSOSize: uint16(mss),

@@ -1,7 +1,6 @@
 package vtep
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -10,20 +9,6 @@ import (
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/offload"
 )
-
-// gsoFrameAt is gsoFrame with the first sequence number seq: consecutive
-// super-frames of one flow.
-func gsoFrameAt(t testing.TB, seq uint32, payload, mss int) []byte {
-	t.Helper()
-	f := tcpFrame(t, macRemote, macLocal, seq, "", pattern(payload))
-	binary.BigEndian.PutUint16(f[tcpL4+offload.TCPChecksumOffset:],
-		offload.Fold(offload.PseudoHeaderSum(6, f[26:30], f[30:34], len(f)-tcpL4)))
-	h := offload.VirtioNetHdr{Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4, GSOSize: uint16(mss),
-		HdrLen: tcpL4 + 20, CsumStart: tcpL4, CsumOffset: offload.TCPChecksumOffset}
-	b := make([]byte, offload.VirtioNetHdrLen, offload.VirtioNetHdrLen+len(f))
-	h.Encode(b)
-	return append(b, f...)
-}
 
 // Super-frames of one flow read in one batch leave in full trains: a
 // 46-segment super-frame alone is a train of 44 and one of 2, but the
@@ -58,7 +43,7 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
 	const mss, segs, frames = 1398, 46, 3
 	for i := range frames {
-		f := gsoFrameAt(t, uint32(1000+i*segs*mss), segs*mss, mss)
+		f := gsoFrameAt(t, macRemote, macLocal, uint32(1000+i*segs*mss), "", segs*mss, mss)
 		p.sizes[i] = copy(p.bufs[i][encap.Headroom-offload.VirtioNetHdrLen:], f) - offload.VirtioNetHdrLen
 	}
 	p.forward(frames)
