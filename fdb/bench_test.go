@@ -16,11 +16,30 @@ var benchSizes = []int{1_000, 100_000, 1_000_000}
 // insertion order.
 func benchTable(b *testing.B, n int) (*Table, []key) {
 	b.Helper()
+	return benchTableOf(b, n, mixedRemotes)
+}
+
+// The remotes of the benchmarks' entries. A vtepd's remotes all share its
+// underlay's family (configuration refuses anything else), so the lookup
+// benchmarks run one family at a time; the others mix them.
+var (
+	mixedRemotes = []netip.Addr{addr("192.0.2.1"), addr("192.0.2.2"), addr("2001:db8::1")}
+	ipv4Remotes  = []netip.Addr{addr("192.0.2.1"), addr("192.0.2.2"), addr("192.0.2.3")}
+	ipv6Remotes  = []netip.Addr{addr("2001:db8::1"), addr("2001:db8::2"), addr("2001:db8::3")}
+	families     = []struct {
+		name    string
+		remotes []netip.Addr
+	}{{"ipv4", ipv4Remotes}, {"ipv6", ipv6Remotes}}
+)
+
+// benchTableOf is benchTable with the entries' remotes taken in turn from
+// remotes.
+func benchTableOf(b *testing.B, n int, remotes []netip.Addr) (*Table, []key) {
+	b.Helper()
 	tb := New()
 	for v := range uint32(16) {
 		tb.SetNetwork(v+1, Network{MaxEntries: n, Ageing: time.Minute})
 	}
-	remotes := []netip.Addr{addr("192.0.2.1"), addr("192.0.2.2"), addr("2001:db8::1")}
 	keys := make([]key, n)
 	for i := range keys {
 		keys[i] = key{uint32(i%16) + 1, mac(i)}
@@ -35,44 +54,48 @@ func benchTable(b *testing.B, n int) (*Table, []key) {
 var sinkAddr netip.Addr
 
 func BenchmarkLookup(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			tb, keys := benchTable(b, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			j := 0
-			for b.Loop() {
-				k := keys[j]
-				if j++; j == len(keys) {
-					j = 0
-				}
-				sinkAddr, _ = tb.Lookup(k.vni, k.mac)
-			}
-		})
-	}
-}
-
-func BenchmarkLookupParallel(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			tb, keys := benchTable(b, n)
-			var seed atomic.Int64
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				// Each goroutine starts at a different place.
-				j := int(seed.Add(7919)) % len(keys)
-				var a netip.Addr
-				for pb.Next() {
+	for _, f := range families {
+		for _, n := range benchSizes {
+			b.Run(fmt.Sprintf("%s/entries=%d", f.name, n), func(b *testing.B) {
+				tb, keys := benchTableOf(b, n, f.remotes)
+				b.ReportAllocs()
+				b.ResetTimer()
+				j := 0
+				for b.Loop() {
 					k := keys[j]
 					if j++; j == len(keys) {
 						j = 0
 					}
-					a, _ = tb.Lookup(k.vni, k.mac)
+					sinkAddr, _ = tb.Lookup(k.vni, k.mac)
 				}
-				_ = a
 			})
-		})
+		}
+	}
+}
+
+func BenchmarkLookupParallel(b *testing.B) {
+	for _, f := range families {
+		for _, n := range benchSizes {
+			b.Run(fmt.Sprintf("%s/entries=%d", f.name, n), func(b *testing.B) {
+				tb, keys := benchTableOf(b, n, f.remotes)
+				var seed atomic.Int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					// Each goroutine starts at a different place.
+					j := int(seed.Add(7919)) % len(keys)
+					var a netip.Addr
+					for pb.Next() {
+						k := keys[j]
+						if j++; j == len(keys) {
+							j = 0
+						}
+						a, _ = tb.Lookup(k.vni, k.mac)
+					}
+					_ = a
+				})
+			})
+		}
 	}
 }
 
