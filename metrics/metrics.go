@@ -197,9 +197,10 @@ func Handler(cs ...prometheus.Collector) (http.Handler, error) {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
-// BusyPoll exports the busy poller: whether it is polling now, and the
-// seconds it has spent polling (so the CPU that busy_poll costs).
-func BusyPoll(polling func() bool, seconds func() float64) []prometheus.Collector {
+// BusyPoll exports the busy poller: whether it is polling now, the
+// seconds it has spent polling (so the CPU that busy_poll costs), and how
+// often it stood down under load.
+func BusyPoll(polling func() bool, seconds, standdowns func() float64) []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vtep_busy_polling",
@@ -214,5 +215,9 @@ func BusyPoll(polling func() bool, seconds func() float64) []prometheus.Collecto
 			Name: "vtep_busy_poll_seconds_total",
 			Help: "Time the busy poller spent polling (busy_poll): about the CPU time it cost.",
 		}, seconds),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vtep_busy_poll_standdowns_total",
+			Help: "Times the busy poller found traffic in every round for 2ms and left the load to the pipelines for 20ms.",
+		}, standdowns),
 	}
 }

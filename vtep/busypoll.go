@@ -22,6 +22,12 @@ package vtep
 // round that finds nothing yields the CPU (sched_yield), so other work on
 // it, the kernel's included, still runs.
 //
+// Under load the busy poller stands down. Polling pays for itself in the
+// gaps between frames; when every round finds something for
+// busySaturated, there are no gaps, and one goroutine doing all the work
+// only holds back the pipelines, which can use every CPU. It then hands the work back to them for busyCooldown
+// before traffic may start it again.
+//
 // The busy poller takes the pipelines' locks with TryLock only: a
 // pipeline that holds its lock is at work, and will read its queue dry
 // before it looks at the busy poller again.
@@ -34,6 +40,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// How long the busy poller polls without an empty round before it stands
+// down, and how long it then stays down.
+const (
+	busySaturated = 2 * time.Millisecond
+	busyCooldown  = 20 * time.Millisecond
+)
+
 // busyPoller is the engine's busy poller and what the pipelines need to
 // know of it.
 type busyPoller struct {
@@ -41,6 +54,7 @@ type busyPoller struct {
 	active atomic.Bool
 	since  atomic.Int64 // when polling started (UnixNano), while active
 	spent  atomic.Int64 // nanoseconds spent polling, over past periods
+	stood  atomic.Int64 // times it stood down under load
 
 	mu   sync.Mutex
 	idle *sync.Cond // broadcast when active goes false
@@ -117,10 +131,18 @@ func (e *Engine) busyPollLoop(done <-chan struct{}) {
 		}
 		b.setActive(true)
 		last := time.Now()
+		var busySince time.Time // the first of an unbroken run of rounds that found something
+		saturated := false
 		for {
 			if e.pollOnce() {
 				last = time.Now()
+				if busySince.IsZero() {
+					busySince = last
+				} else if saturated = last.Sub(busySince) >= busySaturated; saturated {
+					break
+				}
 			} else {
+				busySince = time.Time{}
 				if time.Since(last) >= window {
 					break
 				}
@@ -134,6 +156,19 @@ func (e *Engine) busyPollLoop(done <-chan struct{}) {
 			}
 		}
 		b.setActive(false)
+		if saturated {
+			// Saturated: the pipelines carry the load alone for a while.
+			b.stood.Add(1)
+			select {
+			case <-done:
+				return
+			case <-time.After(busyCooldown):
+			}
+			select { // a kick from before the cooldown is stale
+			case <-b.kick:
+			default:
+			}
+		}
 	}
 }
 

@@ -100,3 +100,31 @@ func TestBusyPollerOffByDefault(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// Under a flood every round finds something: the busy poller stands down
+// and leaves the pipelines to carry it, and nothing is lost.
+func TestBusyPollerStandsDownUnderLoad(t *testing.T) {
+	te := newTestEngine(t)
+	te.cfg.Load().BusyPoll = time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- te.Run(ctx) }()
+
+	sent := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for te.busy.stood.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("busy poller never stood down under a flood of %d datagrams", sent)
+		}
+		for range 64 {
+			te.conn.push(Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
+			sent++
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	waitFor(t, "every datagram delivered", func() bool { return len(te.taps[0].written()) == sent })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

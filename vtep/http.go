@@ -12,7 +12,8 @@ import (
 // httpHandler serves the read-only endpoints: /metrics, /healthz, /fdb.
 func (e *Engine) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	cs := append(metrics.BusyPoll(e.busy.active.Load, e.busy.seconds), metrics.NewCollector(e.Snapshot))
+	standdowns := func() float64 { return float64(e.busy.stood.Load()) }
+	cs := append(metrics.BusyPoll(e.busy.active.Load, e.busy.seconds, standdowns), metrics.NewCollector(e.Snapshot))
 	if h, err := metrics.Handler(cs...); err == nil {
 		mux.Handle("GET /metrics", h)
 	} else {
