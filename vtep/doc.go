@@ -1,11 +1,11 @@
 // Package vtep is the engine of vtepd: it owns the configuration, the
 // underlay sockets, one TAP per network, and the two pipelines between them.
 //
-// TX, one goroutine per network and TAP queue: read a batch of frames from the TAP into
-// buffers with headroom, look each destination up in the FDB, write the UDP
-// and VXLAN headers in place, and send the batch with one sendmmsg; unknown
-// unicast, broadcast and multicast frames go to every peer of the network
-// (head-end replication), sharing one buffer.
+// TX, one goroutine per network and TAP queue: read a batch of frames from
+// the TAP into buffers with headroom, look each destination up in the FDB,
+// write the UDP and VXLAN headers in place, and send the batch with one
+// sendmmsg; unknown unicast, broadcast and multicast frames go to every
+// peer of the network (head-end replication), sharing one buffer.
 //
 // RX, one goroutine per receive socket (queue) for all networks: receive a
 // batch with recvmmsg, validate and decapsulate each datagram, learn inner
