@@ -221,3 +221,13 @@ func BusyPoll(polling func() bool, seconds, standdowns func() float64) []prometh
 		}, standdowns),
 	}
 }
+
+// GSOSockets exports how many UDP GSO port sockets (underlay.udp_gso) are
+// open: one per source port in use, each closed a minute after its last
+// train.
+func GSOSockets(open func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vtep_udp_gso_sockets",
+		Help: "UDP sockets open for sending GSO trains, one per source port in use (underlay.udp_gso).",
+	}, open)
+}

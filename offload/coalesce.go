@@ -3,6 +3,7 @@ package offload
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 )
 
 // Design notes on coalescing.
@@ -134,6 +135,9 @@ const SpareLen = VirtioNetHdrLen + ethHeaderLen + maxIPLen
 func NewCoalescer(batch, mtu, spares int) *Coalescer {
 	c := &Coalescer{out: make([]Output, 0, batch), open: make([]int, 0, maxOpenFlows), mtu: mtu}
 	slab := make([]byte, spares*SpareLen)
+	for i := 0; i < len(slab); i += os.Getpagesize() {
+		slab[i] = 0 // resident from the start: no page fault when first used
+	}
 	c.spares = make([][]byte, spares)
 	for i := range c.spares {
 		c.spares[i] = slab[i*SpareLen : (i+1)*SpareLen : (i+1)*SpareLen]

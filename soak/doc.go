@@ -42,7 +42,8 @@
 // through a full cycle from a settled live heap; each series as rolling
 // medians of 3 samples, so that one transient sample does not decide. A
 // flat series moves by at most -tolerance of its minimum (goroutines and
-// fds: or by 2). Legitimate loss: vtepd's loss rate at most the kernel's
+// fds: or by 2). The fds judged leave out vtepd's UDP GSO port sockets
+// (vtep_udp_gso_sockets), which come and go with the flows by design. Legitimate loss: vtepd's loss rate at most the kernel's
 // (plus -loss-slack). A vtepd that answers no scrape for 30 s has hung.
 //
 // Usage (root; `sudo make soak` builds vtepd first, SOAK_SECONDS=600):

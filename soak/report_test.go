@@ -54,6 +54,17 @@ func TestEvaluate(t *testing.T) {
 				r.Hosts[2].Samples[i].Goroutines = 19 + i/5
 			}
 		}, "goroutines flat"},
+		{"udp_gso port sockets come and go", func(r *Results) {
+			for i := range r.Hosts[1].Samples {
+				n := (i / 4) % 5 // 0..4 sockets open, as flows start and age out
+				r.Hosts[1].Samples[i].FDs, r.Hosts[1].Samples[i].GSOSockets = 15+n, n
+			}
+		}, ""},
+		{"fd leak beside udp_gso port sockets", func(r *Results) {
+			for i := range r.Hosts[0].Samples {
+				r.Hosts[0].Samples[i].FDs, r.Hosts[0].Samples[i].GSOSockets = 16+i/5, 1
+			}
+		}, "open fds flat"},
 		{"fd leak", func(r *Results) {
 			for i := range r.Hosts[2].Samples {
 				r.Hosts[2].Samples[i].FDs = 15 + i/5

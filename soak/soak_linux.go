@@ -685,6 +685,7 @@ func (r *runner) look(i int) (Sample, []string, error) {
 	}
 	ours := []string{"vni", strconv.Itoa(vni)}
 	s.Goroutines = int(v("go_goroutines"))
+	s.GSOSockets = int(v("vtep_udp_gso_sockets"))
 	s.HeapBytes = uint64(v("go_memstats_heap_inuse_bytes"))
 	s.HeapGoal = uint64(v("go_memstats_next_gc_bytes"))
 	s.FDB = int(v("vtep_fdb_entries", append(ours, "type", "learned")...))

@@ -94,6 +94,13 @@ func (f *fakeTAP) Write(frame []byte) (int, error) {
 	return len(frame), nil
 }
 
+// writes is how many frames were written.
+func (f *fakeTAP) writes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.out)
+}
+
 func (f *fakeTAP) written() [][]byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -78,6 +78,15 @@ type portSockets struct {
 	retired   []*portSocket // out of socks since the last sweep; closed by the next
 	lastSweep int64
 	failed    atomic.Bool // a train was refused for good (no checksum offload): stop
+	open      atomic.Int64 // sockets open now, retired ones included
+}
+
+// Open is how many port sockets are open now.
+func (s *portSockets) Open() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.open.Load()
 }
 
 // portSocket is one bound UDP socket; f is nil for a port that could not
@@ -143,6 +152,7 @@ func (s *portSockets) get(port uint16, now int64) *portSocket {
 	if f, err := openPortSocket(s.local, port); err == nil {
 		if rc, err := f.SyscallConn(); err == nil {
 			ps.f, ps.rc = f, rc
+			s.open.Add(1)
 		} else {
 			f.Close()
 		}
@@ -168,6 +178,7 @@ func (s *portSockets) sweep(now int64) int {
 	for _, r := range s.retired {
 		r.f.Close()
 	}
+	s.open.Add(int64(-closed))
 	clear(s.retired)
 	s.retired = s.retired[:0]
 	for i := range s.socks {
@@ -202,6 +213,7 @@ func (s *portSockets) close() {
 		r.f.Close()
 	}
 	s.retired = nil
+	s.open.Store(0)
 }
 
 // openPortSocket opens a UDP socket bound to local:port that sends with DF

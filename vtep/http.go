@@ -13,7 +13,9 @@ import (
 func (e *Engine) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	standdowns := func() float64 { return float64(e.busy.stood.Load()) }
-	cs := append(metrics.BusyPoll(e.busy.active.Load, e.busy.seconds, standdowns), metrics.NewCollector(e.Snapshot))
+	gsoSockets := func() float64 { return float64(e.gso.Open()) }
+	cs := append(metrics.BusyPoll(e.busy.active.Load, e.busy.seconds, standdowns),
+		metrics.GSOSockets(gsoSockets), metrics.NewCollector(e.Snapshot))
 	if h, err := metrics.Handler(cs...); err == nil {
 		mux.Handle("GET /metrics", h)
 	} else {
