@@ -77,7 +77,7 @@ type portSockets struct {
 	closed    bool
 	retired   []*portSocket // out of socks since the last sweep; closed by the next
 	lastSweep int64
-	failed    atomic.Bool // a train was refused for good (no checksum offload): stop
+	failed    atomic.Bool  // a train was refused for good (no checksum offload): stop
 	open      atomic.Int64 // sockets open now, retired ones included
 }
 
