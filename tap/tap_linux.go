@@ -52,8 +52,8 @@ type Device struct {
 	closeErr  error
 }
 
-// Queue is one descriptor of a Device. One goroutine may Read while
-// another Writes.
+// Queue is one descriptor of a Device. One goroutine may read while
+// another writes.
 type Queue struct {
 	dev  *Device
 	file *os.File
@@ -61,11 +61,10 @@ type Queue struct {
 	hdr  int // bytes of virtio_net_hdr before each frame: 0 or offload.VirtioNetHdrLen
 
 	// The reads in progress, kept here so that the closures handed to
-	// RawConn are built once and reading does not allocate: r for Read
-	// and ReadLocked, t for TryRead, which may run while r waits.
+	// RawConn are built once and reading does not allocate: r for
+	// ReadLocked, t for TryRead, which may run while r waits.
 	r, t     reading
 	lock     sync.Locker // ReadLocked's
-	readFn   func(fd uintptr) bool
 	lockedFn func(fd uintptr) bool
 	tryFn    func(fd uintptr)
 }
@@ -146,7 +145,6 @@ func (d *Device) openQueue(multi bool) error {
 	if d.offload {
 		q.hdr = offload.VirtioNetHdrLen
 	}
-	q.readFn = func(fd uintptr) bool { return q.r.frames(fd) }
 	q.lockedFn = q.readFramesLocked
 	q.tryFn = func(fd uintptr) { q.t.frames(fd) }
 	d.queues = append(d.queues, q)
@@ -253,25 +251,18 @@ func (d *Device) Close() error {
 // Name is the interface name of the queue's TAP.
 func (q *Queue) Name() string { return q.dev.name }
 
-// BatchSize is the largest number of frames one Read returns usefully.
+// BatchSize is the largest number of frames one read returns usefully.
 func (q *Queue) BatchSize() int { return DefaultBatchSize }
 
-// Read blocks until at least one frame is available, then reads up to
-// len(bufs) frames without blocking again. Frame i lands at
+// ReadLocked blocks until at least one frame is available, then reads up
+// to len(bufs) frames without blocking again. Frame i lands at
 // bufs[i][offset:] and is sizes[i] bytes long. With Offload, its
 // virtio_net_hdr lands just before it, in
 // bufs[i][offset-offload.VirtioNetHdrLen:offset] (offset must leave room
 // for it), and the frame may be a super-frame of up to 64 KiB.
-func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	if err := q.checkOffset(offset); err != nil {
-		return 0, err
-	}
-	q.r.start(bufs, sizes, offset, q.hdr)
-	return q.r.finish(q.rc.Read(q.readFn))
-}
-
-// ReadLocked is Read for a queue that another goroutine may drain with
-// TryRead between two of our reads: every attempt to read holds mu, and
+//
+// Another goroutine may drain the queue with TryRead between two of our
+// reads: every attempt to read holds mu, and
 // when ReadLocked returns frames it returns with mu still held, for the
 // caller to release once it has dealt with them. Holding mu from the read
 // to the end of their handling keeps frames read by either goroutine in

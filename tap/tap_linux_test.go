@@ -106,15 +106,17 @@ func testTAP(t *testing.T, off bool) {
 				bufs[i] = bytes.Repeat([]byte{0xaa}, offset+1514)
 			}
 			sizes := make([]int, len(bufs))
+			var mu sync.Mutex
 			for {
-				n, err := q.Read(bufs, sizes, offset)
+				n, err := q.ReadLocked(bufs, sizes, offset, &mu)
 				if err != nil {
 					return // closed at the end of the test
 				}
+				mu.Unlock() // no TryRead here to keep in order with
 				for i := 0; i < n; i++ {
 					f := bufs[i][offset : offset+sizes[i]]
 					if !bytes.Equal(bufs[i][:offset-hdr], bytes.Repeat([]byte{0xaa}, offset-hdr)) {
-						t.Error("Read wrote into the headroom")
+						t.Error("ReadLocked wrote into the headroom")
 					}
 					if off {
 						var h offload.VirtioNetHdr

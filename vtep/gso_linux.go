@@ -81,8 +81,8 @@ type portSockets struct {
 	open      atomic.Int64 // sockets open now, retired ones included
 }
 
-// Open is how many port sockets are open now.
-func (s *portSockets) Open() int64 {
+// opened is how many port sockets are open now.
+func (s *portSockets) opened() int64 {
 	if s == nil {
 		return 0
 	}

@@ -114,8 +114,8 @@ func TestPortSocketsAgeOut(t *testing.T) {
 	if got := socks.get(sport, now); got != s {
 		t.Fatal("a retired socket was not taken back")
 	}
-	if n := socks.Open(); n != 1 {
-		t.Fatalf("Open() = %d with one socket taken back, want 1", n)
+	if n := socks.opened(); n != 1 {
+		t.Fatalf("opened() = %d with one socket taken back, want 1", n)
 	}
 	now += portIdle + portSweep
 	socks.sweep(now)
@@ -126,14 +126,14 @@ func TestPortSocketsAgeOut(t *testing.T) {
 	if n := socks.sweep(now); n != 1 || !canBind(lo, sport) {
 		t.Fatalf("second sweep closed %d sockets, port free %v", n, canBind(lo, sport))
 	}
-	if n := socks.Open(); n != 0 {
-		t.Fatalf("Open() = %d with every socket closed, want 0", n)
+	if n := socks.opened(); n != 0 {
+		t.Fatalf("opened() = %d with every socket closed, want 0", n)
 	}
 	if got := socks.get(sport, now); got == nil || got == s {
 		t.Fatal("a closed port was not opened anew")
 	}
-	if n := socks.Open(); n != 1 {
-		t.Fatalf("Open() = %d after opening one again, want 1", n)
+	if n := socks.opened(); n != 1 {
+		t.Fatalf("opened() = %d after opening one again, want 1", n)
 	}
 }
 

@@ -279,6 +279,10 @@ type openTrain struct {
 	segs, size, segSize, hoff int
 }
 
+// ended reports whether the train's last datagram is shorter than the
+// others: nothing may follow it.
+func (t *openTrain) ended() bool { return t.segs > 0 && t.size%t.segSize != 0 }
+
 // sendTrains adds what is left of p.seg, a super-frame for remote, to the
 // open train, which is sent whenever it is full. The train stays open for
 // the next super-frame of the batch: a 64 KiB super-frame makes 46
@@ -291,8 +295,7 @@ type openTrain struct {
 // before it, so that a flow's frames keep their order.
 func (p *txPipeline) sendTrains(s *portSocket, sport uint16, remote netip.Addr) {
 	t := &p.train
-	if t.segs > 0 && (t.s != s || t.remote != remote || t.size%t.segSize != 0 ||
-		encap.HeaderLen+p.seg.MaxSegmentLen() != t.segSize) {
+	if t.segs > 0 && (t.s != s || t.remote != remote || encap.HeaderLen+p.seg.MaxSegmentLen() != t.segSize) {
 		p.sendTrain() // another flow, or segments of another size
 	}
 	if len(p.queue) > 0 || len(p.mqueue) > 0 {
@@ -301,7 +304,7 @@ func (p *txPipeline) sendTrains(s *portSocket, sport uint16, remote netip.Addr) 
 	vni := p.n.vni
 	for !p.seg.Done() {
 		if t.segs == gsoMaxSegments || t.size+encap.HeaderLen+p.seg.MaxSegmentLen() > gsoMaxTrain ||
-			t.hoff+encap.HeaderLen+p.seg.HeaderLen() > len(p.hdrs) || t.segs > 0 && t.size%t.segSize != 0 {
+			t.hoff+encap.HeaderLen+p.seg.HeaderLen() > len(p.hdrs) || t.ended() {
 			p.sendTrain()
 		}
 		if t.segs == 0 {
