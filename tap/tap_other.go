@@ -29,7 +29,6 @@ func (d *Device) Close() error                             { return nil }
 func (q *Queue) Name() string                              { return "" }
 func (q *Queue) BatchSize() int                            { return 1 }
 func (q *Queue) Write([]byte) (int, error)                 { return 0, errUnsupported }
-func (q *Queue) Read([][]byte, []int, int) (int, error)    { return 0, errUnsupported }
 func (q *Queue) TryRead([][]byte, []int, int) (int, error) { return 0, errUnsupported }
 func (q *Queue) ReadLocked([][]byte, []int, int, sync.Locker) (int, error) {
 	return 0, errUnsupported
