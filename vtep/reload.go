@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 
 	"github.com/vtepd/vtepd/fdb"
@@ -158,7 +159,7 @@ func (e *Engine) update(n *network, nc NetworkConfig) bool {
 		e.fdb.Delete(n.vni, mac)
 		changed = true
 	}
-	if changed || old.Name != nc.Name || old.Learning != nc.Learning || !equalAddrs(old.Peers, nc.Peers) {
+	if changed || !reflect.DeepEqual(*old, nc) {
 		n.cfg.Store(&nc)
 		return true
 	}
