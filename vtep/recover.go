@@ -37,7 +37,7 @@ func (e *Engine) recoverTAP(n *network, old *Device, why error) {
 		dev, err := e.openTAP(*n.cfg.Load())
 		if err == nil {
 			e.mu.Lock()
-			if n.closed.Load() || e.run.stopd {
+			if n.closed.Load() || e.run.stopping {
 				e.mu.Unlock()
 				dev.Closer.Close()
 				return

@@ -39,7 +39,7 @@ func (e *Engine) ReloadFile() (string, error) {
 func (e *Engine) Reload(cfg *Config) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.run != nil && e.run.stopd {
+	if e.run != nil && e.run.stopping {
 		return "", errors.New("shutting down")
 	}
 	old := e.cfg.Load()
