@@ -21,6 +21,9 @@ const (
 	IPv4HeaderLen = 20
 	// IPv6HeaderLen is the length of the fixed IPv6 header.
 	IPv6HeaderLen = 40
+	// MaxIPLen is the most an IPv4 total length or an IPv6 payload length
+	// can say (16 bits): no datagram's UDP payload is longer.
+	MaxIPLen = 65535
 	// EthernetHeaderLen is the length of an untagged Ethernet header (no FCS).
 	EthernetHeaderLen = 14
 	// VLANTagLen is the length of one 802.1Q or 802.1ad tag.

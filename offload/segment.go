@@ -17,6 +17,15 @@ var (
 	ErrBadFrame = errors.New("offload: frame does not match its virtio_net_hdr")
 )
 
+// MaxSegmentHeaderLen is the longest run of headers a segment repeats:
+// Ethernet with two tags, then IP and TCP headers of 60 bytes each (an
+// IPv4 header with options is 60 at most, an IPv6 one 40, and TCP with
+// options 60).
+const (
+	MaxSegmentHeaderLen = ethHeaderLen + maxVLANTags*vlanTagLen + ipv4MaxHeaderLen + tcpMaxHeaderLen
+	ipv4MaxHeaderLen    = 60
+)
+
 // Segmenter cuts a TCP super-frame (a frame with a GSO virtio_net_hdr)
 // into frames of at most gso_size payload bytes, as the kernel's
 // tcp_gso_segment would: every segment repeats the Ethernet (with its

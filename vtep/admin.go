@@ -19,6 +19,7 @@ import (
 
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // Admin commands.
@@ -111,7 +112,7 @@ func (e *Engine) serveAdmin(ctx context.Context, ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if !isClosed(err) && ctx.Err() == nil {
+			if !underlay.IsClosed(err) && ctx.Err() == nil {
 				e.log.Error("admin socket", "err", err)
 			}
 			return

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // waitFor polls cond until it holds, or fails the test after 5s.
@@ -33,14 +35,14 @@ func TestBusyPollerCarriesTrafficThenSleeps(t *testing.T) {
 	rx := func(n int) func() bool { return func() bool { return len(te.taps[0].written()) >= n } }
 	tx := func(n int) func() bool { return func() bool { return len(te.conn.sentDatagrams()) >= n } }
 
-	te.conn.push(Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
+	te.conn.push(underlay.Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
 	waitFor(t, "the first datagram", rx(1))
 	waitFor(t, "the busy poller to start", te.busy.active.Load)
 
 	// While it polls, the pipelines' goroutines wait: whatever arrives
 	// now is the busy poller's to carry.
 	for i := 2; i <= 20; i++ {
-		te.conn.push(Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
+		te.conn.push(underlay.Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
 		te.taps[0].push(frame(macRemote, macLocal, 46)) // learned behind peerB
 		waitFor(t, "a datagram delivered while polling", rx(i))
 		waitFor(t, "a frame sent while polling", tx(i-1))
@@ -58,7 +60,7 @@ func TestBusyPollerCarriesTrafficThenSleeps(t *testing.T) {
 	}
 	// Asleep again: the pipelines' own goroutines carry traffic, and
 	// wake the busy poller.
-	te.conn.push(Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
+	te.conn.push(underlay.Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
 	waitFor(t, "a datagram after the busy poller stopped", rx(21))
 	waitFor(t, "the busy poller to start again", te.busy.active.Load)
 
@@ -79,7 +81,7 @@ func TestBusyPollerOffByDefault(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- te.Run(ctx) }()
 	for i := 1; i <= 5; i++ {
-		te.conn.push(Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
+		te.conn.push(underlay.Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
 		waitFor(t, "a datagram", func() bool { return len(te.taps[0].written()) >= i })
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -93,7 +95,7 @@ func TestBusyPollerOffByDefault(t *testing.T) {
 	if _, err := te.Reload(&cfg); err != nil {
 		t.Fatalf("reload with busy_poll: %v", err)
 	}
-	te.conn.push(Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
+	te.conn.push(underlay.Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB})
 	waitFor(t, "the busy poller to start after the reload", te.busy.active.Load)
 	cancel()
 	if err := <-done; err != nil {
@@ -113,7 +115,7 @@ func TestBusyPollerStandsDownUnderLoad(t *testing.T) {
 	// A backlog that takes many milliseconds to drain: no round of the
 	// busy poller comes back empty until it is gone.
 	const sent = 100_000
-	dg := Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB}
+	dg := underlay.Datagram{Buf: vxlan(200, frame(macLocal, macRemote, 46)), Addr: peerB}
 	te.conn.mu.Lock()
 	for range sent {
 		te.conn.queued = append(te.conn.queued, dg)

@@ -32,6 +32,7 @@ import (
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
 	"github.com/vtepd/vtepd/tap"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // Sizes of the data plane's batches and buffers.
@@ -96,8 +97,8 @@ type FrameQueue interface {
 type Device struct {
 	Queues    []FrameQueue
 	Closer    io.Closer
-	Multicast BatchConn // nil without a group
-	MAC       fdb.MAC   // the TAP's own address: never learned from the tunnel
+	Multicast underlay.Conn // nil without a group
+	MAC       fdb.MAC       // the TAP's own address: never learned from the tunnel
 	// Offload says the queues carry a virtio_net_hdr with every frame
 	// (config key offload): TX segments super-frames, RX coalesces.
 	Offload bool
@@ -113,15 +114,15 @@ type Engine struct {
 
 	cfg     atomic.Pointer[Config] // the configuration in force
 	fdb     *fdb.Table
-	conns   []BatchConn   // one per receive queue (SO_REUSEPORT)
-	rxp     []*rxPipeline // the receive pipelines of conns, made by Run
+	conns   []underlay.Conn // one per receive queue (SO_REUSEPORT)
+	rxp     []*rxPipeline   // the receive pipelines of conns, made by Run
 	busy    *busyPoller
 	nets    atomic.Pointer[netTable]
 	unknown metrics.Counters // drops no network owns
 	peers   peerTable
 	tapMTU  int
-	ifindex int          // underlay interface: groups are joined on it
-	gso     *portSockets // UDP GSO send sockets (underlay.udp_gso); nil without
+	ifindex int              // underlay interface: groups are joined on it
+	trains  *underlay.Trains // UDP GSO send sockets (underlay.udp_gso); nil without
 
 	// mu serializes what changes the networks: Reload, admin commands,
 	// and shutdown. It guards groups and the fields of run.
@@ -133,9 +134,9 @@ type Engine struct {
 	// to a group (nil: the TAP's Device brings its own). Seams for tests
 	// over fakes.
 	openTAP    func(nc NetworkConfig) (Device, error)
-	openSender func(nc NetworkConfig) (BatchConn, error)
+	openSender func(nc NetworkConfig) (underlay.Conn, error)
 	// openGroup joins a group; nil where groups are not supported.
-	openGroup func(g netip.Addr) (BatchConn, error)
+	openGroup func(g netip.Addr) (underlay.Conn, error)
 	// checkHost vets what a new network needs from the host (its bridge)
 	// before Reload changes anything; nil over fakes.
 	checkHost func(nc NetworkConfig) error
@@ -179,7 +180,7 @@ type network struct {
 
 // group is a joined multicast group, shared by the networks that use it.
 type group struct {
-	conn BatchConn
+	conn underlay.Conn
 	refs int
 }
 
@@ -220,11 +221,11 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 			return nil, fmt.Errorf("network[%d].bridge: %w", i, err)
 		}
 	}
-	if e.conns, err = listenUnderlay(cfg.Local, cfg.Port, rxBatch, cfg.Queues, cfg.UDP6ZeroChecksumRx); err != nil {
+	if e.conns, err = underlay.Listen(cfg.Local, cfg.Port, rxBatch, cfg.Queues, cfg.UDP6ZeroChecksumRx); err != nil {
 		return nil, err
 	}
 	if cfg.UDPGSO {
-		e.gso = newPortSockets(cfg.Local, cfg.SrcPortLow, cfg.SrcPortHigh)
+		e.trains = underlay.NewTrains(cfg.Local, cfg.SrcPortLow, cfg.SrcPortHigh, log)
 	}
 	if cfg.MetricsAddr != "" {
 		if e.httpLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -234,8 +235,8 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	if e.adminLn, err = listenAdmin(cfg, log); err != nil {
 		return nil, err
 	}
-	e.openSender = func(nc NetworkConfig) (BatchConn, error) {
-		c, err := openMulticastSender(e.cfg.Load().Local, e.ifindex, nc.TTL)
+	e.openSender = func(nc NetworkConfig) (underlay.Conn, error) {
+		c, err := underlay.GroupSender(e.cfg.Load().Local, e.ifindex, nc.TTL)
 		if err != nil {
 			return nil, fmt.Errorf("group %s: %w", nc.Group, err)
 		}
@@ -262,9 +263,9 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 		return nil
 	}
 	e.watchHost = e.watchLinks
-	e.openGroup = func(g netip.Addr) (BatchConn, error) {
+	e.openGroup = func(g netip.Addr) (underlay.Conn, error) {
 		cur := e.cfg.Load()
-		return openGroupReceiver(g, cur.Port, e.ifindex, rxBatch, cur.UDP6ZeroChecksumRx)
+		return underlay.ListenGroup(g, cur.Port, e.ifindex, rxBatch, cur.UDP6ZeroChecksumRx)
 	}
 	tbl := &netTable{byVNI: map[uint32]*network{}}
 	e.nets.Store(tbl)
@@ -309,7 +310,7 @@ const minTAPMTU = 68
 // run the pipelines over in-memory fakes. devs[i] carries cfg.Networks[i];
 // each conn gets a receive pipeline. A network with a group floods to it
 // through devs[i].Multicast.
-func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Device, tapMTU int) *Engine {
+func NewWithDevices(cfg *Config, log *slog.Logger, conns []underlay.Conn, devs []Device, tapMTU int) *Engine {
 	e := newEngine(cfg, log)
 	e.conns = conns
 	e.tapMTU = tapMTU
@@ -444,7 +445,7 @@ func (e *Engine) closeNetwork(n *network) {
 
 // startRx starts a receive pipeline for conn; polled says the busy
 // poller reads it too (the unicast sockets, not the group receivers).
-func (e *Engine) startRx(queue int, conn BatchConn, polled bool) {
+func (e *Engine) startRx(queue int, conn underlay.Conn, polled bool) {
 	p := e.newRxPipeline(queue, conn)
 	if polled {
 		e.rxp = append(e.rxp, p)
@@ -532,8 +533,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			m.Close()
 		}
 	}
-	if e.gso != nil {
-		e.gso.close() // after the TX pipelines
+	if e.trains != nil {
+		e.trains.Close() // after the TX pipelines
 	}
 	if err := e.saveState(); err != nil {
 		e.log.Warn("learned FDB not saved", "err", err)
@@ -573,17 +574,13 @@ func (e *Engine) close() {
 	for _, c := range e.conns {
 		c.Close()
 	}
-	if e.gso != nil {
-		e.gso.close()
+	if e.trains != nil {
+		e.trains.Close()
 	}
 }
 
-func isClosed(err error) bool {
-	return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)
-}
-
 // ageLoop expires learned entries, and the UDP GSO sockets of ports no
-// longer in use (gso_linux.go). It ticks at a tenth of the shortest
+// longer in use (package underlay). It ticks at a tenth of the shortest
 // ageing time, between 100ms and 1s, so entries leave close to on time.
 func (e *Engine) ageLoop(ctx context.Context) {
 	t := time.NewTimer(time.Second)
@@ -599,8 +596,8 @@ func (e *Engine) ageLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			e.fdb.Expire(e.Now())
-			if e.gso != nil {
-				e.gso.sweep(e.Now())
+			if e.trains != nil {
+				e.trains.Sweep(e.Now())
 			}
 		}
 	}

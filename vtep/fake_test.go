@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // fakeTAP is an in-memory FrameQueue: frames pushed come out of its reads
@@ -114,7 +116,7 @@ func (f *fakeTAP) Close() error {
 	return nil
 }
 
-// fakeConn is an in-memory BatchConn: datagrams pushed are received (a
+// fakeConn is an in-memory underlay.Conn: datagrams pushed are received (a
 // Datagram with Seg set arrives as that train); datagrams sent are
 // recorded, or only counted when discard is set (so that allocation tests
 // measure the engine, not the fake).
@@ -126,8 +128,8 @@ type fakeConn struct {
 	failAt  map[int]error // sent-datagram index -> error to return for it
 
 	mu     sync.Mutex
-	queued []Datagram
-	sent   []Datagram
+	queued []underlay.Datagram
+	sent   []underlay.Datagram
 	count  int
 }
 
@@ -136,7 +138,7 @@ func newFakeConn() *fakeConn {
 }
 
 // push queues a datagram for receiving.
-func (c *fakeConn) push(dg Datagram) {
+func (c *fakeConn) push(dg underlay.Datagram) {
 	c.mu.Lock()
 	c.queued = append(c.queued, dg)
 	c.mu.Unlock()
@@ -146,7 +148,7 @@ func (c *fakeConn) push(dg Datagram) {
 	}
 }
 
-func (c *fakeConn) ReadBatchLocked(d []Datagram, mu sync.Locker) (int, error) {
+func (c *fakeConn) ReadBatchLocked(d []underlay.Datagram, mu sync.Locker) (int, error) {
 	for {
 		mu.Lock()
 		if n, _ := c.TryReadBatch(d); n > 0 {
@@ -161,7 +163,7 @@ func (c *fakeConn) ReadBatchLocked(d []Datagram, mu sync.Locker) (int, error) {
 	}
 }
 
-func (c *fakeConn) TryReadBatch(d []Datagram) (int, error) {
+func (c *fakeConn) TryReadBatch(d []underlay.Datagram) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
@@ -176,9 +178,9 @@ func (c *fakeConn) TryReadBatch(d []Datagram) (int, error) {
 	return n, nil
 }
 
-func (c *fakeConn) NewWriter(size int) BatchWriter { return c }
+func (c *fakeConn) NewWriter(size int) underlay.Writer { return c }
 
-func (c *fakeConn) WriteBatch(d []Datagram) (int, error) {
+func (c *fakeConn) WriteBatch(d []underlay.Datagram) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, dg := range d {
@@ -188,16 +190,16 @@ func (c *fakeConn) WriteBatch(d []Datagram) (int, error) {
 		}
 		c.count++
 		if !c.discard {
-			c.sent = append(c.sent, Datagram{Buf: append([]byte(nil), dg.Buf...), Addr: dg.Addr})
+			c.sent = append(c.sent, underlay.Datagram{Buf: append([]byte(nil), dg.Buf...), Addr: dg.Addr})
 		}
 	}
 	return len(d), nil
 }
 
-func (c *fakeConn) sentDatagrams() []Datagram {
+func (c *fakeConn) sentDatagrams() []underlay.Datagram {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Datagram(nil), c.sent...)
+	return append([]underlay.Datagram(nil), c.sent...)
 }
 
 func (c *fakeConn) Close() error {
@@ -205,7 +207,7 @@ func (c *fakeConn) Close() error {
 	return nil
 }
 
-var _ BatchConn = (*fakeConn)(nil)
+var _ underlay.Conn = (*fakeConn)(nil)
 var _ FrameQueue = (*fakeTAP)(nil)
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }

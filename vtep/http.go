@@ -13,7 +13,7 @@ import (
 func (e *Engine) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	standdowns := func() float64 { return float64(e.busy.stood.Load()) }
-	gsoSockets := func() float64 { return float64(e.gso.opened()) }
+	gsoSockets := func() float64 { return float64(e.trains.Sockets()) }
 	cs := append(metrics.BusyPoll(e.busy.active.Load, e.busy.seconds, standdowns),
 		metrics.GSOSockets(gsoSockets), metrics.NewCollector(e.Snapshot))
 	if h, err := metrics.Handler(cs...); err == nil {

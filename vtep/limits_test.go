@@ -10,6 +10,7 @@ import (
 
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // A MAC flapping between two VTEPs is damped by limits.max_moves, set by a
@@ -66,7 +67,7 @@ func TestMaxLearned(t *testing.T) {
 	cfg.MaxLearned = 1
 	taps := []*fakeTAP{newFakeTAP("t200"), newFakeTAP("t300")}
 	devs := []Device{{Queues: []FrameQueue{taps[0]}, Closer: taps[0]}, {Queues: []FrameQueue{taps[1]}, Closer: taps[1]}}
-	e := NewWithDevices(cfg, testLogger(), []BatchConn{newFakeConn()}, devs, 1450)
+	e := NewWithDevices(cfg, testLogger(), []underlay.Conn{newFakeConn()}, devs, 1450)
 	if r := e.fdb.Learn(200, fdb.MAC{2, 0, 0, 0, 0, 1}, peerB, 0); r != fdb.Added {
 		t.Errorf("first MAC: %v, want added", r)
 	}

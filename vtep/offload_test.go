@@ -13,6 +13,7 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // tcpFrame builds an IPv4 TCP frame from src to dst with every checksum
@@ -85,7 +86,7 @@ func (te *testEngine) sendOffload(t testing.TB, pkts ...[]byte) {
 
 // innerTCP decapsulates a sent datagram and returns the inner frame and
 // its TCP layer, failing unless the IPv4 and TCP checksums verify.
-func innerTCP(t *testing.T, d Datagram) ([]byte, *layers.TCP) {
+func innerTCP(t *testing.T, d underlay.Datagram) ([]byte, *layers.TCP) {
 	t.Helper()
 	_, inner, err := encap.Decap(d.Buf[encap.UDPHeaderLen:])
 	if err != nil {

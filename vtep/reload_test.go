@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vtepd/vtepd/fdb"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 func reloadConfig(nets ...NetworkConfig) *Config {
@@ -34,7 +35,7 @@ func TestReload(t *testing.T) {
 	for _, tp := range taps {
 		devs = append(devs, Device{Queues: []FrameQueue{tp}, Closer: tp})
 	}
-	e := NewWithDevices(cfg, testLogger(), []BatchConn{conn}, devs, 1450)
+	e := NewWithDevices(cfg, testLogger(), []underlay.Conn{conn}, devs, 1450)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- e.Run(ctx) }()
@@ -115,7 +116,7 @@ func TestTAPRecreated(t *testing.T) {
 	conn := newFakeConn()
 	first, second := newFakeTAP("t200"), newFakeTAP("t200")
 	devs := []Device{{Queues: []FrameQueue{first}, Closer: first}, {Queues: []FrameQueue{second}, Closer: second}}
-	e := NewWithDevices(cfg, testLogger(), []BatchConn{conn}, devs, 1450)
+	e := NewWithDevices(cfg, testLogger(), []underlay.Conn{conn}, devs, 1450)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- e.Run(ctx) }()

@@ -11,6 +11,7 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // rxPipeline carries datagrams from one receive socket to the networks'
@@ -29,10 +30,10 @@ type rxPipeline struct {
 	// mu is held from a read of conn until its datagrams are delivered:
 	// by the pipeline's goroutine, or by the busy poller.
 	mu    sync.Mutex
-	conn  BatchConn
+	conn  underlay.Conn
 	e     *Engine
 	queue int
-	dg    []Datagram
+	dg    []underlay.Datagram
 	// What the current run of datagrams of one network delivered: the
 	// shared counters are bumped when the network changes or the batch
 	// ends, not once per datagram.
@@ -66,13 +67,13 @@ const (
 	rxSpares   = 16
 )
 
-func (e *Engine) newRxPipeline(queue int, conn BatchConn) *rxPipeline {
+func (e *Engine) newRxPipeline(queue int, conn underlay.Conn) *rxPipeline {
 	slab := prefault(make([]byte, rxBatch*rxSlot))
 	p := &rxPipeline{
 		e:         e,
 		conn:      conn,
 		queue:     queue,
-		dg:        make([]Datagram, rxBatch),
+		dg:        make([]underlay.Datagram, rxBatch),
 		slots:     make([][]byte, rxBatch),
 		coalescer: offload.NewCoalescer(rxCoalesce, e.tapMTU, rxSpares),
 		nets:      make([]*network, rxCoalesce),
@@ -97,7 +98,7 @@ func (e *Engine) rxLoop(p *rxPipeline, polled bool) error {
 		}
 		count, err := p.conn.ReadBatchLocked(p.dg, &p.mu)
 		if err != nil {
-			if isClosed(err) {
+			if underlay.IsClosed(err) {
 				return nil
 			}
 			return fmt.Errorf("underlay receive: %w", err)

@@ -1,19 +1,18 @@
 package vtep
 
 import (
-	"errors"
 	"net/netip"
 
 	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // openTrain is the UDP GSO train being built: datagrams of segSize
-// bytes (the last may be shorter, and then ends it) from socket s, the
-// socket of source port sport, to remote; their headers fill hdrs up to
+// bytes (the last may be shorter, and then ends it) from the socket of
+// the flow's source port to remote; their headers fill hdrs up to
 // hoff, and p.parts holds headers and payloads in turn.
 type openTrain struct {
-	s                         *portSocket
-	sport                     uint16
+	port                      *underlay.Port
 	remote                    netip.Addr
 	segs, size, segSize, hoff int
 }
@@ -26,29 +25,29 @@ func (t *openTrain) ended() bool { return t.segs > 0 && t.size%t.segSize != 0 }
 // the open train, which is sent whenever it is full. The train stays open
 // for the next super-frame of the batch: a 64 KiB super-frame of
 // full-sized segments makes a few more datagrams than one train holds
-// (gsoMaxTrain), and the next super-frame of the same flow fills the
+// (underlay.MaxTrainBytes), and the next super-frame of the same flow fills the
 // second train where it would otherwise leave nearly empty. It is sent
 // before anything else goes out, and at the end of the batch, so nothing
 // overtakes it. A train is each segment's VXLAN and inner headers, built
 // in p.hdrs, followed by its payload where the TAP read it: one copy fewer
 // than building datagrams. Whatever is queued for the raw socket goes
 // before it, so that a flow's frames keep their order.
-func (p *txPipeline) trainSegments(s *portSocket, sport uint16, remote netip.Addr) {
+func (p *txPipeline) trainSegments(port *underlay.Port, remote netip.Addr) {
 	t := &p.train
-	if t.segs > 0 && (t.s != s || t.remote != remote || encap.HeaderLen+p.seg.MaxSegmentLen() != t.segSize) {
+	if t.segs > 0 && (t.port != port || t.remote != remote || encap.HeaderLen+p.seg.MaxSegmentLen() != t.segSize) {
 		p.flushTrain() // another flow, or segments of another size
 	}
-	if len(p.queue) > 0 || len(p.mqueue) > 0 {
+	if len(p.queue) > 0 || len(p.groupQueue) > 0 {
 		p.flush()
 	}
 	vni := p.n.vni
 	for !p.seg.Done() {
-		if t.segs == gsoMaxSegments || t.size+encap.HeaderLen+p.seg.MaxSegmentLen() > gsoMaxTrain ||
+		if t.segs == underlay.MaxTrainSegments || t.size+encap.HeaderLen+p.seg.MaxSegmentLen() > underlay.MaxTrainBytes ||
 			t.hoff+encap.HeaderLen+p.seg.HeaderLen() > len(p.hdrs) || t.ended() {
 			p.flushTrain()
 		}
 		if t.segs == 0 {
-			t.s, t.sport, t.remote = s, sport, remote
+			t.port, t.remote = port, remote
 		}
 		h := p.hdrs[t.hoff:]
 		encap.Header(h).Encode(vni)
@@ -65,35 +64,24 @@ func (p *txPipeline) trainSegments(s *portSocket, sport uint16, remote netip.Add
 	}
 }
 
-// flushTrain sends the open train, if any. A train the kernel will not
-// take goes out by the raw socket instead; if it never will (no checksum
-// offload on the way), UDP GSO is given up.
+// flushTrain sends the open train, if any. The underlay sends a train the
+// kernel will not take datagram by datagram instead (TrainWriter).
 func (p *txPipeline) flushTrain() {
 	t := p.train
 	if t.segs == 0 {
 		return
 	}
 	p.train = openTrain{} // closed: what follows may enqueue
-	parts := p.parts
-	err := p.trainWriter.send(t.s, parts, t.segSize, t.remote)
-	if err == nil {
-		p.sent += uint64(t.segs)
-		p.sentB += uint64(t.size - t.segs*encap.HeaderLen)
-		p.peer.addTx(&p.e.peers, t.remote, t.segs, t.size+t.segs*encap.UDPHeaderLen)
-		clear(parts) // hold no buffer past the train
-		p.parts = parts[:0]
-		return
+	sent, err := p.trainWriter.WriteTrain(t.port, t.remote, p.parts, t.segSize)
+	clear(p.parts) // hold no buffer past the train
+	p.parts = p.parts[:0]
+	// Every datagram but the last is segSize long: exact unless one in
+	// the middle failed, which only a failing underlay does.
+	bytes := min(sent*t.segSize, t.size)
+	p.sent += uint64(sent)
+	p.sentB += uint64(bytes - sent*encap.HeaderLen)
+	p.peer.addTx(&p.e.peers, t.remote, sent, bytes+sent*encap.UDPHeaderLen)
+	if sent < t.segs && !underlay.IsClosed(err) {
+		p.n.counters.Drop(sendDropReason(err), uint64(t.segs-sent))
 	}
-	if errors.Is(err, errGSORefused) && p.e.gso.failed.CompareAndSwap(false, true) {
-		p.e.log.Warn("UDP GSO refused by the underlay; sending datagram by datagram", "err", err)
-	}
-	for k := 0; k < len(parts); k += 2 {
-		buf := p.segBuf()
-		m := copy(buf[encap.UDPHeaderLen:], parts[k])
-		m += copy(buf[encap.UDPHeaderLen+m:], parts[k+1])
-		encap.UDP(buf).Encode(t.sport, p.port, encap.UDPHeaderLen+m)
-		p.enqueue(buf[:encap.UDPHeaderLen+m], t.remote)
-	}
-	clear(parts)
-	p.parts = parts[:0]
 }

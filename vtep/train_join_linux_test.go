@@ -1,6 +1,8 @@
 package vtep
 
 import (
+	"encoding/binary"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/offload"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // Super-frames of one flow read in one batch leave in full trains: a
@@ -32,13 +35,13 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
 	sa, _ := unix.Getsockname(fd)
 	dstPort := uint16(sa.(*unix.SockaddrInet4).Port)
-	sport := freePort(t, lo)
+	sport := freeUDPPort(t, lo)
 
 	te := newTestEngine(t)
 	cfg := te.cfg.Load()
 	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, sport, sport
-	te.gso = newPortSockets(lo, sport, sport)
-	defer te.gso.close()
+	te.trains = underlay.NewTrains(lo, sport, sport, nil)
+	defer te.trains.Close()
 	te.fdb.Learn(200, macRemote, lo, 0)
 	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
 	const mss, segs, frames = 1398, 46, 3
@@ -60,13 +63,13 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d datagrams in trains %v: %v", got, trains, err)
 		}
-		seg := groSegment(oob[:oobn])
+		seg := groSize(t, oob[:oobn])
 		if seg == 0 {
 			seg = n
 		}
 		trains = append(trains, (n+seg-1)/seg)
 		for off := 0; off < n; off += seg {
-			d := Datagram{Buf: append(make([]byte, encap.UDPHeaderLen), buf[off:min(off+seg, n)]...)}
+			d := underlay.Datagram{Buf: append(make([]byte, encap.UDPHeaderLen), buf[off:min(off+seg, n)]...)}
 			_, tcp := innerTCP(t, d)
 			if tcp.Seq != seq || len(tcp.Payload) != mss {
 				t.Fatalf("datagram %d: seq %d with %d bytes, want seq %d with %d", got, tcp.Seq, len(tcp.Payload), seq, mss)
@@ -88,4 +91,30 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	if c := te.net(0).counters.TxPackets.Load(); c != frames*segs {
 		t.Errorf("vtep_tx_packets_total = %d, want %d", c, frames*segs)
 	}
+}
+
+// groSize is the segment size in a received message's UDP_GRO control
+// message, 0 without one.
+func groSize(t *testing.T, oob []byte) int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_UDP && m.Header.Type == unix.UDP_GRO && len(m.Data) >= 4 {
+			return int(binary.NativeEndian.Uint32(m.Data))
+		}
+	}
+	return 0
+}
+
+// freeUDPPort finds a free UDP port on lo: bind one, release it.
+func freeUDPPort(t *testing.T, lo netip.Addr) uint16 {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }

@@ -9,11 +9,12 @@ import (
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // train lays datagrams end to end as UDP GRO hands them over: one
 // message, every datagram but the last exactly seg bytes long.
-func train(t testing.TB, dgs ...[]byte) Datagram {
+func train(t testing.TB, dgs ...[]byte) underlay.Datagram {
 	t.Helper()
 	var b []byte
 	seg := len(dgs[0])
@@ -23,12 +24,12 @@ func train(t testing.TB, dgs ...[]byte) Datagram {
 		}
 		b = append(b, d...)
 	}
-	return Datagram{Buf: b, N: len(b), Seg: seg}
+	return underlay.Datagram{Buf: b, N: len(b), Seg: seg}
 }
 
 // receiveTrains runs messages (datagrams or trains) through the RX
 // pipeline as one batch.
-func (te *testEngine) receiveTrains(from netip.Addr, msgs ...Datagram) {
+func (te *testEngine) receiveTrains(from netip.Addr, msgs ...underlay.Datagram) {
 	p := te.newRxPipeline(0, te.conn)
 	for i, m := range msgs {
 		p.dg[i].N = copy(p.dg[i].Buf, m.Buf[:m.N])
@@ -208,7 +209,7 @@ func TestRxTrainsFillTheCoalescer(t *testing.T) {
 	te.withOffloadTAPs()
 	const per, mss = 128, 400
 	all, stream := segments(t, 200, 40000, rxBatch*per, mss)
-	var msgs []Datagram
+	var msgs []underlay.Datagram
 	for i := 0; i < rxBatch; i++ {
 		msgs = append(msgs, train(t, all[i*per:(i+1)*per]...))
 	}
@@ -276,7 +277,7 @@ func TestTrainPipelinesDoNotAllocate(t *testing.T) {
 		te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}}; d.Offload = off })
 		rx := te.newRxPipeline(0, te.conn)
 		dgs, _ := segments(t, 200, 40000, 40, 1398)
-		trains := make([]Datagram, len(rx.dg))
+		trains := make([]underlay.Datagram, len(rx.dg))
 		for i := range trains {
 			a, _ := segments(t, 200, 40001, 3, 500)
 			trains[i] = train(t, dgs...)
@@ -320,7 +321,7 @@ func FuzzRxTrain(f *testing.F) {
 		}
 		before := te.peerRx(peerB)
 		rx.deliver(2)
-		d := Datagram{N: len(msg), Seg: seg}
+		d := underlay.Datagram{N: len(msg), Seg: seg}
 		var want uint64
 		for o := 0; ; {
 			want++

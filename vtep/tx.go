@@ -11,6 +11,7 @@ import (
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
+	"github.com/vtepd/vtepd/underlay"
 )
 
 // txPipeline carries one network's frames from its TAP to the underlay.
@@ -26,10 +27,10 @@ type txPipeline struct {
 	dev         FrameQueue
 	bufs        [][]byte
 	sizes       []int
-	queue       []Datagram // to unicast destinations: peers and FDB entries
-	w           BatchWriter
-	mqueue      []Datagram // to the network's multicast group
-	groupWriter BatchWriter
+	queue       []underlay.Datagram // to unicast destinations: peers and FDB entries
+	w           underlay.Writer
+	groupQueue  []underlay.Datagram // to the network's multicast group
+	groupWriter underlay.Writer
 	port        uint16
 	lo, hi      uint16
 	peer        peerCache
@@ -48,13 +49,13 @@ type txPipeline struct {
 
 	// With underlay.udp_gso: a super-frame to one VTEP leaves as trains
 	// of datagrams, built in train, one sendmsg each (gso_linux.go).
-	trainWriter *gsoWriter
+	trainWriter *underlay.TrainWriter
 	hdrs        []byte   // the headers of a train's segments
 	parts       [][]byte // a train: each segment's headers, then its payload
 	train       openTrain
 }
 
-func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, offloads bool) *txPipeline {
+func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn underlay.Conn, offloads bool) *txPipeline {
 	bs := dev.BatchSize()
 	cfg := e.cfg.Load() // the underlay part never changes while running
 	// The largest frame the TAP can hand us without offloads: its MTU
@@ -68,28 +69,28 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, offlo
 	bufSize := encap.Headroom + readMax
 	slab := prefault(make([]byte, bs*bufSize))
 	p := &txPipeline{
-		e:       e,
-		n:       n,
-		dev:     dev,
-		bufs:    make([][]byte, bs),
-		sizes:   make([]int, bs),
-		queue:   make([]Datagram, 0, txQueue),
-		w:       conn.NewWriter(txQueue),
-		mqueue:  make([]Datagram, 0, bs),
-		port:    cfg.Port,
-		lo:      cfg.SrcPortLow,
-		hi:      cfg.SrcPortHigh,
-		offload: offloads,
+		e:          e,
+		n:          n,
+		dev:        dev,
+		bufs:       make([][]byte, bs),
+		sizes:      make([]int, bs),
+		queue:      make([]underlay.Datagram, 0, txQueue),
+		w:          conn.NewWriter(txQueue),
+		groupQueue: make([]underlay.Datagram, 0, bs),
+		port:       cfg.Port,
+		lo:         cfg.SrcPortLow,
+		hi:         cfg.SrcPortHigh,
+		offload:    offloads,
 	}
 	for i := range p.bufs {
 		p.bufs[i] = slab[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
 	}
-	if offloads && e.gso != nil {
-		p.trainWriter = newGSOWriter(cfg.Port)
-		// Room for the headers of a full train of the longest (60-byte IP
-		// and TCP headers, two VLAN tags); a train ends early otherwise.
-		p.hdrs = make([]byte, gsoMaxSegments*(encap.HeaderLen+encap.EthernetHeaderLen+2*encap.VLANTagLen+60+60))
-		p.parts = make([][]byte, 0, 2*gsoMaxSegments)
+	if offloads && e.trains != nil {
+		p.trainWriter = e.trains.NewWriter(cfg.Port, p.w)
+		// Room for the headers of a full train of the longest; a train
+		// ends early otherwise.
+		p.hdrs = make([]byte, underlay.MaxTrainSegments*(encap.HeaderLen+offload.MaxSegmentHeaderLen))
+		p.parts = make([][]byte, 0, underlay.MaxTrainParts)
 	}
 	if offloads {
 		p.segMax = frameMax
@@ -101,7 +102,7 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn BatchConn, offlo
 		}
 	}
 	if m := n.dev.Load().Multicast; m != nil {
-		p.groupWriter = m.NewWriter(cap(p.mqueue))
+		p.groupWriter = m.NewWriter(cap(p.groupQueue))
 	}
 	return p
 }
@@ -113,7 +114,7 @@ func (e *Engine) txLoop(n *network, owner *Device, p *txPipeline) {
 		e.busy.waitIdle()
 		count, err := p.dev.ReadLocked(p.bufs, p.sizes, encap.Headroom, &p.mu)
 		if err != nil {
-			if !isClosed(err) {
+			if !underlay.IsClosed(err) {
 				e.tapLost(n, owner, fmt.Errorf("read %s: %w", p.dev.Name(), err))
 			}
 			return
@@ -198,8 +199,8 @@ func (p *txPipeline) forward(count int) {
 			continue
 		}
 		if p.trainWriter != nil && remote.IsValid() {
-			if s := p.e.gso.get(sport, now); s != nil {
-				p.trainSegments(s, sport, remote)
+			if port := p.e.trains.Port(sport, now); port != nil {
+				p.trainSegments(port, remote)
 				continue
 			}
 		}
@@ -258,10 +259,10 @@ func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *NetworkConfig) {
 	}
 	if p.groupWriter != nil {
 		p.flushTrain() // a train being built goes before anything else
-		if len(p.mqueue) == cap(p.mqueue) {
-			p.mqueue = p.send(p.groupWriter, p.mqueue)
+		if len(p.groupQueue) == cap(p.groupQueue) {
+			p.groupQueue = p.send(p.groupWriter, p.groupQueue)
 		}
-		p.mqueue = append(p.mqueue, Datagram{Buf: pkt, Addr: p.n.group})
+		p.groupQueue = append(p.groupQueue, underlay.Datagram{Buf: pkt, Addr: p.n.group})
 		p.flooded++
 	}
 }
@@ -282,7 +283,7 @@ func (p *txPipeline) segBuf() []byte {
 func (p *txPipeline) flush() {
 	p.queue = p.send(p.w, p.queue)
 	if p.groupWriter != nil {
-		p.mqueue = p.send(p.groupWriter, p.mqueue)
+		p.groupQueue = p.send(p.groupWriter, p.groupQueue)
 	}
 }
 
@@ -293,13 +294,13 @@ func (p *txPipeline) enqueue(pkt []byte, to netip.Addr) {
 	if len(p.queue) == cap(p.queue) {
 		p.queue = p.send(p.w, p.queue)
 	}
-	p.queue = append(p.queue, Datagram{Buf: pkt, Addr: to})
+	p.queue = append(p.queue, underlay.Datagram{Buf: pkt, Addr: to})
 }
 
 // send writes queue through w and returns it emptied. A datagram the
 // kernel refuses is counted and skipped; a closed socket ends the batch
 // (the TAP read that follows reports the shutdown).
-func (p *txPipeline) send(w BatchWriter, queue []Datagram) []Datagram {
+func (p *txPipeline) send(w underlay.Writer, queue []underlay.Datagram) []underlay.Datagram {
 	q := queue
 	for len(q) > 0 {
 		sent, err := w.WriteBatch(q)
@@ -312,16 +313,20 @@ func (p *txPipeline) send(w BatchWriter, queue []Datagram) []Datagram {
 		if err == nil {
 			continue
 		}
-		if isClosed(err) {
+		if underlay.IsClosed(err) {
 			break
 		}
-		reason := metrics.SendError
-		if errors.Is(err, syscall.EMSGSIZE) {
-			reason = metrics.TooBig
-		}
-		p.n.counters.Drop(reason, 1)
+		p.n.counters.Drop(sendDropReason(err), 1)
 		q = q[1:]
 	}
 	clear(queue) // drop references to the buffers
 	return queue[:0]
+}
+
+// sendDropReason is the drop reason of a datagram the kernel refused.
+func sendDropReason(err error) metrics.Reason {
+	if errors.Is(err, syscall.EMSGSIZE) {
+		return metrics.TooBig
+	}
+	return metrics.SendError
 }

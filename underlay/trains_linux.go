@@ -1,4 +1,4 @@
-package vtep
+package underlay
 
 // Design notes on UDP GSO (underlay.udp_gso).
 //
@@ -24,7 +24,7 @@ package vtep
 //
 // Ageing. A flow's port socket lives as long as the flow sends: one not
 // used for portIdle is taken out of the table by a sweep (the engine's
-// ager calls sweep) and closed by the next sweep, portSweep later, unless
+// ager calls Sweep) and closed by the next sweep, portSweep later, unless
 // a sender wanted its port again in between and took it back. Senders
 // never lock: they load the socket from an atomic pointer and use it at
 // once, so one that loaded it just before it was retired has a whole
@@ -35,29 +35,17 @@ package vtep
 // could not be bound is tried again after portIdle.
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/vtepd/vtepd/encap"
 )
-
-// gsoMaxSegments is the most datagrams in one train (the kernel's
-// UDP_MAX_SEGMENTS is 64 or more).
-const gsoMaxSegments = 64
-
-// gsoMaxTrain is the most payload bytes one UDP_SEGMENT sendmsg takes: an
-// IP packet's worth less the UDP and an IPv6 header.
-const gsoMaxTrain = 65535 - encap.UDPHeaderLen - encap.IPv6HeaderLen
 
 // Port socket ageing, in engine nanoseconds (see Ageing above).
 const (
@@ -66,32 +54,34 @@ const (
 	portTouch = int64(time.Second)      // granularity of the last-use stamp
 )
 
-// portSockets are the UDP send sockets, one per source port, of the range
-// [lo, lo+len(socks)).
-type portSockets struct {
+// Trains are the UDP send sockets, one per source port, of the range
+// [lo, lo+len(socks)), shared by every pipeline; each pipeline sends
+// through a TrainWriter of its own.
+type Trains struct {
 	local netip.Addr
 	lo    uint16
-	socks []atomic.Pointer[portSocket]
+	log   *slog.Logger
+	socks []atomic.Pointer[Port]
 
 	mu        sync.Mutex // held while a socket is opened, by sweep and by close
 	closed    bool
-	retired   []*portSocket // out of socks since the last sweep; closed by the next
+	retired   []*Port // out of socks since the last sweep; closed by the next
 	lastSweep int64
 	failed    atomic.Bool  // a train was refused for good (no checksum offload): stop
 	open      atomic.Int64 // sockets open now, retired ones included
 }
 
-// opened is how many port sockets are open now.
-func (s *portSockets) opened() int64 {
+// Sockets is how many port sockets are open now, retired ones included.
+func (s *Trains) Sockets() int64 {
 	if s == nil {
 		return 0
 	}
 	return s.open.Load()
 }
 
-// portSocket is one bound UDP socket; f is nil for a port that could not
-// be bound at tried.
-type portSocket struct {
+// Port is the UDP socket of one source port; f is nil for a port that
+// could not be bound at tried.
+type Port struct {
 	f     *os.File
 	rc    syscall.RawConn
 	port  uint16
@@ -101,19 +91,22 @@ type portSocket struct {
 
 // touch stamps ps as used at now. Every pipeline shares ps: the stamp is
 // written only when it is a portTouch old, so it stays read-mostly.
-func (ps *portSocket) touch(now int64) {
+func (ps *Port) touch(now int64) {
 	if now-ps.used.Load() >= portTouch {
 		ps.used.Store(now)
 	}
 }
 
-func newPortSockets(local netip.Addr, lo, hi uint16) *portSockets {
-	return &portSockets{local: local, lo: lo, socks: make([]atomic.Pointer[portSocket], int(hi)-int(lo)+1)}
+// NewTrains makes the (still closed) port sockets of source ports lo to
+// hi on local. log hears, once, that the underlay refused a train for good.
+func NewTrains(local netip.Addr, lo, hi uint16, log *slog.Logger) *Trains {
+	return &Trains{local: local, lo: lo, log: log, socks: make([]atomic.Pointer[Port], int(hi)-int(lo)+1)}
 }
 
-// get returns the socket of port at time now, opening it on first use
-// (or taking it back from retirement); nil when the port cannot be had.
-func (s *portSockets) get(port uint16, now int64) *portSocket {
+// Port returns the socket of port at time now, opening it on first use
+// (or taking it back from retirement); nil when the port cannot be had,
+// or trains were refused for good: the caller sends datagrams instead.
+func (s *Trains) Port(port uint16, now int64) *Port {
 	i := int(port) - int(s.lo)
 	if i < 0 || i >= len(s.socks) || s.failed.Load() {
 		return nil
@@ -147,7 +140,7 @@ func (s *portSockets) get(port uint16, now int64) *portSocket {
 			return r
 		}
 	}
-	ps := &portSocket{port: port, tried: now}
+	ps := &Port{port: port, tried: now}
 	ps.used.Store(now)
 	if f, err := openPortSocket(s.local, port); err == nil {
 		if rc, err := f.SyscallConn(); err == nil {
@@ -164,10 +157,10 @@ func (s *portSockets) get(port uint16, now int64) *portSocket {
 	return ps
 }
 
-// sweep, at time now, closes the sockets the last sweep retired and
+// Sweep, at time now, closes the sockets the last sweep retired and
 // retires those unused for portIdle; it does nothing until portSweep
 // after the last one. It returns how many sockets it closed.
-func (s *portSockets) sweep(now int64) int {
+func (s *Trains) Sweep(now int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || now-s.lastSweep < portSweep {
@@ -197,7 +190,8 @@ func (s *portSockets) sweep(now int64) int {
 	return closed
 }
 
-func (s *portSockets) close() {
+// Close closes every port socket; Port returns nil from then on.
+func (s *Trains) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -240,88 +234,4 @@ func openPortSocket(local netip.Addr, port uint16) (*os.File, error) {
 		return fail("bind", err)
 	}
 	return os.NewFile(uintptr(fd), fmt.Sprintf("vxlan-tx-%d", port)), nil
-}
-
-// gsoWriter sends trains: the scratch space of one pipeline's sendmsg.
-type gsoWriter struct {
-	port  uint16 // destination port
-	msg   unix.Msghdr
-	iovs  [2 * gsoMaxSegments]unix.Iovec
-	name  unix.RawSockaddrInet6
-	cmsg  [unix.SizeofCmsghdr + 8]byte
-	errno unix.Errno
-	fn    func(fd uintptr) bool
-}
-
-func newGSOWriter(port uint16) *gsoWriter {
-	w := &gsoWriter{port: port}
-	w.msg.Name = (*byte)(unsafe.Pointer(&w.name))
-	w.msg.Iov = &w.iovs[0]
-	w.msg.Control = &w.cmsg[0]
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&w.cmsg[0]))
-	h.Level = unix.SOL_UDP
-	h.Type = unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	w.msg.SetControllen(unix.CmsgSpace(2))
-	w.fn = w.sendmsg
-	return w
-}
-
-func (w *gsoWriter) sendmsg(fd uintptr) bool {
-	for {
-		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.msg)), 0)
-		switch errno {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		w.errno = errno
-		return true
-	}
-}
-
-// errGSORefused is a train the kernel will never take from this socket.
-var errGSORefused = errors.New("UDP GSO refused")
-
-// send sends a train, datagrams of segSize payload bytes (the last may be
-// shorter), from s to the VTEP at to. The train is parts one after the
-// other (a segment's headers, then its payload where the TAP read it:
-// the kernel copies it once, from there); at most 2*gsoMaxSegments.
-func (w *gsoWriter) send(s *portSocket, parts [][]byte, segSize int, to netip.Addr) error {
-	for i, b := range parts {
-		w.iovs[i].Base = unsafe.SliceData(b)
-		w.iovs[i].SetLen(len(b))
-	}
-	w.msg.SetIovlen(len(parts))
-	*(*uint16)(unsafe.Pointer(&w.cmsg[unix.CmsgLen(0)])) = uint16(segSize)
-	w.msg.Namelen = putSockaddr(&w.name, to, w.port)
-	w.errno = 0
-	if err := s.rc.Write(w.fn); err != nil {
-		// The only way this fails: the socket was closed (poll's "use
-		// of closed file", which is not os.ErrClosed: make it one).
-		return fmt.Errorf("%w: %w", os.ErrClosed, err)
-	}
-	switch w.errno {
-	case 0:
-		return nil
-	case unix.EIO, unix.EINVAL, unix.ENOPROTOOPT:
-		return fmt.Errorf("%w: %w", errGSORefused, w.errno)
-	}
-	return w.errno
-}
-
-// putSockaddr writes a:port as a socket address.
-func putSockaddr(sa *unix.RawSockaddrInet6, a netip.Addr, port uint16) uint32 {
-	var p uint16 // the port in network byte order, as the kernel reads it
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&p))[:], port)
-	if a.Is4() {
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		sa4.Family = unix.AF_INET
-		sa4.Port = p
-		sa4.Addr = a.As4()
-		return unix.SizeofSockaddrInet4
-	}
-	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: p, Addr: a.As16()}
-	return unix.SizeofSockaddrInet6
 }

@@ -1,7 +1,10 @@
-package vtep
+package underlay
 
 import (
+	"errors"
+	"net"
 	"net/netip"
+	"os"
 	"sync"
 )
 
@@ -35,11 +38,11 @@ func (d *Datagram) Next(off int) int {
 // Train reports whether d holds more than one datagram.
 func (d *Datagram) Train() bool { return d.Seg > 0 && d.Seg < d.N }
 
-// BatchConn is the underlay: datagrams to and from remote VTEPs, moved in
+// Conn is the underlay: datagrams to and from remote VTEPs, moved in
 // batches. Its reads share one scratch space, so they are made under one
 // lock (the receive pipeline's); each sending goroutine gets its own
-// BatchWriter, so no scratch space is shared between them.
-type BatchConn interface {
+// Writer, so no scratch space is shared between them.
+type Conn interface {
 	// ReadBatchLocked blocks until at least one datagram arrives, then
 	// returns up to len(d) of them without blocking again. Every attempt
 	// to read holds mu, and mu is still held when it returns datagrams
@@ -49,15 +52,21 @@ type BatchConn interface {
 	// waiting; the caller holds the mu of ReadBatchLocked.
 	TryReadBatch(d []Datagram) (int, error)
 	// NewWriter returns a writer that sends up to size datagrams a call.
-	NewWriter(size int) BatchWriter
+	NewWriter(size int) Writer
 	// Close unblocks ReadBatchLocked and WriteBatch with an error that satisfies
 	// errors.Is(err, net.ErrClosed) or errors.Is(err, os.ErrClosed).
 	Close() error
 }
 
-// BatchWriter sends datagrams in batches.
-type BatchWriter interface {
+// Writer sends datagrams in batches.
+type Writer interface {
 	// WriteBatch sends the datagrams of d in order. It returns how many
 	// were sent; if that is fewer than len(d), err says why d[n] was not.
 	WriteBatch(d []Datagram) (n int, err error)
+}
+
+// IsClosed reports whether err comes from a socket closed under the call:
+// shutdown, not a failure.
+func IsClosed(err error) bool {
+	return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)
 }
