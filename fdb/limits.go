@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// moveWindow is the window in which move damping counts an entry's moves
+// against Limits.MaxMoves.
+const moveWindow = time.Second
+
 // Limits are the table-wide learning limits, set with SetLimits. The zero
 // value sets none.
 type Limits struct {
@@ -55,7 +59,7 @@ type global struct {
 
 	// The counters are written by every learner that adds or removes an
 	// entry: keep them off the line of the settings, read by all.
-	_ [64 - 24]byte
+	_ [cacheLine - 24]byte
 
 	// learned counts the learned entries of all networks, including those
 	// of removed networks not swept yet. Like vniState.learned, it is
@@ -113,7 +117,7 @@ func (in *slotInfo) allowMove(g *global, now int64) bool {
 		}
 		in.moves = 0 // the hold is over
 	}
-	if in.moves == 0 || now-in.since >= int64(time.Second) {
+	if in.moves == 0 || now-in.since >= int64(moveWindow) {
 		in.since, in.moves = now, 0 // a new window
 	}
 	if int64(in.moves) >= maxMoves {

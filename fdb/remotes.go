@@ -38,6 +38,10 @@ type remoteList struct {
 	addrs []atomic.Pointer[netip.Addr]
 }
 
+// minRemotes is the length of the list when the first IPv6 remote needs
+// it; it doubles each time it fills.
+const minRemotes = 16
+
 func (r *remotes) init() {
 	r.index = make(map[netip.Addr]uint32)
 	r.list.Store(&remoteList{})
@@ -122,7 +126,7 @@ func (r *remotes) slot() uint32 {
 	r.idle, r.head = r.idle[:0], 0
 	i := uint32(len(r.refs))
 	if int(i) == len(l.addrs) {
-		next := &remoteList{addrs: make([]atomic.Pointer[netip.Addr], max(2*len(l.addrs), 16))}
+		next := &remoteList{addrs: make([]atomic.Pointer[netip.Addr], max(2*len(l.addrs), minRemotes))}
 		for j := range l.addrs {
 			next.addrs[j].Store(l.addrs[j].Load())
 		}

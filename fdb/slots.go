@@ -28,6 +28,23 @@ const (
 	loadNum, loadDen = 3, 4
 	// minSlots is the size of a shard's first table.
 	minSlots = 8
+
+	// cacheLine is the size of a cache line on common 64-bit processors:
+	// the unit of the padding that keeps fields written by different
+	// cores apart.
+	cacheLine = 64
+
+	// claimSpins is how often claim tries a busy slot before it starts
+	// yielding to the refresh that holds it.
+	claimSpins = 16
+
+	// hashVNIMul and hashMul are the multipliers of hashBits: 2^64
+	// divided by the golden ratio (Fibonacci hashing), which spreads
+	// sequential VNIs over the word before they meet the MAC, and the
+	// first multiplier of splitmix64's finalizer, an odd constant whose
+	// product with any key has well-mixed top bits.
+	hashVNIMul = 0x9e3779b97f4a7c15
+	hashMul    = 0xbf58476d1ce4e5b9
 )
 
 // key identifies an entry.
@@ -47,7 +64,7 @@ type shard struct {
 	// Pad to 128 bytes so that neighbouring shards' locks do not share a
 	// cache line (or an adjacent-line prefetch pair). The fields above
 	// take 48 bytes on 64-bit platforms; TestShardSize checks the sum.
-	_ [80]byte
+	_ [2*cacheLine - 48]byte
 }
 
 // table is one generation of a shard's entries: an open-addressing hash
@@ -104,7 +121,7 @@ func newTable(n int) *table {
 // long as it can. A slot with key 0 is empty: an entry's MAC is never zero.
 type slot struct {
 	// key is the MAC in the top 48 bits (see macBits) and the VNI's low
-	// 16 bits.
+	// keyVNIBits bits.
 	key atomic.Uint64
 	// meta holds the rest of the key and the remote; see the meta*
 	// constants.
@@ -142,17 +159,22 @@ type slotInfo struct {
 // never copies a lastSeen that a refresh is about to change. Readers that
 // only look, Lookup among them, ignore the bit.
 const (
+	// Bits 0-15 of slot.key are the VNI's low 16 bits; bits 16-63 the MAC.
+	keyVNIBits = 16
+	keyVNIMask = 1<<keyVNIBits - 1
+
 	// Bits 0-31 and 50 are the remote: an IPv4 address itself (see
 	// addr4), or, with metaV6 set, an index into Table.rem.
 	metaRemoteMask = 1<<32 - 1 | metaV6
 	metaVNIShift   = 32 // bits 32-47: the VNI's high 16 bits
 	metaVNIMask    = 0xffff << metaVNIShift
 	metaTypeShift  = 48 // bits 48-49: Type
+	metaTypeMask   = 3 << metaTypeShift
 	metaV6         = 1 << 50
 	metaBusy       = 1 << 63
 )
 
-func metaType(m uint64) Type { return Type(m >> metaTypeShift & 3) }
+func metaType(m uint64) Type { return Type(m & metaTypeMask >> metaTypeShift) }
 
 func metaRemote(m uint64) uint64 { return m & metaRemoteMask }
 
@@ -165,14 +187,15 @@ func macBits(m MAC) uint64 {
 // packKey returns the key word of the entry for (vni, mac) and the bits of
 // its meta word that hold the rest of the VNI.
 func packKey(vni uint32, m MAC) (k0, k1 uint64) {
-	return macBits(m)<<16 | uint64(vni&0xffff), uint64(vni>>16) << metaVNIShift
+	return macBits(m)<<keyVNIBits | uint64(vni&keyVNIMask), uint64(vni>>keyVNIBits) << metaVNIShift
 }
 
 // unpackKey is the inverse of packKey.
 func unpackKey(k0, meta uint64) key {
-	k := key{vni: uint32(meta&metaVNIMask>>metaVNIShift)<<16 | uint32(k0&0xffff)}
-	binary.LittleEndian.PutUint32(k.mac[:4], uint32(k0>>16))
-	binary.LittleEndian.PutUint16(k.mac[4:], uint16(k0>>48))
+	k := key{vni: uint32(meta&metaVNIMask>>metaVNIShift)<<keyVNIBits | uint32(k0&keyVNIMask)}
+	mac := k0 >> keyVNIBits // as macBits returned it
+	binary.LittleEndian.PutUint32(k.mac[:4], uint32(mac))
+	binary.LittleEndian.PutUint16(k.mac[4:], uint16(mac>>32))
 	return k
 }
 
@@ -185,12 +208,12 @@ func hash(vni uint32, m MAC) uint64 {
 }
 
 func hashBits(vni uint32, mac uint64) uint64 {
-	return (mac ^ uint64(vni)*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	return (mac ^ uint64(vni)*hashVNIMul) * hashMul
 }
 
 // hashSlot recomputes the hash of the entry held in a slot's words.
 func hashSlot(k0, meta uint64) uint64 {
-	return hashBits(unpackKey(k0, meta).vni, k0>>16)
+	return hashBits(unpackKey(k0, meta).vni, k0>>keyVNIBits)
 }
 
 func shardIndex(vni uint32, m MAC) uint {
@@ -235,7 +258,7 @@ func (sl *slot) claim() uint64 {
 		if m&metaBusy == 0 && sl.meta.CompareAndSwap(m, m|metaBusy) {
 			return m
 		}
-		if spins >= 16 {
+		if spins >= claimSpins {
 			// The holder is a refresh between two stores; it was
 			// preempted if it is taking this long.
 			runtime.Gosched()

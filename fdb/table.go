@@ -26,6 +26,10 @@ const (
 	// fastTries bounds how often Learn retries its lock-free look when a
 	// writer gets in the way before it takes the shard's lock.
 	fastTries = 4
+
+	// lookupYield is how often Lookup retries a look that a writer got
+	// in the way of before it yields to the writer.
+	lookupYield = 64
 )
 
 // Type says where an entry came from.
@@ -147,15 +151,15 @@ func (t *Table) shard(k key) *shard {
 // Lookup returns the remote VTEP for the MAC in the VNI. It takes no lock,
 // writes no shared memory and does not allocate.
 func (t *Table) Lookup(vni uint32, mac MAC) (netip.Addr, bool) {
-	// This is find and remotes.addr written out: the calls cost a fifth
-	// of a lookup that hits in the cache. Once the table outgrows the
+	// This is find and remotes.addr written out: the calls were a sizeable
+	// share of a lookup that hits in the cache. Once the table outgrows the
 	// cache, what costs is the wait for the slot's line, and how many
 	// later lookups the processor can start meanwhile: fewer, the more
 	// instructions and dependent loads a lookup takes.
 	x := macBits(mac)
 	h := hashBits(vni, x)
 	tp := &t.tabs[h>>(64-shardBits)]
-	k0, k1 := x<<16|uint64(vni&0xffff), uint64(vni>>16)<<metaVNIShift
+	k0, k1 := x<<keyVNIBits|uint64(vni&keyVNIMask), uint64(vni>>keyVNIBits)<<metaVNIShift
 	for tries := 1; ; tries++ {
 		tb := tp.Load()
 		seq := tb.seq.Load()
@@ -189,7 +193,7 @@ func (t *Table) Lookup(vni uint32, mac MAC) (netip.Addr, bool) {
 		if tb.seq.Load() == seq && seq&1 == 0 {
 			return a, m != 0
 		}
-		if tries%64 == 0 {
+		if tries%lookupYield == 0 {
 			// The writer has been descheduled in the middle of its
 			// change; let it finish.
 			runtime.Gosched()
