@@ -31,9 +31,9 @@
 //
 // Hot paths. Lookup runs once per transmitted frame and Learn once per
 // received datagram, from many goroutines. A first version took a shard's
-// read lock for both, around a Go map; the lock alone cost 19ns of a 57ns
-// lookup, and its reader count is a shared write that makes cores that read
-// the same shard take turns. So readers now take no lock at all. Immutable
+// read lock for both, around a Go map; the lock alone was a large part of
+// what a lookup cost, and its reader count is a shared write that makes
+// cores that read the same shard take turns. So readers now take no lock at all. Immutable
 // snapshots swapped in with an atomic pointer would have done that too,
 // but at the price of copying a shard, some 4,000 entries in a table of a
 // million, on every change that learning makes.
@@ -53,15 +53,15 @@
 // can. The shards' current tables are published in one array of atomic
 // pointers, 2 KiB that stay in cache, away from the shards' locks.
 //
-// Measured on a 2-core VM, what a lookup costs once the table outgrows the
-// cache is the wait for the slot's line (100,000 entries take 3.4 MiB of
-// slots), and the work thrown away when a branch on the loaded slot is
-// mispredicted: when the key is not in its home slot, and when the remote
-// is IPv6 among IPv4 ones or the other way round. Deciding the address
-// family without a branch, through the list of remotes for both, was
-// faster with mixed families at 100,000 entries and slower at a million,
-// where the two dependent loads it adds follow a miss to memory; an
-// underlay is mostly of one family, so the branch stays.
+// Once the table outgrows the cache, what a lookup costs is the wait for
+// the slot's line, and the work thrown away when a branch on the loaded
+// slot is mispredicted: when the key is not in its home slot, and when the
+// remote is IPv6 among IPv4 ones or the other way round. Deciding the
+// address family without a branch, through the list of remotes for both,
+// was faster with mixed families in a table somewhat larger than the cache
+// and slower in one far larger, where the two dependent loads it adds
+// follow a miss to memory; an underlay is mostly of one family, so the
+// branch stays. (The README's results table has the measurements.)
 //
 // Reading. Every word a reader loads is an atomic, and each table has a
 // sequence counter: writers, serialized by the shard's mutex, make it odd,
@@ -114,4 +114,21 @@
 // nothing is inserted behind the sweep. Each entry points at the state that
 // counts it, so counts stay exact even when a VNI is removed and created
 // again while datagrams for it are in flight.
+//
+// # Files
+//
+//   - table.go: the Table and its data path: New, Lookup, Learn, AddStatic,
+//     Delete, Expire and Entries, and the types they take and return.
+//   - slots.go: the lock-free structure that readers probe: the shards,
+//     their open-addressing tables of slots, the layout of a slot's key
+//     and meta words, the hash, the seqlock and busy bit, the writers'
+//     insertion, growth and backward-shift deletion, and the bound on
+//     last-seen times that lets Expire pass over a table.
+//   - remotes.go: the interning of IPv6 remote addresses, and the IPv4
+//     addresses that a slot holds itself.
+//   - limits.go: the learning caps (a VNI's MaxEntries, the table-wide
+//     Limits.MaxLearned) and move damping, with SetLimits and GlobalStats.
+//   - networks.go: the per-VNI settings and counters, SetNetwork,
+//     RemoveNetwork and its sweep, and Stats.
+//   - mac.go: the MAC type and its text form.
 package fdb
