@@ -36,8 +36,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // How long the busy poller polls without an empty round before it stands
@@ -146,7 +144,7 @@ func (e *Engine) busyPollLoop(done <-chan struct{}) {
 				if time.Since(last) >= window {
 					break
 				}
-				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+				yield()
 			}
 			select {
 			case <-done:

@@ -203,18 +203,18 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 			e.close()
 		}
 	}()
-	under, err := underlayLink(cfg)
+	ifindex, underMTU, err := underlayLink(cfg)
 	if err != nil {
 		return nil, err
 	}
-	e.ifindex = under.Index
+	e.ifindex = ifindex
 	overhead := encap.OverheadIPv4
 	if cfg.Local.Is6() {
 		overhead = encap.OverheadIPv6
 	}
-	e.tapMTU = under.MTU - overhead
+	e.tapMTU = underMTU - overhead
 	if e.tapMTU < minTAPMTU {
-		return nil, fmt.Errorf("underlay MTU %d leaves a TAP MTU of %d, below %d", under.MTU, e.tapMTU, minTAPMTU)
+		return nil, fmt.Errorf("underlay MTU %d leaves a TAP MTU of %d, below %d", underMTU, e.tapMTU, minTAPMTU)
 	}
 	for i, n := range cfg.Networks {
 		if err := checkBridge(n.Bridge); err != nil {

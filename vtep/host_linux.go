@@ -3,14 +3,22 @@ package vtep
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/vishvananda/netlink"
 )
 
-// underlayLink is [underlay] interface, or the interface that holds
-// [underlay] local: its MTU sizes the TAPs, and groups are joined on it.
-func underlayLink(cfg *Config) (*netlink.LinkAttrs, error) {
+// underlayLink returns the index and MTU of [underlay] interface, or of
+// the interface that holds [underlay] local: its MTU sizes the TAPs, and
+// groups are joined on it.
+func underlayLink(cfg *Config) (index, mtu int, err error) {
+	attrs, err := underlayAttrs(cfg)
+	if err != nil {
+		return 0, 0, err
+	}
+	return attrs.Index, attrs.MTU, nil
+}
+
+func underlayAttrs(cfg *Config) (*netlink.LinkAttrs, error) {
 	if cfg.Interface != "" {
 		link, err := netlink.LinkByName(cfg.Interface)
 		if err != nil {
@@ -49,13 +57,4 @@ func checkBridge(name string) error {
 		return fmt.Errorf("%q is a %s, not a bridge", name, link.Type())
 	}
 	return nil
-}
-
-// netnsID names the network namespace vtepd runs in, e.g. "net:[4026531840]".
-func netnsID() string {
-	id, err := os.Readlink("/proc/self/ns/net")
-	if err != nil {
-		return ""
-	}
-	return id
 }

@@ -172,3 +172,12 @@ func (e *Engine) loadState() int {
 	e.log.Info("learned FDB restored", "file", path, "entries", restored, "expired_meanwhile", stale)
 	return restored
 }
+
+// netnsID names the network namespace vtepd runs in, e.g. "net:[4026531840]".
+func netnsID() string {
+	id, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return ""
+	}
+	return id
+}

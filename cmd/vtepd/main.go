@@ -17,6 +17,10 @@ func main() {
 }
 
 func run() int {
+	if linuxOnly {
+		fmt.Fprintln(os.Stderr, "vtepd runs on Linux only")
+		return 1
+	}
 	configPath := flag.String("config", "/etc/vtepd/vtepd.toml", "configuration file (TOML)")
 	logLevel := flag.String("log-level", "", "log level: debug, info, warn or error (default: the config's log_level, else info)")
 	flag.Parse()
