@@ -17,6 +17,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 )
@@ -74,7 +75,7 @@ const (
 // replaced; one a live process answers on is an error when the file was
 // configured, and only disables vtepctl for this instance when it is the
 // default (several vtepds in network namespaces share one file system).
-func listenAdmin(cfg *Config, log *slog.Logger) (net.Listener, error) {
+func listenAdmin(cfg *config.Config, log *slog.Logger) (net.Listener, error) {
 	path := cfg.AdminSocket
 	if path == "" {
 		return nil, nil

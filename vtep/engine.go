@@ -7,7 +7,7 @@ package vtep
 // pointer: the receive pipelines load it once per batch and never lock.
 // Everything that changes the set (Reload, the admin socket) holds e.mu.
 // Within a network, what reload may change in place (peers, learning,
-// ageing, limits, static entries, the name) lives in a NetworkConfig that
+// ageing, limits, static entries, the name) lives in a config.Network that
 // is itself swapped atomically; what it cannot (VNI, bridge, TAP, group,
 // TTL) identifies the network, and a change there replaces the network.
 
@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
@@ -111,7 +112,7 @@ type Engine struct {
 	// Now returns monotonic nanoseconds; tests may replace it before Run.
 	Now func() int64
 
-	cfg     atomic.Pointer[Config] // the configuration in force
+	cfg     atomic.Pointer[config.Config] // the configuration in force
 	fdb     *fdb.Table
 	conns   []BatchConn   // one per receive queue (SO_REUSEPORT)
 	rxp     []*rxPipeline // the receive pipelines of conns, made by Run
@@ -132,13 +133,13 @@ type Engine struct {
 	// openTAP makes a network's TAP; openSender the sender of its floods
 	// to a group (nil: the TAP's Device brings its own). Seams for tests
 	// over fakes.
-	openTAP    func(nc NetworkConfig) (Device, error)
-	openSender func(nc NetworkConfig) (BatchConn, error)
+	openTAP    func(nc config.Network) (Device, error)
+	openSender func(nc config.Network) (BatchConn, error)
 	// openGroup joins a group; nil where groups are not supported.
 	openGroup func(g netip.Addr) (BatchConn, error)
 	// checkHost vets what a new network needs from the host (its bridge)
 	// before Reload changes anything; nil over fakes.
-	checkHost func(nc NetworkConfig) error
+	checkHost func(nc config.Network) error
 
 	// watchHost follows the TAPs and bridges on the host (netlink) and
 	// mends what was deleted under us; nil over fakes.
@@ -162,7 +163,7 @@ type netTable struct {
 type network struct {
 	vni      uint32
 	label    string
-	cfg      atomic.Pointer[NetworkConfig]
+	cfg      atomic.Pointer[config.Network]
 	dev      atomic.Pointer[Device] // replaced when the TAP is recreated
 	group    netip.Addr             // joined for this network; invalid without one
 	counters metrics.Counters
@@ -195,7 +196,7 @@ type runState struct {
 // the underlay interface, each bridge, the UDP port, the metrics listener
 // and admin socket, then the TAPs. If any step fails, New undoes the ones
 // before it and returns an error naming the key or resource at fault.
-func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
+func New(cfg *config.Config, log *slog.Logger) (_ *Engine, err error) {
 	e := newEngine(cfg, log)
 	defer func() {
 		if err != nil {
@@ -234,14 +235,14 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	if e.adminLn, err = listenAdmin(cfg, log); err != nil {
 		return nil, err
 	}
-	e.openSender = func(nc NetworkConfig) (BatchConn, error) {
+	e.openSender = func(nc config.Network) (BatchConn, error) {
 		c, err := openMulticastSender(e.cfg.Load().Local, e.ifindex, nc.TTL)
 		if err != nil {
 			return nil, fmt.Errorf("group %s: %w", nc.Group, err)
 		}
 		return c, nil
 	}
-	e.openTAP = func(nc NetworkConfig) (d Device, err error) {
+	e.openTAP = func(nc config.Network) (d Device, err error) {
 		cfg := e.cfg.Load()
 		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: cfg.Queues, Offload: cfg.Offload})
 		if err != nil {
@@ -255,7 +256,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 		}
 		return d, nil
 	}
-	e.checkHost = func(nc NetworkConfig) error {
+	e.checkHost = func(nc config.Network) error {
 		if err := checkBridge(nc.Bridge); err != nil {
 			return fmt.Errorf("bridge: %w", err)
 		}
@@ -280,7 +281,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	return e, nil
 }
 
-func newEngine(cfg *Config, log *slog.Logger) *Engine {
+func newEngine(cfg *config.Config, log *slog.Logger) *Engine {
 	start := time.Now()
 	e := &Engine{
 		log:    log,
@@ -296,7 +297,7 @@ func newEngine(cfg *Config, log *slog.Logger) *Engine {
 }
 
 // fdbLimits are the table-wide FDB limits of cfg's [limits].
-func fdbLimits(cfg *Config) fdb.Limits {
+func fdbLimits(cfg *config.Config) fdb.Limits {
 	return fdb.Limits{MaxLearned: cfg.MaxLearned, MaxMoves: cfg.MaxMoves, MoveHold: cfg.MoveHold}
 }
 
@@ -309,12 +310,12 @@ const minTAPMTU = 68
 // run the pipelines over in-memory fakes. devs[i] carries cfg.Networks[i];
 // each conn gets a receive pipeline. A network with a group floods to it
 // through devs[i].Multicast.
-func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Device, tapMTU int) *Engine {
+func NewWithDevices(cfg *config.Config, log *slog.Logger, conns []BatchConn, devs []Device, tapMTU int) *Engine {
 	e := newEngine(cfg, log)
 	e.conns = conns
 	e.tapMTU = tapMTU
 	next := 0
-	e.openTAP = func(NetworkConfig) (Device, error) {
+	e.openTAP = func(config.Network) (Device, error) {
 		if next == len(devs) {
 			return Device{}, errors.New("no more devices")
 		}
@@ -336,7 +337,7 @@ func NewWithDevices(cfg *Config, log *slog.Logger, conns []BatchConn, devs []Dev
 
 // openNetwork takes a network's resources and fills in its FDB settings;
 // its pipelines start with startNetwork. Callers hold e.mu or own e alone.
-func (e *Engine) openNetwork(nc NetworkConfig) (n *network, err error) {
+func (e *Engine) openNetwork(nc config.Network) (n *network, err error) {
 	dev, err := e.openTAP(nc)
 	if err != nil {
 		return nil, err
@@ -459,7 +460,7 @@ func (e *Engine) FDB() *fdb.Table { return e.fdb }
 func (e *Engine) TAPMTU() int { return e.tapMTU }
 
 // Config is the configuration in force.
-func (e *Engine) Config() *Config { return e.cfg.Load() }
+func (e *Engine) Config() *config.Config { return e.cfg.Load() }
 
 // Run forwards until ctx is done or a pipeline fails, then releases
 // everything New took. It returns nil on a clean shutdown.

@@ -6,11 +6,12 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vtepd/vtepd/config"
 )
 
 // underlayLink is [underlay] interface, or the interface that holds
 // [underlay] local: its MTU sizes the TAPs, and groups are joined on it.
-func underlayLink(cfg *Config) (*netlink.LinkAttrs, error) {
+func underlayLink(cfg *config.Config) (*netlink.LinkAttrs, error) {
 	if cfg.Interface != "" {
 		link, err := netlink.LinkByName(cfg.Interface)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/fdb"
 )
 
@@ -14,8 +15,8 @@ import (
 // and applies it; see Reload.
 // Whatever the outcome, it is logged.
 func (e *Engine) ReloadFile() (string, error) {
-	path := e.cfg.Load().configSource
-	cfg, err := LoadConfig(path)
+	path := e.cfg.Load().Source()
+	cfg, err := config.Load(path)
 	if err != nil {
 		e.log.Error("reload refused, running configuration kept", "config", path, "err", err)
 		return "", err
@@ -36,7 +37,7 @@ func (e *Engine) ReloadFile() (string, error) {
 // keep forwarding with theirs. What can only change with a restart (the
 // underlay, queues, listeners) makes Reload refuse cfg as a whole. It
 // returns a one-line summary of what changed.
-func (e *Engine) Reload(cfg *Config) (string, error) {
+func (e *Engine) Reload(cfg *config.Config) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.run != nil && e.run.stopping {
@@ -51,8 +52,8 @@ func (e *Engine) Reload(cfg *Config) (string, error) {
 	}
 	tbl := e.nets.Load()
 	var (
-		kept     = map[uint32]NetworkConfig{}
-		added    []NetworkConfig
+		kept     = map[uint32]config.Network{}
+		added    []config.Network
 		replaced []*network
 		removed  []*network
 		want     = map[uint32]bool{}
@@ -135,7 +136,7 @@ func (e *Engine) Reload(cfg *Config) (string, error) {
 
 // update applies a kept network's new settings; it reports whether any
 // changed.
-func (e *Engine) update(n *network, nc NetworkConfig) bool {
+func (e *Engine) update(n *network, nc config.Network) bool {
 	old := n.cfg.Load()
 	changed := false
 	if old.MaxEntries != nc.MaxEntries || old.Ageing != nc.Ageing {
@@ -180,13 +181,13 @@ func equalAddrs(a, b []netip.Addr) bool {
 
 // sameIdentity reports whether two configurations of a VNI can share one
 // running network: the same bridge, TAP and group.
-func sameIdentity(a, b *NetworkConfig) bool {
+func sameIdentity(a, b *config.Network) bool {
 	return a.Bridge == b.Bridge && a.TAP == b.TAP && a.Group == b.Group && a.TTL == b.TTL
 }
 
 // restartOnly names the settings that differ between old and cfg and can
 // only change with a restart.
-func restartOnly(old, cfg *Config) error {
+func restartOnly(old, cfg *config.Config) error {
 	var keys []string
 	check := func(key string, same bool) {
 		if !same {

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/vtep"
 )
@@ -42,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vtepctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	socket := fs.String("s", vtep.DefaultAdminSocket, "vtepd's admin socket")
+	socket := fs.String("s", config.DefaultAdminSocket, "vtepd's admin socket")
 	asJSON := fs.Bool("j", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2

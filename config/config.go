@@ -1,4 +1,4 @@
-package vtep
+package config
 
 import (
 	"errors"
@@ -35,7 +35,7 @@ const (
 )
 
 // Config is a validated configuration: every address parsed, every default
-// filled in. Build one with LoadConfig or ParseConfig.
+// filled in. Build one with Load or Parse.
 type Config struct {
 	Local       netip.Addr
 	Port        uint16
@@ -80,12 +80,12 @@ type Config struct {
 	// MoveHold. MaxMoves 0: no damping.
 	MaxMoves     int
 	MoveHold     time.Duration
-	Networks     []NetworkConfig
+	Networks     []Network
 	configSource string
 }
 
-// NetworkConfig is one VNI carried between one local bridge and the peers.
-type NetworkConfig struct {
+// Network is one VNI carried between one local bridge and the peers.
+type Network struct {
 	Name       string
 	VNI        uint32
 	Bridge     string
@@ -103,6 +103,10 @@ type NetworkConfig struct {
 	FloodRate  int  // BUM frames per second sent to the tunnel; 0: no limit
 	DropVLAN   bool // inner_vlan = "drop": discard 802.1Q/802.1ad-tagged inner frames
 }
+
+// Source is the file the configuration was read from (the name given to
+// Parse); a reload reads it again.
+func (c *Config) Source() string { return c.configSource }
 
 // StaticEntry pins one MAC of a network to a remote VTEP.
 type StaticEntry struct {
@@ -164,15 +168,15 @@ type fileStatic struct {
 	Remote string `toml:"remote"`
 }
 
-// ConfigError is a configuration mistake, located in the file.
-type ConfigError struct {
+// Error is a configuration mistake, located in the file.
+type Error struct {
 	File string
 	Line int    // 0 when the key is absent from the file
 	Key  string // dotted path, e.g. network[1].vni
 	Msg  string
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("config ")
 	if e.File != "" {
@@ -190,30 +194,30 @@ func (e *ConfigError) Error() string {
 	return oneLine(b.String()) // keys and values may hold any character
 }
 
-// LoadConfig reads and validates the TOML file at path.
-func LoadConfig(path string) (*Config, error) {
+// Load reads and validates the TOML file at path.
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return ParseConfig(path, data)
+	return Parse(path, data)
 }
 
-// ParseConfig validates a TOML document; name is used in error messages.
-func ParseConfig(name string, data []byte) (*Config, error) {
+// Parse validates a TOML document; name is used in error messages.
+func Parse(name string, data []byte) (*Config, error) {
 	var fc fileConfig
 	loc := locateKeys(data)
 	md, err := toml.Decode(string(data), &fc)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: oneLine(pe.Message)}
+			return nil, &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: oneLine(pe.Message)}
 		}
-		return nil, &ConfigError{File: name, Msg: oneLine(err.Error())}
+		return nil, &Error{File: name, Msg: oneLine(err.Error())}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
-		return nil, &ConfigError{File: name, Line: loc.firstLine(k), Key: k, Msg: "unknown key"}
+		return nil, &Error{File: name, Line: loc.firstLine(k), Key: k, Msg: "unknown key"}
 	}
 	v := validator{file: name, loc: loc}
 	cfg := v.config(&fc)
@@ -228,12 +232,12 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 type validator struct {
 	file string
 	loc  keyLocations
-	err  *ConfigError
+	err  *Error
 }
 
 func (v *validator) fail(key, format string, args ...any) {
 	if v.err == nil {
-		v.err = &ConfigError{File: v.file, Line: v.loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+		v.err = &Error{File: v.file, Line: v.loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 }
 
@@ -400,9 +404,9 @@ func (v *validator) config(fc *fileConfig) *Config {
 	return cfg
 }
 
-func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkConfig {
+func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) Network {
 	key := func(k string) string { return fmt.Sprintf("network[%d].%s", i, k) }
-	n := NetworkConfig{
+	n := Network{
 		Name:       fn.Name,
 		Bridge:     fn.Bridge,
 		TAP:        fn.TAP,
