@@ -36,72 +36,99 @@ const (
 
 // Config is a validated configuration: every address parsed, every default
 // filled in. Build one with Load or Parse.
+//
+// Every field carries two tags for reloads (reload.go): reload, how a
+// running vtepd takes a change of it ("live", "restart", or "networks" for
+// the list of networks, compared network by network), and key, the TOML key
+// that sets it, for messages. A field that is not a setting is tagged
+// reload:"-" and listed as such in the tests.
 type Config struct {
-	Local       netip.Addr
-	Port        uint16
-	SrcPortLow  uint16
-	SrcPortHigh uint16
-	Interface   string // empty: the interface that holds Local
+	Local       netip.Addr `reload:"restart" key:"underlay.local"`
+	Port        uint16     `reload:"restart" key:"underlay.port"`
+	SrcPortLow  uint16     `reload:"restart" key:"underlay.src_port_range"`
+	SrcPortHigh uint16     `reload:"restart" key:"underlay.src_port_range"`
+	// Interface holds Local; empty: whichever interface has it.
+	Interface string `reload:"restart" key:"underlay.interface"`
 	// UDP6ZeroChecksumRx accepts IPv6 datagrams with a zero UDP checksum
 	// (RFC 6935), like the kernel's udp6zerocsumrx; off by default.
-	UDP6ZeroChecksumRx bool
+	UDP6ZeroChecksumRx bool `reload:"restart" key:"underlay.udp6_zero_checksum_rx"`
 	// UDPGSO sends each super-frame to a VTEP as trains of datagrams, one
 	// sendmsg each (UDP_SEGMENT), from a UDP socket bound to the flow's
-	// source port (gso_linux.go); needs Offload. On by default with
-	// Offload.
-	UDPGSO      bool
-	MetricsAddr string // empty: no HTTP listener
-	Queues      int    // TAP queues and receive sockets, one pipeline each
+	// source port; needs Offload. On by default with Offload.
+	UDPGSO bool `reload:"restart" key:"underlay.udp_gso"`
+	// MetricsAddr is the HTTP listener's host:port; empty: none.
+	MetricsAddr string `reload:"restart" key:"metrics.listen"`
+	// Queues is the number of TAP queues and receive sockets, one
+	// pipeline each.
+	Queues int `reload:"restart" key:"queues"`
 	// Offload opens the TAPs with checksum and TCP segmentation offloads
 	// (IFF_VNET_HDR): vtepd segments the kernel's TCP super-frames itself
 	// and coalesces received TCP segments into super-frames. On by default.
-	Offload bool
+	Offload bool `reload:"restart" key:"offload"`
 	// BusyPoll keeps a goroutine polling the TAP queues and the receive
 	// sockets for this long after traffic, before they go back to
 	// sleeping on the poller: CPU traded for latency, as the kernel's
-	// net.core.busy_poll does (busypoll.go). 0: off, the default.
-	BusyPoll    time.Duration
-	Pprof       bool   // serve /debug/pprof/ on the metrics listener
-	AdminSocket string // unix socket for vtepctl; empty: none
+	// net.core.busy_poll does. 0: off, the default.
+	BusyPoll time.Duration `reload:"live" key:"busy_poll"`
+	// Pprof serves /debug/pprof/ on the metrics listener.
+	Pprof bool `reload:"restart" key:"metrics.pprof"`
+	// AdminSocket is the unix socket for vtepctl; empty: none.
+	AdminSocket string `reload:"restart" key:"admin.socket"`
 	// AdminSocketSet says the file named AdminSocket: if it is taken, that
 	// is an error; the default socket being taken only disables vtepctl.
-	AdminSocketSet bool
-	LogLevel       slog.Level
+	// It only matters when the socket is opened, at start.
+	AdminSocketSet bool       `reload:"-" key:"admin.socket"`
+	LogLevel       slog.Level `reload:"live" key:"log_level"`
 	// StateDir holds the learned FDB across restarts; empty: none.
-	StateDir string
+	StateDir string `reload:"live" key:"state_dir"`
 	// LearnRate caps new MACs learned per second from one remote VTEP,
 	// across networks (a token bucket with a second's worth of burst);
 	// 0: no limit.
-	LearnRate int
+	LearnRate int `reload:"live" key:"limits.learn_rate"`
 	// MaxLearned caps learned entries across all networks; 0: no cap.
-	MaxLearned int
+	MaxLearned int `reload:"live" key:"limits.max_learned"`
 	// MaxMoves and MoveHold damp MAC flapping: a MAC that moves between
 	// VTEPs more than MaxMoves times within a second stays where it is for
 	// MoveHold. MaxMoves 0: no damping.
-	MaxMoves     int
-	MoveHold     time.Duration
-	Networks     []Network
-	configSource string
+	MaxMoves int           `reload:"live" key:"limits.max_moves"`
+	MoveHold time.Duration `reload:"live" key:"limits.move_hold"`
+	// Networks are the [[network]] sections, in file order. A reload
+	// matches them by VNI and compares each pair with DiffNetwork.
+	Networks     []Network `reload:"networks" key:"network"`
+	configSource string    `reload:"-"`
 }
 
 // Network is one VNI carried between one local bridge and the peers.
+//
+// Its fields are tagged like those of Config, with keys relative to the
+// [[network]] section. A field tagged reload:"replace" is part of the
+// network's identity, its TAP, bridge and group: a reload that changes it
+// replaces the network, which loses its learned entries.
 type Network struct {
-	Name       string
-	VNI        uint32
-	Bridge     string
-	TAP        string
-	Peers      []netip.Addr // own address already removed
-	Group      netip.Addr   // multicast group for BUM traffic; invalid when unset
-	TTL        int          // hop limit of datagrams sent to Group
-	Learning   bool
-	Ageing     time.Duration
-	MaxEntries int
-	Static     []StaticEntry
+	// Name labels the network in logs and vtepctl stats; default "vni<VNI>".
+	Name   string `reload:"live" key:"name"`
+	VNI    uint32 `reload:"replace" key:"vni"`
+	Bridge string `reload:"replace" key:"bridge"`
+	TAP    string `reload:"replace" key:"tap"`
+	// Peers is the flood list, this VTEP's own address already removed.
+	Peers []netip.Addr `reload:"live" key:"peers"`
+	// Group is the multicast group for BUM traffic; invalid when unset.
+	Group netip.Addr `reload:"replace" key:"group"`
+	// TTL is the hop limit of datagrams sent to Group.
+	TTL        int           `reload:"replace" key:"ttl"`
+	Learning   bool          `reload:"live" key:"learning"`
+	Ageing     time.Duration `reload:"live" key:"ageing"`
+	MaxEntries int           `reload:"live" key:"max_entries"`
+	Static     []StaticEntry `reload:"live" key:"static"`
 	// AcceptFrom lists the underlay prefixes datagrams may come from;
 	// empty accepts every source, like the kernel (for labs only).
-	AcceptFrom []netip.Prefix
-	FloodRate  int  // BUM frames per second sent to the tunnel; 0: no limit
-	DropVLAN   bool // inner_vlan = "drop": discard 802.1Q/802.1ad-tagged inner frames
+	AcceptFrom []netip.Prefix `reload:"live" key:"accept_from"`
+	// FloodRate caps the BUM frames per second sent to the tunnel; 0: no
+	// limit.
+	FloodRate int `reload:"live" key:"flood_rate"`
+	// DropVLAN (inner_vlan = "drop") discards 802.1Q/802.1ad-tagged inner
+	// frames.
+	DropVLAN bool `reload:"live" key:"inner_vlan"`
 }
 
 // Source is the file the configuration was read from (the name given to
