@@ -6,9 +6,10 @@ package vtep
 // the set of networks is an immutable netTable published through an atomic
 // pointer: the receive pipelines load it once per batch and never lock.
 // Everything that changes the set (Reload, the admin socket) holds e.mu.
-// Within a network, what reload may change in place (peers, learning,
-// ageing, limits, static entries, the name) lives in a config.Network that
-// is itself swapped atomically; what it cannot (VNI, bridge, TAP, group,
+// Within a network, what reload may change in place (the settings
+// config.Network tags live: peers, learning, ageing, limits, static
+// entries, the name...) lives in a config.Network that is itself swapped
+// atomically; what it cannot (tagged replace: VNI, bridge, TAP, group,
 // TTL) identifies the network, and a change there replaces the network.
 
 import (
