@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/vtepd/vtepd/admin"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 )
@@ -23,7 +24,7 @@ const (
 	DefaultSrcPortLow    = 49152 // RFC 7348 §5: the dynamic/private port range
 	DefaultSrcPortHigh   = 65535
 	DefaultMetricsListen = "127.0.0.1:9476"
-	DefaultAdminSocket   = "/run/vtepd.sock"
+	DefaultAdminSocket   = admin.DefaultSocket
 	DefaultStateDir      = "/var/lib/vtepd"
 	DefaultMoveHold      = 10 * time.Second
 	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default

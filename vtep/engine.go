@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vtepd/vtepd/admin"
 	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
@@ -627,21 +628,12 @@ func (e *Engine) Snapshot() []metrics.VNI {
 	return append(rows, metrics.VNI{Label: metrics.UnknownVNILabel, Counters: &e.unknown, DropsOnly: true})
 }
 
-// FDBEntry is one row of GET /fdb.
-type FDBEntry struct {
-	VNI        uint32  `json:"vni"`
-	MAC        string  `json:"mac"`
-	Remote     string  `json:"remote"`
-	Type       string  `json:"type"`
-	AgeSeconds float64 `json:"age_seconds"`
-}
-
 // FDBEntries lists the forwarding database, by VNI then MAC.
-func (e *Engine) FDBEntries() []FDBEntry {
+func (e *Engine) FDBEntries() []admin.FDBEntry {
 	entries := e.fdb.Entries(e.Now())
-	out := make([]FDBEntry, 0, len(entries))
+	out := make([]admin.FDBEntry, 0, len(entries))
 	for _, en := range entries {
-		out = append(out, FDBEntry{
+		out = append(out, admin.FDBEntry{
 			VNI:        en.VNI,
 			MAC:        en.MAC.String(),
 			Remote:     en.Remote.String(),
