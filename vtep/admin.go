@@ -1,14 +1,13 @@
 package vtep
 
-// The admin socket: a unix socket, mode 0600, on which vtepctl sends one
-// JSON request per connection and reads one JSON response. It is the only
-// way to change vtepd's state at run time; the HTTP listener stays
-// read-only.
+// The server side of the admin socket (package admin has the protocol): a
+// unix socket, mode 0600, on which vtepctl sends one JSON request per
+// connection and reads one JSON response. It is the only way to change
+// vtepd's state at run time; the HTTP listener stays read-only.
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,65 +16,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/vtepd/vtepd/admin"
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/underlay"
-)
-
-// Admin commands.
-const (
-	AdminFDBShow = "fdb show"
-	AdminFDBAdd  = "fdb add"
-	AdminFDBDel  = "fdb del"
-	AdminStats   = "stats"
-	AdminPeers   = "peers"
-	AdminReload  = "reload"
-)
-
-// AdminRequest is one command on the admin socket.
-type AdminRequest struct {
-	Cmd    string  `json:"cmd"`
-	VNI    *uint32 `json:"vni,omitempty"`
-	MAC    string  `json:"mac,omitempty"`
-	Remote string  `json:"remote,omitempty"`
-}
-
-// AdminResponse answers one AdminRequest; Error is set when it failed and
-// nothing changed (or, for reload, only what Message says).
-type AdminResponse struct {
-	Error   string      `json:"error,omitempty"`
-	Message string      `json:"message,omitempty"`
-	FDB     []FDBEntry  `json:"fdb,omitempty"`
-	Stats   []VNIStats  `json:"stats,omitempty"`
-	Peers   []PeerStats `json:"peers,omitempty"`
-}
-
-// VNIStats is one row of `vtepctl stats`.
-type VNIStats struct {
-	VNI          string            `json:"vni"` // or "unknown" for drops no network owns
-	Name         string            `json:"name,omitempty"`
-	RxPackets    uint64            `json:"rx_packets"`
-	RxBytes      uint64            `json:"rx_bytes"`
-	TxPackets    uint64            `json:"tx_packets"`
-	TxBytes      uint64            `json:"tx_bytes"`
-	FloodPackets uint64            `json:"flood_packets"`
-	Drops        map[string]uint64 `json:"drops"`
-	FDBLearned   int               `json:"fdb_learned"`
-	FDBStatic    int               `json:"fdb_static"`
-	FDBMoves     uint64            `json:"fdb_moves"`
-	FDBRefused   uint64            `json:"fdb_refused"`
-}
-
-const (
-	adminTimeout    = 5 * time.Second
-	adminMaxRequest = 64 << 10
 )
 
 // listenAdmin opens the admin socket. A socket left by a dead vtepd is
 // replaced; one a live process answers on is an error when the file was
 // configured, and only disables vtepctl for this instance when it is the
 // default (several vtepds in network namespaces share one file system).
-func listenAdmin(cfg *Config, log *slog.Logger) (net.Listener, error) {
+func listenAdmin(cfg *config.Config, log *slog.Logger) (net.Listener, error) {
 	path := cfg.AdminSocket
 	if path == "" {
 		return nil, nil
@@ -123,10 +75,10 @@ func (e *Engine) serveAdmin(ctx context.Context, ln net.Listener) {
 
 func (e *Engine) adminConn(c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(adminTimeout))
-	var req AdminRequest
-	var resp AdminResponse
-	if err := json.NewDecoder(io.LimitReader(c, adminMaxRequest)).Decode(&req); err != nil {
+	c.SetDeadline(time.Now().Add(admin.Timeout))
+	var req admin.Request
+	var resp admin.Response
+	if err := json.NewDecoder(io.LimitReader(c, admin.MaxRequest)).Decode(&req); err != nil {
 		resp.Error = "bad request: " + err.Error()
 	} else {
 		resp = e.Admin(req)
@@ -135,12 +87,12 @@ func (e *Engine) adminConn(c net.Conn) {
 }
 
 // Admin carries out one admin command.
-func (e *Engine) Admin(req AdminRequest) (resp AdminResponse) {
-	fail := func(format string, args ...any) AdminResponse {
-		return AdminResponse{Error: fmt.Sprintf(format, args...)}
+func (e *Engine) Admin(req admin.Request) (resp admin.Response) {
+	fail := func(format string, args ...any) admin.Response {
+		return admin.Response{Error: fmt.Sprintf(format, args...)}
 	}
 	switch req.Cmd {
-	case AdminFDBShow:
+	case admin.CmdFDBShow:
 		entries := e.FDBEntries()
 		if req.VNI != nil {
 			if _, ok := e.nets.Load().byVNI[*req.VNI]; !ok {
@@ -154,8 +106,8 @@ func (e *Engine) Admin(req AdminRequest) (resp AdminResponse) {
 			}
 			entries = kept
 		}
-		return AdminResponse{FDB: entries}
-	case AdminFDBAdd, AdminFDBDel:
+		return admin.Response{FDB: entries}
+	case admin.CmdFDBAdd, admin.CmdFDBDel:
 		if req.VNI == nil {
 			return fail("vni is required")
 		}
@@ -168,12 +120,12 @@ func (e *Engine) Admin(req AdminRequest) (resp AdminResponse) {
 		if _, ok := e.nets.Load().byVNI[*req.VNI]; !ok {
 			return fail("unknown VNI %d", *req.VNI)
 		}
-		if req.Cmd == AdminFDBDel {
+		if req.Cmd == admin.CmdFDBDel {
 			if !e.fdb.Delete(*req.VNI, mac) {
 				return fail("no entry for %s in VNI %d", mac, *req.VNI)
 			}
 			e.log.Info("fdb entry deleted", "vni", *req.VNI, "mac", mac)
-			return AdminResponse{Message: fmt.Sprintf("deleted %s from VNI %d", mac, *req.VNI)}
+			return admin.Response{Message: fmt.Sprintf("deleted %s from VNI %d", mac, *req.VNI)}
 		}
 		if !mac.IsUnicast() || mac.IsZero() {
 			return fail("%s is not a unicast MAC address", mac)
@@ -194,28 +146,28 @@ func (e *Engine) Admin(req AdminRequest) (resp AdminResponse) {
 			return fail("%v", err)
 		}
 		e.log.Info("static fdb entry added", "vni", *req.VNI, "mac", mac, "remote", remote)
-		return AdminResponse{Message: fmt.Sprintf("added %s dst %s to VNI %d", mac, remote, *req.VNI)}
-	case AdminStats:
-		return AdminResponse{Stats: e.Stats()}
-	case AdminPeers:
-		return AdminResponse{Peers: e.peers.snapshot(e.Now())}
-	case AdminReload:
+		return admin.Response{Message: fmt.Sprintf("added %s dst %s to VNI %d", mac, remote, *req.VNI)}
+	case admin.CmdStats:
+		return admin.Response{Stats: e.Stats()}
+	case admin.CmdPeers:
+		return admin.Response{Peers: e.peers.snapshot(e.Now())}
+	case admin.CmdReload:
 		summary, err := e.ReloadFile()
 		if err != nil {
-			return AdminResponse{Error: err.Error(), Message: summary}
+			return admin.Response{Error: err.Error(), Message: summary}
 		}
-		return AdminResponse{Message: summary}
+		return admin.Response{Message: summary}
 	}
 	return fail("unknown command %q", req.Cmd)
 }
 
 // Stats returns every network's counters and the drops no network owns.
-func (e *Engine) Stats() []VNIStats {
-	var out []VNIStats
+func (e *Engine) Stats() []admin.VNIStats {
+	var out []admin.VNIStats
 	tbl := e.nets.Load()
 	for _, row := range e.Snapshot() {
 		c := row.Counters
-		s := VNIStats{
+		s := admin.VNIStats{
 			VNI:       row.Label,
 			RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(),
 			TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(),
@@ -237,25 +189,4 @@ func (e *Engine) Stats() []VNIStats {
 		out = append(out, s)
 	}
 	return out
-}
-
-// AdminCall sends req to the admin socket at path and returns the answer.
-func AdminCall(path string, req AdminRequest) (AdminResponse, error) {
-	var resp AdminResponse
-	c, err := net.DialTimeout("unix", path, adminTimeout)
-	if err != nil {
-		return resp, fmt.Errorf("cannot reach vtepd: %w", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * adminTimeout))
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return resp, err
-	}
-	if err := json.NewDecoder(c).Decode(&resp); err != nil {
-		if errors.Is(err, io.EOF) {
-			return resp, errors.New("vtepd closed the connection without an answer")
-		}
-		return resp, err
-	}
-	return resp, nil
 }

@@ -1,8 +1,12 @@
 package vtep
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vtepd/vtepd/admin"
 )
 
 func TestAdminFDBCommands(t *testing.T) {
@@ -10,20 +14,20 @@ func TestAdminFDBCommands(t *testing.T) {
 	vni := func(v uint32) *uint32 { return &v }
 	for _, tt := range []struct {
 		name string
-		req  AdminRequest
+		req  admin.Request
 		err  string // substring of the error; "" for success
 	}{
-		{"add", AdminRequest{Cmd: AdminFDBAdd, VNI: vni(200), MAC: "02:00:00:00:00:aa", Remote: "198.18.0.2"}, ""},
-		{"add bad mac", AdminRequest{Cmd: AdminFDBAdd, VNI: vni(200), MAC: "zz", Remote: "198.18.0.2"}, "not a MAC"},
-		{"add group mac", AdminRequest{Cmd: AdminFDBAdd, VNI: vni(200), MAC: "01:00:5e:00:00:01", Remote: "198.18.0.2"}, "unicast"},
-		{"add unknown vni", AdminRequest{Cmd: AdminFDBAdd, VNI: vni(999), MAC: "02:00:00:00:00:aa", Remote: "198.18.0.2"}, "unknown VNI 999"},
-		{"add wrong family", AdminRequest{Cmd: AdminFDBAdd, VNI: vni(200), MAC: "02:00:00:00:00:aa", Remote: "2001:db8::2"}, "family"},
-		{"add self", AdminRequest{Cmd: AdminFDBAdd, VNI: vni(200), MAC: "02:00:00:00:00:aa", Remote: "198.18.0.1"}, "own address"},
-		{"add no vni", AdminRequest{Cmd: AdminFDBAdd, MAC: "02:00:00:00:00:aa", Remote: "198.18.0.2"}, "vni is required"},
-		{"show unknown vni", AdminRequest{Cmd: AdminFDBShow, VNI: vni(7)}, "unknown VNI 7"},
-		{"del", AdminRequest{Cmd: AdminFDBDel, VNI: vni(200), MAC: "02:00:00:00:00:aa"}, ""},
-		{"del again", AdminRequest{Cmd: AdminFDBDel, VNI: vni(200), MAC: "02:00:00:00:00:aa"}, "no entry"},
-		{"unknown command", AdminRequest{Cmd: "fdb flush"}, "unknown command"},
+		{"add", admin.Request{Cmd: admin.CmdFDBAdd, VNI: vni(200), MAC: "02:00:00:00:00:aa", Remote: "198.18.0.2"}, ""},
+		{"add bad mac", admin.Request{Cmd: admin.CmdFDBAdd, VNI: vni(200), MAC: "zz", Remote: "198.18.0.2"}, "not a MAC"},
+		{"add group mac", admin.Request{Cmd: admin.CmdFDBAdd, VNI: vni(200), MAC: "01:00:5e:00:00:01", Remote: "198.18.0.2"}, "unicast"},
+		{"add unknown vni", admin.Request{Cmd: admin.CmdFDBAdd, VNI: vni(999), MAC: "02:00:00:00:00:aa", Remote: "198.18.0.2"}, "unknown VNI 999"},
+		{"add wrong family", admin.Request{Cmd: admin.CmdFDBAdd, VNI: vni(200), MAC: "02:00:00:00:00:aa", Remote: "2001:db8::2"}, "family"},
+		{"add self", admin.Request{Cmd: admin.CmdFDBAdd, VNI: vni(200), MAC: "02:00:00:00:00:aa", Remote: "198.18.0.1"}, "own address"},
+		{"add no vni", admin.Request{Cmd: admin.CmdFDBAdd, MAC: "02:00:00:00:00:aa", Remote: "198.18.0.2"}, "vni is required"},
+		{"show unknown vni", admin.Request{Cmd: admin.CmdFDBShow, VNI: vni(7)}, "unknown VNI 7"},
+		{"del", admin.Request{Cmd: admin.CmdFDBDel, VNI: vni(200), MAC: "02:00:00:00:00:aa"}, ""},
+		{"del again", admin.Request{Cmd: admin.CmdFDBDel, VNI: vni(200), MAC: "02:00:00:00:00:aa"}, "no entry"},
+		{"unknown command", admin.Request{Cmd: "fdb flush"}, "unknown command"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(te.fdb.Entries(0))
@@ -42,8 +46,41 @@ func TestAdminFDBCommands(t *testing.T) {
 			}
 		})
 	}
-	resp := te.Admin(AdminRequest{Cmd: AdminStats})
+	resp := te.Admin(admin.Request{Cmd: admin.CmdStats})
 	if len(resp.Stats) != 2 || resp.Stats[0].VNI != "200" || resp.Stats[1].VNI != "unknown" {
 		t.Errorf("stats %+v", resp.Stats)
+	}
+}
+
+// The socket carries admin.Call's requests to Admin and its answers back.
+func TestAdminSocket(t *testing.T) {
+	te := newTestEngine(t)
+	cfg := *te.Config()
+	cfg.AdminSocket = filepath.Join(t.TempDir(), "vtepd.sock")
+	ln, err := listenAdmin(&cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		te.serveAdmin(ctx, ln)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		ln.Close()
+		<-done
+	}()
+	resp, err := admin.Call(cfg.AdminSocket, admin.Request{Cmd: admin.CmdStats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Stats) != 2 || resp.Stats[0].Name != "demo" {
+		t.Errorf("stats over the socket: %+v", resp)
+	}
+	resp, err = admin.Call(cfg.AdminSocket, admin.Request{Cmd: "fdb flush"})
+	if err != nil || !strings.Contains(resp.Error, "unknown command") {
+		t.Errorf("unknown command over the socket: %+v, %v", resp, err)
 	}
 }

@@ -1,5 +1,6 @@
-// Package vtep is the engine of vtepd: it owns the configuration, the
-// underlay sockets, one TAP per network, and the two pipelines between them.
+// Package vtep is the engine of vtepd: it owns the configuration in force
+// (package config parses and classifies it), the underlay sockets, one TAP
+// per network, and the two pipelines between them.
 //
 // TX, one goroutine per network and TAP queue: read a batch of frames from
 // the TAP into buffers with headroom, look each destination up in the FDB,

@@ -6,9 +6,10 @@ package vtep
 // the set of networks is an immutable netTable published through an atomic
 // pointer: the receive pipelines load it once per batch and never lock.
 // Everything that changes the set (Reload, the admin socket) holds e.mu.
-// Within a network, what reload may change in place (peers, learning,
-// ageing, limits, static entries, the name) lives in a NetworkConfig that
-// is itself swapped atomically; what it cannot (VNI, bridge, TAP, group,
+// Within a network, what reload may change in place (the settings
+// config.Network tags live: peers, learning, ageing, limits, static
+// entries, the name...) lives in a config.Network that is itself swapped
+// atomically; what it cannot (tagged replace: VNI, bridge, TAP, group,
 // TTL) identifies the network, and a change there replaces the network.
 
 import (
@@ -27,6 +28,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vtepd/vtepd/admin"
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
@@ -112,7 +115,7 @@ type Engine struct {
 	// Now returns monotonic nanoseconds; tests may replace it before Run.
 	Now func() int64
 
-	cfg     atomic.Pointer[Config] // the configuration in force
+	cfg     atomic.Pointer[config.Config] // the configuration in force
 	fdb     *fdb.Table
 	conns   []underlay.Conn // one per receive queue (SO_REUSEPORT)
 	rxp     []*rxPipeline   // the receive pipelines of conns, made by Run
@@ -133,13 +136,13 @@ type Engine struct {
 	// openTAP makes a network's TAP; openSender the sender of its floods
 	// to a group (nil: the TAP's Device brings its own). Seams for tests
 	// over fakes.
-	openTAP    func(nc NetworkConfig) (Device, error)
-	openSender func(nc NetworkConfig) (underlay.Conn, error)
+	openTAP    func(nc config.Network) (Device, error)
+	openSender func(nc config.Network) (underlay.Conn, error)
 	// openGroup joins a group; nil where groups are not supported.
 	openGroup func(g netip.Addr) (underlay.Conn, error)
 	// checkHost vets what a new network needs from the host (its bridge)
 	// before Reload changes anything; nil over fakes.
-	checkHost func(nc NetworkConfig) error
+	checkHost func(nc config.Network) error
 
 	// watchHost follows the TAPs and bridges on the host (netlink) and
 	// mends what was deleted under us; nil over fakes.
@@ -163,7 +166,7 @@ type netTable struct {
 type network struct {
 	vni      uint32
 	label    string
-	cfg      atomic.Pointer[NetworkConfig]
+	cfg      atomic.Pointer[config.Network]
 	dev      atomic.Pointer[Device] // replaced when the TAP is recreated
 	group    netip.Addr             // joined for this network; invalid without one
 	counters metrics.Counters
@@ -196,7 +199,7 @@ type runState struct {
 // the underlay interface, each bridge, the UDP port, the metrics listener
 // and admin socket, then the TAPs. If any step fails, New undoes the ones
 // before it and returns an error naming the key or resource at fault.
-func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
+func New(cfg *config.Config, log *slog.Logger) (_ *Engine, err error) {
 	e := newEngine(cfg, log)
 	defer func() {
 		if err != nil {
@@ -235,14 +238,14 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	if e.adminLn, err = listenAdmin(cfg, log); err != nil {
 		return nil, err
 	}
-	e.openSender = func(nc NetworkConfig) (underlay.Conn, error) {
+	e.openSender = func(nc config.Network) (underlay.Conn, error) {
 		c, err := underlay.GroupSender(e.cfg.Load().Local, e.ifindex, nc.TTL)
 		if err != nil {
 			return nil, fmt.Errorf("group %s: %w", nc.Group, err)
 		}
 		return c, nil
 	}
-	e.openTAP = func(nc NetworkConfig) (d Device, err error) {
+	e.openTAP = func(nc config.Network) (d Device, err error) {
 		cfg := e.cfg.Load()
 		dev, err := tap.Create(tap.Config{Name: nc.TAP, Bridge: nc.Bridge, MTU: e.tapMTU, Queues: cfg.Queues, Offload: cfg.Offload})
 		if err != nil {
@@ -256,7 +259,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 		}
 		return d, nil
 	}
-	e.checkHost = func(nc NetworkConfig) error {
+	e.checkHost = func(nc config.Network) error {
 		if err := checkBridge(nc.Bridge); err != nil {
 			return fmt.Errorf("bridge: %w", err)
 		}
@@ -281,7 +284,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Engine, err error) {
 	return e, nil
 }
 
-func newEngine(cfg *Config, log *slog.Logger) *Engine {
+func newEngine(cfg *config.Config, log *slog.Logger) *Engine {
 	start := time.Now()
 	e := &Engine{
 		log:    log,
@@ -297,7 +300,7 @@ func newEngine(cfg *Config, log *slog.Logger) *Engine {
 }
 
 // fdbLimits are the table-wide FDB limits of cfg's [limits].
-func fdbLimits(cfg *Config) fdb.Limits {
+func fdbLimits(cfg *config.Config) fdb.Limits {
 	return fdb.Limits{MaxLearned: cfg.MaxLearned, MaxMoves: cfg.MaxMoves, MoveHold: cfg.MoveHold}
 }
 
@@ -310,12 +313,12 @@ const minTAPMTU = 68
 // run the pipelines over in-memory fakes. devs[i] carries cfg.Networks[i];
 // each conn gets a receive pipeline. A network with a group floods to it
 // through devs[i].Multicast.
-func NewWithDevices(cfg *Config, log *slog.Logger, conns []underlay.Conn, devs []Device, tapMTU int) *Engine {
+func NewWithDevices(cfg *config.Config, log *slog.Logger, conns []underlay.Conn, devs []Device, tapMTU int) *Engine {
 	e := newEngine(cfg, log)
 	e.conns = conns
 	e.tapMTU = tapMTU
 	next := 0
-	e.openTAP = func(NetworkConfig) (Device, error) {
+	e.openTAP = func(config.Network) (Device, error) {
 		if next == len(devs) {
 			return Device{}, errors.New("no more devices")
 		}
@@ -337,7 +340,7 @@ func NewWithDevices(cfg *Config, log *slog.Logger, conns []underlay.Conn, devs [
 
 // openNetwork takes a network's resources and fills in its FDB settings;
 // its pipelines start with startNetwork. Callers hold e.mu or own e alone.
-func (e *Engine) openNetwork(nc NetworkConfig) (n *network, err error) {
+func (e *Engine) openNetwork(nc config.Network) (n *network, err error) {
 	dev, err := e.openTAP(nc)
 	if err != nil {
 		return nil, err
@@ -459,8 +462,8 @@ func (e *Engine) FDB() *fdb.Table { return e.fdb }
 // TAPMTU is the MTU given to every TAP.
 func (e *Engine) TAPMTU() int { return e.tapMTU }
 
-// Config is the configuration in force.
-func (e *Engine) Config() *Config { return e.cfg.Load() }
+// config.Config is the configuration in force.
+func (e *Engine) Config() *config.Config { return e.cfg.Load() }
 
 // Run forwards until ctx is done or a pipeline fails, then releases
 // everything New took. It returns nil on a clean shutdown.
@@ -622,21 +625,12 @@ func (e *Engine) Snapshot() []metrics.VNI {
 	return append(rows, metrics.VNI{Label: metrics.UnknownVNILabel, Counters: &e.unknown, DropsOnly: true})
 }
 
-// FDBEntry is one row of GET /fdb.
-type FDBEntry struct {
-	VNI        uint32  `json:"vni"`
-	MAC        string  `json:"mac"`
-	Remote     string  `json:"remote"`
-	Type       string  `json:"type"`
-	AgeSeconds float64 `json:"age_seconds"`
-}
-
 // FDBEntries lists the forwarding database, by VNI then MAC.
-func (e *Engine) FDBEntries() []FDBEntry {
+func (e *Engine) FDBEntries() []admin.FDBEntry {
 	entries := e.fdb.Entries(e.Now())
-	out := make([]FDBEntry, 0, len(entries))
+	out := make([]admin.FDBEntry, 0, len(entries))
 	for _, en := range entries {
-		out = append(out, FDBEntry{
+		out = append(out, admin.FDBEntry{
 			VNI:        en.VNI,
 			MAC:        en.MAC.String(),
 			Remote:     en.Remote.String(),

@@ -5,12 +5,13 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vtepd/vtepd/config"
 )
 
 // underlayLink returns the index and MTU of [underlay] interface, or of
 // the interface that holds [underlay] local: its MTU sizes the TAPs, and
 // groups are joined on it.
-func underlayLink(cfg *Config) (index, mtu int, err error) {
+func underlayLink(cfg *config.Config) (index, mtu int, err error) {
 	attrs, err := underlayAttrs(cfg)
 	if err != nil {
 		return 0, 0, err
@@ -18,7 +19,7 @@ func underlayLink(cfg *Config) (index, mtu int, err error) {
 	return attrs.Index, attrs.MTU, nil
 }
 
-func underlayAttrs(cfg *Config) (*netlink.LinkAttrs, error) {
+func underlayAttrs(cfg *config.Config) (*netlink.LinkAttrs, error) {
 	if cfg.Interface != "" {
 		link, err := netlink.LinkByName(cfg.Interface)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
@@ -258,8 +259,8 @@ func TestRxOffloadCoalesces(t *testing.T) {
 // them, and each VNI's TAP gets its own super-frame.
 func TestRxOffloadKeepsVNIsApart(t *testing.T) {
 	te := newTestEngine(t,
-		NetworkConfig{Name: "a", VNI: 200, TAP: "t200", Learning: true, Ageing: 60e9, MaxEntries: 10},
-		NetworkConfig{Name: "b", VNI: 300, TAP: "t300", Learning: true, Ageing: 60e9, MaxEntries: 10},
+		config.Network{Name: "a", VNI: 200, TAP: "t200", Learning: true, Ageing: 60e9, MaxEntries: 10},
+		config.Network{Name: "b", VNI: 300, TAP: "t300", Learning: true, Ageing: 60e9, MaxEntries: 10},
 	)
 	te.withOffloadTAPs()
 	var dgs [][]byte

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vtepd/vtepd/admin"
 )
 
 // maxPeers bounds the per-peer table: sources beyond it (a scan, spoofed
@@ -56,23 +58,13 @@ func (t *peerTable) get(a netip.Addr) *peerStats {
 	return p
 }
 
-// PeerStats is one row of `vtepctl peers`.
-type PeerStats struct {
-	Addr      string  `json:"addr"`
-	RxPackets uint64  `json:"rx_packets"`
-	RxBytes   uint64  `json:"rx_bytes"`
-	TxPackets uint64  `json:"tx_packets"`
-	TxBytes   uint64  `json:"tx_bytes"`
-	LastSeen  float64 `json:"last_seen_seconds_ago"` // -1: never heard from
-}
-
 // snapshot lists every address with its counters, by address; now is the
 // engine clock.
-func (t *peerTable) snapshot(now int64) []PeerStats {
+func (t *peerTable) snapshot(now int64) []admin.PeerStats {
 	m := *t.m.Load()
-	out := make([]PeerStats, 0, len(m)+1)
-	row := func(name string, p *peerStats) PeerStats {
-		r := PeerStats{
+	out := make([]admin.PeerStats, 0, len(m)+1)
+	row := func(name string, p *peerStats) admin.PeerStats {
+		r := admin.PeerStats{
 			Addr:      name,
 			RxPackets: p.rxPackets.Load(), RxBytes: p.rxBytes.Load(),
 			TxPackets: p.txPackets.Load(), TxBytes: p.txBytes.Load(),

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
@@ -52,13 +53,13 @@ type testEngine struct {
 	taps []*fakeTAP
 }
 
-func newTestEngine(t testing.TB, nets ...NetworkConfig) *testEngine {
+func newTestEngine(t testing.TB, nets ...config.Network) *testEngine {
 	t.Helper()
 	if len(nets) == 0 {
-		nets = []NetworkConfig{{Name: "demo", VNI: 200, Bridge: "br0", TAP: "vtep200",
+		nets = []config.Network{{Name: "demo", VNI: 200, Bridge: "br0", TAP: "vtep200",
 			Peers: []netip.Addr{peerB, peerC}, Learning: true, Ageing: time.Minute, MaxEntries: 100}}
 	}
-	cfg := &Config{Local: addr("198.18.0.1"), Port: 4789, SrcPortLow: 49152, SrcPortHigh: 65535, Networks: nets}
+	cfg := &config.Config{Local: addr("198.18.0.1"), Port: 4789, SrcPortLow: 49152, SrcPortHigh: 65535, Networks: nets}
 	te := &testEngine{conn: newFakeConn()}
 	devs := make([]Device, len(nets))
 	for i, n := range nets {
@@ -159,7 +160,7 @@ func TestTxFlowsKeepTheirSourcePort(t *testing.T) {
 }
 
 func TestTxDrops(t *testing.T) {
-	te := newTestEngine(t, NetworkConfig{Name: "lonely", VNI: 7, TAP: "t7", Learning: true, Ageing: time.Minute, MaxEntries: 10})
+	te := newTestEngine(t, config.Network{Name: "lonely", VNI: 7, TAP: "t7", Learning: true, Ageing: time.Minute, MaxEntries: 10})
 	te.send(t, []byte{1, 2, 3}, frame(macBcast, macLocal, 46))
 	c := &te.net(0).counters
 	if c.Drops[metrics.Runt].Load() != 1 || c.Drops[metrics.NoDestination].Load() != 1 || len(te.conn.sentDatagrams()) != 0 {
@@ -205,9 +206,9 @@ func TestRxDeliversAndLearns(t *testing.T) {
 
 func TestRxLearningRules(t *testing.T) {
 	te := newTestEngine(t,
-		NetworkConfig{Name: "learns", VNI: 200, TAP: "t200", Learning: true, Ageing: time.Minute, MaxEntries: 10,
-			Static: []StaticEntry{{MAC: macLocal, Remote: peerC}}},
-		NetworkConfig{Name: "quiet", VNI: 300, TAP: "t300", Learning: false, Ageing: time.Minute, MaxEntries: 10},
+		config.Network{Name: "learns", VNI: 200, TAP: "t200", Learning: true, Ageing: time.Minute, MaxEntries: 10,
+			Static: []config.StaticEntry{{MAC: macLocal, Remote: peerC}}},
+		config.Network{Name: "quiet", VNI: 300, TAP: "t300", Learning: false, Ageing: time.Minute, MaxEntries: 10},
 	)
 	te.receive(peerB,
 		vxlan(200, frame(macBcast, macBcast, 46)),  // group source: not learned
@@ -343,7 +344,7 @@ func TestRunForwardsAndStopsCleanly(t *testing.T) {
 // the network's multicast sender; known unicast never goes to the group.
 func TestTxFloodsToGroup(t *testing.T) {
 	group := addr("239.1.1.1")
-	te := newTestEngine(t, NetworkConfig{Name: "mc", VNI: 300, TAP: "t300", Peers: []netip.Addr{peerB},
+	te := newTestEngine(t, config.Network{Name: "mc", VNI: 300, TAP: "t300", Peers: []netip.Addr{peerB},
 		Group: group, TTL: 1, Learning: true, Ageing: time.Minute, MaxEntries: 10})
 	mc := newFakeConn()
 	te.editDev(0, func(d *Device) { d.Multicast = mc })

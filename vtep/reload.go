@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"reflect"
 	"strings"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/fdb"
 )
 
@@ -14,8 +14,8 @@ import (
 // and applies it; see Reload.
 // Whatever the outcome, it is logged.
 func (e *Engine) ReloadFile() (string, error) {
-	path := e.cfg.Load().configSource
-	cfg, err := LoadConfig(path)
+	path := e.cfg.Load().Source()
+	cfg, err := config.Load(path)
 	if err != nil {
 		e.log.Error("reload refused, running configuration kept", "config", path, "err", err)
 		return "", err
@@ -30,44 +30,49 @@ func (e *Engine) ReloadFile() (string, error) {
 }
 
 // Reload applies the difference between the configuration in force and
-// cfg: networks added or removed, and in the others peers, learning,
-// ageing, max_entries and static entries; and the FDB's [limits]. A network whose bridge, TAP,
-// group or ttl changed is replaced, losing its learned entries; the others
-// keep forwarding with theirs. What can only change with a restart (the
-// underlay, queues, listeners) makes Reload refuse cfg as a whole. It
-// returns a one-line summary of what changed.
-func (e *Engine) Reload(cfg *Config) (string, error) {
+// cfg, as config.Diff and config.DiffNetwork classify it: networks added
+// or removed; a network whose identity (bridge, TAP, group, ttl) changed is
+// replaced, losing its learned entries; the other networks keep forwarding
+// with theirs and take every new live setting; and the live top-level
+// settings (log_level, busy_poll, state_dir, [limits]). A change to a
+// setting that only a restart can apply (the underlay, queues, offload,
+// the listeners) makes Reload refuse cfg as a whole. It returns a one-line
+// summary of what changed.
+func (e *Engine) Reload(cfg *config.Config) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.run != nil && e.run.stopping {
 		return "", errors.New("shutting down")
 	}
 	old := e.cfg.Load()
-	if err := restartOnly(old, cfg); err != nil {
-		return "", err
+	restart, live := config.Diff(old, cfg)
+	if len(restart) > 0 {
+		return "", fmt.Errorf("%s cannot change without a restart; configuration not applied", strings.Join(restart, ", "))
 	}
 	if fdbLimits(old) != fdbLimits(cfg) {
 		e.fdb.SetLimits(fdbLimits(cfg))
 	}
 	tbl := e.nets.Load()
 	var (
-		kept     = map[uint32]NetworkConfig{}
-		added    []NetworkConfig
+		kept     = map[uint32]config.Network{}
+		added    []config.Network
 		replaced []*network
 		removed  []*network
 		want     = map[uint32]bool{}
 	)
 	for _, nc := range cfg.Networks {
 		want[nc.VNI] = true
-		switch n := tbl.byVNI[nc.VNI]; {
-		case n == nil:
+		n := tbl.byVNI[nc.VNI]
+		if n == nil {
 			added = append(added, nc)
-		case sameIdentity(n.cfg.Load(), &nc):
-			kept[nc.VNI] = nc
-		default:
+			continue
+		}
+		if replace, _ := config.DiffNetwork(n.cfg.Load(), &nc); replace {
 			replaced = append(replaced, n)
 			added = append(added, nc)
+			continue
 		}
+		kept[nc.VNI] = nc
 	}
 	for _, n := range tbl.order {
 		if !want[n.vni] {
@@ -101,7 +106,8 @@ func (e *Engine) Reload(cfg *Config) (string, error) {
 		}
 		opened[nc.VNI] = n
 	}
-	changed := 0
+	changed := live // what changed in place: top-level keys, then networks
+	changedNets := 0
 	next := &netTable{byVNI: map[uint32]*network{}}
 	for _, nc := range cfg.Networks {
 		n := opened[nc.VNI]
@@ -111,8 +117,9 @@ func (e *Engine) Reload(cfg *Config) (string, error) {
 			if !ok {
 				continue // failed to open
 			}
-			if e.update(n, nc) {
-				changed++
+			if keys := e.update(n, nc); len(keys) > 0 {
+				changedNets++
+				changed = append(changed, fmt.Sprintf("vni %d %s", n.vni, strings.Join(keys, " ")))
 			}
 		}
 		next.byVNI[n.vni] = n
@@ -129,18 +136,26 @@ func (e *Engine) Reload(cfg *Config) (string, error) {
 		e.LogLevel.Set(cfg.LogLevel)
 	}
 	summary := fmt.Sprintf("networks: %d added, %d removed, %d replaced, %d changed, %d unchanged",
-		len(added)-len(replaced), len(removed), len(replaced), changed, len(kept)-changed)
+		len(added)-len(replaced), len(removed), len(replaced), changedNets, len(kept)-changedNets)
+	if len(changed) > 0 {
+		summary += "; changed: " + strings.Join(changed, ", ")
+	}
 	return summary, errors.Join(errs...)
 }
 
-// update applies a kept network's new settings; it reports whether any
-// changed.
-func (e *Engine) update(n *network, nc NetworkConfig) bool {
+// update gives a kept network its new configuration nc, which differs
+// from the one in force in no setting of its identity, and returns the
+// keys of the settings that changed. The pipelines read the network's
+// configuration as they go, so storing nc applies most of them; the FDB's
+// copies (max_entries, ageing, static entries) are set here.
+func (e *Engine) update(n *network, nc config.Network) []string {
 	old := n.cfg.Load()
-	changed := false
+	_, keys := config.DiffNetwork(old, &nc)
+	if len(keys) == 0 {
+		return nil
+	}
 	if old.MaxEntries != nc.MaxEntries || old.Ageing != nc.Ageing {
 		e.fdb.SetNetwork(n.vni, fdb.Network{MaxEntries: nc.MaxEntries, Ageing: nc.Ageing})
-		changed = true
 	}
 	was := map[fdb.MAC]netip.Addr{}
 	for _, s := range old.Static {
@@ -151,62 +166,14 @@ func (e *Engine) update(n *network, nc NetworkConfig) bool {
 			if err := e.fdb.AddStatic(n.vni, s.MAC, s.Remote); err != nil {
 				e.log.Error("static entry", "vni", n.vni, "mac", s.MAC, "err", err)
 			}
-			changed = true
 		}
 		delete(was, s.MAC)
 	}
 	for mac := range was {
 		e.fdb.Delete(n.vni, mac)
-		changed = true
 	}
-	if changed || !reflect.DeepEqual(*old, nc) {
-		n.cfg.Store(&nc)
-		return true
-	}
-	return false
-}
-
-func equalAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// sameIdentity reports whether two configurations of a VNI can share one
-// running network: the same bridge, TAP and group.
-func sameIdentity(a, b *NetworkConfig) bool {
-	return a.Bridge == b.Bridge && a.TAP == b.TAP && a.Group == b.Group && a.TTL == b.TTL
-}
-
-// restartOnly names the settings that differ between old and cfg and can
-// only change with a restart.
-func restartOnly(old, cfg *Config) error {
-	var keys []string
-	check := func(key string, same bool) {
-		if !same {
-			keys = append(keys, key)
-		}
-	}
-	check("underlay.local", old.Local == cfg.Local)
-	check("underlay.port", old.Port == cfg.Port)
-	check("underlay.src_port_range", old.SrcPortLow == cfg.SrcPortLow && old.SrcPortHigh == cfg.SrcPortHigh)
-	check("underlay.interface", old.Interface == cfg.Interface)
-	check("underlay.udp6_zero_checksum_rx", old.UDP6ZeroChecksumRx == cfg.UDP6ZeroChecksumRx)
-	check("underlay.udp_gso", old.UDPGSO == cfg.UDPGSO)
-	check("queues", old.Queues == cfg.Queues)
-	check("offload", old.Offload == cfg.Offload)
-	check("metrics", old.MetricsAddr == cfg.MetricsAddr && old.Pprof == cfg.Pprof)
-	check("admin.socket", old.AdminSocket == cfg.AdminSocket)
-	if len(keys) > 0 {
-		return fmt.Errorf("%s cannot change without a restart; configuration not applied", strings.Join(keys, ", "))
-	}
-	return nil
+	n.cfg.Store(&nc)
+	return keys
 }
 
 // without is t less the networks in gone.

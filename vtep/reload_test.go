@@ -8,16 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/underlay"
 )
 
-func reloadConfig(nets ...NetworkConfig) *Config {
-	return &Config{Local: addr("198.18.0.1"), Port: 4789, SrcPortLow: 49152, SrcPortHigh: 65535, Queues: 1, Networks: nets}
+func reloadConfig(nets ...config.Network) *config.Config {
+	return &config.Config{Local: addr("198.18.0.1"), Port: 4789, SrcPortLow: 49152, SrcPortHigh: 65535, Queues: 1, Networks: nets}
 }
 
-func netCfg(vni uint32, peers ...netip.Addr) NetworkConfig {
-	return NetworkConfig{Name: "n", VNI: vni, Bridge: "br", TAP: "t", Peers: peers, Learning: true,
+func netCfg(vni uint32, peers ...netip.Addr) config.Network {
+	return config.Network{Name: "n", VNI: vni, Bridge: "br", TAP: "t", Peers: peers, Learning: true,
 		Ageing: time.Minute, MaxEntries: 10}
 }
 
@@ -26,7 +27,7 @@ func netCfg(vni uint32, peers ...netip.Addr) NetworkConfig {
 // is closed and forgotten; settings that need a restart are refused.
 func TestReload(t *testing.T) {
 	n200 := netCfg(200, peerB)
-	n200.Static = []StaticEntry{{MAC: fdb.MAC{2, 0, 0, 0, 0, 0xaa}, Remote: peerB}}
+	n200.Static = []config.StaticEntry{{MAC: fdb.MAC{2, 0, 0, 0, 0, 0xaa}, Remote: peerB}}
 	n300 := netCfg(300, peerB)
 	cfg := reloadConfig(n200, n300)
 	conn := newFakeConn()
@@ -51,7 +52,7 @@ func TestReload(t *testing.T) {
 
 	// 200: new peer, static entry changed; 300 removed; 400 added.
 	m200 := netCfg(200, peerB, peerC)
-	m200.Static = []StaticEntry{{MAC: fdb.MAC{2, 0, 0, 0, 0, 0xbb}, Remote: peerC}}
+	m200.Static = []config.StaticEntry{{MAC: fdb.MAC{2, 0, 0, 0, 0, 0xbb}, Remote: peerC}}
 	summary, err := e.Reload(reloadConfig(m200, netCfg(400, peerC)))
 	if err != nil {
 		t.Fatalf("Reload: %v", err)

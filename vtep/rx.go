@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
@@ -129,7 +130,7 @@ func (p *rxPipeline) poll() bool {
 type rxBatchState struct {
 	now  int64
 	nets map[uint32]*network
-	cfg  *Config
+	cfg  *config.Config
 }
 
 // deliver validates, learns from and delivers count received messages,

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/fdb"
 )
 
@@ -41,7 +42,7 @@ type stateEntry struct {
 }
 
 // statePath is the state file of this instance, or "" without state_dir.
-func statePath(cfg *Config) string {
+func statePath(cfg *config.Config) string {
 	if cfg.StateDir == "" {
 		return ""
 	}

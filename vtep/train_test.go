@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
@@ -134,7 +135,7 @@ func TestRxTrainDropsOneBadDatagram(t *testing.T) {
 		{"vlan tagged", func(d []byte) []byte { d[8+12], d[8+13] = 0x81, 0x00; return d }, false, metrics.VLAN},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			te := newTestEngine(t, NetworkConfig{Name: "a", VNI: 200, TAP: "t200", Learning: true, Ageing: 60e9, MaxEntries: 10, DropVLAN: true})
+			te := newTestEngine(t, config.Network{Name: "a", VNI: 200, TAP: "t200", Learning: true, Ageing: 60e9, MaxEntries: 10, DropVLAN: true})
 			te.withOffloadTAPs()
 			dgs, stream := segments(t, 200, 40000, 5, 1000)
 			dgs[2] = tt.spoil(dgs[2])

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
@@ -227,7 +228,7 @@ func (p *txPipeline) forward(count int) {
 // destination, or, when the returned address is invalid, flooded to the
 // peers and the group. ok is false when the frame is dropped (counted).
 // A super-frame counts as one frame against flood_rate.
-func (p *txPipeline) route(frame []byte, nc *NetworkConfig, now int64) (remote netip.Addr, ok bool) {
+func (p *txPipeline) route(frame []byte, nc *config.Network, now int64) (remote netip.Addr, ok bool) {
 	n := p.n
 	dst := fdb.MAC(frame[0:6])
 	if dst.IsUnicast() {
@@ -248,7 +249,7 @@ func (p *txPipeline) route(frame []byte, nc *NetworkConfig, now int64) (remote n
 
 // emit queues the datagram pkt for remote, or, for an invalid remote, for
 // every peer and the group.
-func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *NetworkConfig) {
+func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *config.Network) {
 	if remote.IsValid() {
 		p.enqueue(pkt, remote)
 		return

@@ -10,4 +10,7 @@
 //
 // It exits 0 on success, 1 when vtepd refused the command or could not be
 // reached, and 2 on a usage error; nothing changes unless it exits 0.
+//
+// It speaks the protocol of package admin and links none of the engine:
+// its imports are admin, fdb (to parse MACs) and the standard library.
 package main

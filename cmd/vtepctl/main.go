@@ -14,8 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vtepd/vtepd/admin"
 	"github.com/vtepd/vtepd/fdb"
-	"github.com/vtepd/vtepd/vtep"
 )
 
 const usage = `usage:
@@ -42,7 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vtepctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	socket := fs.String("s", vtep.DefaultAdminSocket, "vtepd's admin socket")
+	socket := fs.String("s", admin.DefaultSocket, "vtepd's admin socket")
 	asJSON := fs.Bool("j", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -55,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	resp, err := vtep.AdminCall(*socket, req)
+	resp, err := admin.Call(*socket, req)
 	if err != nil {
 		fmt.Fprintf(stderr, "vtepctl: %s: %v\n", *socket, err)
 		return 1
@@ -76,8 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // parse turns the words after the flags into a request, checking what can
 // be checked here: MAC and address syntax, VNI range.
-func parse(words []string) (vtep.AdminRequest, error) {
-	var req vtep.AdminRequest
+func parse(words []string) (admin.Request, error) {
+	var req admin.Request
 	if len(words) == 0 {
 		return req, usagef("no command")
 	}
@@ -98,7 +98,7 @@ func parse(words []string) (vtep.AdminRequest, error) {
 	rest := words[2:]
 	switch words[1] {
 	case "show":
-		req.Cmd = vtep.AdminFDBShow
+		req.Cmd = admin.CmdFDBShow
 		return req, keywords(rest, map[string]func(string) error{"vni": vniArg(&req)})
 	case "add", "del":
 		if len(rest) == 0 {
@@ -111,7 +111,7 @@ func parse(words []string) (vtep.AdminRequest, error) {
 		req.MAC = mac.String()
 		kw := map[string]func(string) error{"vni": vniArg(&req)}
 		if words[1] == "add" {
-			req.Cmd = vtep.AdminFDBAdd
+			req.Cmd = admin.CmdFDBAdd
 			if !mac.IsUnicast() || mac.IsZero() {
 				return req, fmt.Errorf("%s is not a unicast MAC address", mac)
 			}
@@ -124,7 +124,7 @@ func parse(words []string) (vtep.AdminRequest, error) {
 				return nil
 			}
 		} else {
-			req.Cmd = vtep.AdminFDBDel
+			req.Cmd = admin.CmdFDBDel
 		}
 		if err := keywords(rest[1:], kw); err != nil {
 			return req, err
@@ -163,7 +163,7 @@ func keywords(words []string, set map[string]func(string) error) error {
 	return nil
 }
 
-func vniArg(req *vtep.AdminRequest) func(string) error {
+func vniArg(req *admin.Request) func(string) error {
 	return func(s string) error {
 		v, err := strconv.ParseUint(s, 10, 32)
 		if err != nil || v > 1<<24-1 {
@@ -175,16 +175,16 @@ func vniArg(req *vtep.AdminRequest) func(string) error {
 	}
 }
 
-func print(w io.Writer, cmd string, resp vtep.AdminResponse, asJSON bool) error {
+func print(w io.Writer, cmd string, resp admin.Response, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		switch cmd {
-		case vtep.AdminFDBShow:
+		case admin.CmdFDBShow:
 			return enc.Encode(nonNil(resp.FDB))
-		case vtep.AdminStats:
+		case admin.CmdStats:
 			return enc.Encode(nonNil(resp.Stats))
-		case vtep.AdminPeers:
+		case admin.CmdPeers:
 			return enc.Encode(nonNil(resp.Peers))
 		}
 		return enc.Encode(map[string]string{"message": resp.Message})
@@ -192,7 +192,7 @@ func print(w io.Writer, cmd string, resp vtep.AdminResponse, asJSON bool) error 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	switch cmd {
-	case vtep.AdminFDBShow:
+	case admin.CmdFDBShow:
 		// The shape of `bridge fdb show`: MAC, then its attributes.
 		for _, e := range resp.FDB {
 			age := ""
@@ -201,13 +201,13 @@ func print(w io.Writer, cmd string, resp vtep.AdminResponse, asJSON bool) error 
 			}
 			fmt.Fprintf(tw, "%s\tdst %s\tvni %d\t%s\t%s\n", e.MAC, e.Remote, e.VNI, e.Type, age)
 		}
-	case vtep.AdminStats:
+	case admin.CmdStats:
 		fmt.Fprintln(tw, "VNI\tNAME\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tFLOOD\tFDB L/S\tMOVES\tDROPS")
 		for _, s := range resp.Stats {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\t%s\n", s.VNI, s.Name, s.RxPackets, s.RxBytes,
 				s.TxPackets, s.TxBytes, s.FloodPackets, s.FDBLearned, s.FDBStatic, s.FDBMoves, drops(s.Drops))
 		}
-	case vtep.AdminPeers:
+	case admin.CmdPeers:
 		fmt.Fprintln(tw, "PEER\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tLAST SEEN")
 		for _, p := range resp.Peers {
 			seen := "never"

@@ -6,36 +6,35 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/vtepd/vtepd/vtep"
+	"github.com/vtepd/vtepd/admin"
 )
 
 func TestParse(t *testing.T) {
 	vni := func(v uint32) *uint32 { return &v }
 	for _, tt := range []struct {
 		args string
-		want vtep.AdminRequest
+		want admin.Request
 		err  string
 	}{
-		{"fdb show", vtep.AdminRequest{Cmd: vtep.AdminFDBShow}, ""},
-		{"fdb show vni 200", vtep.AdminRequest{Cmd: vtep.AdminFDBShow, VNI: vni(200)}, ""},
-		{"fdb add 02:42:AC:12:00:0B dst 198.18.0.2 vni 200", vtep.AdminRequest{Cmd: vtep.AdminFDBAdd, VNI: vni(200), MAC: "02:42:ac:12:00:0b", Remote: "198.18.0.2"}, ""},
-		{"fdb del 02:42:ac:12:00:0b vni 200", vtep.AdminRequest{Cmd: vtep.AdminFDBDel, VNI: vni(200), MAC: "02:42:ac:12:00:0b"}, ""},
-		{"stats", vtep.AdminRequest{Cmd: vtep.AdminStats}, ""},
-		{"peers", vtep.AdminRequest{Cmd: vtep.AdminPeers}, ""},
-		{"reload", vtep.AdminRequest{Cmd: vtep.AdminReload}, ""},
-		{"", vtep.AdminRequest{}, "no command"},
-		{"fdb add 02:42:ac:12:00 dst 198.18.0.2 vni 200", vtep.AdminRequest{}, "not a MAC"},
-		{"fdb add ff:ff:ff:ff:ff:ff dst 198.18.0.2 vni 200", vtep.AdminRequest{}, "unicast"},
-		{"fdb add 02:42:ac:12:00:0b dst nowhere vni 200", vtep.AdminRequest{}, "not an IP"},
-		{"fdb add 02:42:ac:12:00:0b dst 198.18.0.2", vtep.AdminRequest{}, "vni N is required"},
-		{"fdb add 02:42:ac:12:00:0b vni 200", vtep.AdminRequest{}, "dst ADDR is required"},
-		{"fdb add 02:42:ac:12:00:0b dst 198.18.0.2 vni 16777216", vtep.AdminRequest{}, "0..16777215"},
-		{"fdb show vni", vtep.AdminRequest{}, "value missing"},
-		{"fdb show vni 1 vni 2", vtep.AdminRequest{}, "twice"},
-		{"fdb flush", vtep.AdminRequest{}, "unknown subcommand"},
-		{"stats now", vtep.AdminRequest{}, "no arguments"},
-		{"route show", vtep.AdminRequest{}, "unknown command"},
+		{"fdb show", admin.Request{Cmd: admin.CmdFDBShow}, ""},
+		{"fdb show vni 200", admin.Request{Cmd: admin.CmdFDBShow, VNI: vni(200)}, ""},
+		{"fdb add 02:42:AC:12:00:0B dst 198.18.0.2 vni 200", admin.Request{Cmd: admin.CmdFDBAdd, VNI: vni(200), MAC: "02:42:ac:12:00:0b", Remote: "198.18.0.2"}, ""},
+		{"fdb del 02:42:ac:12:00:0b vni 200", admin.Request{Cmd: admin.CmdFDBDel, VNI: vni(200), MAC: "02:42:ac:12:00:0b"}, ""},
+		{"stats", admin.Request{Cmd: admin.CmdStats}, ""},
+		{"peers", admin.Request{Cmd: admin.CmdPeers}, ""},
+		{"reload", admin.Request{Cmd: admin.CmdReload}, ""},
+		{"", admin.Request{}, "no command"},
+		{"fdb add 02:42:ac:12:00 dst 198.18.0.2 vni 200", admin.Request{}, "not a MAC"},
+		{"fdb add ff:ff:ff:ff:ff:ff dst 198.18.0.2 vni 200", admin.Request{}, "unicast"},
+		{"fdb add 02:42:ac:12:00:0b dst nowhere vni 200", admin.Request{}, "not an IP"},
+		{"fdb add 02:42:ac:12:00:0b dst 198.18.0.2", admin.Request{}, "vni N is required"},
+		{"fdb add 02:42:ac:12:00:0b vni 200", admin.Request{}, "dst ADDR is required"},
+		{"fdb add 02:42:ac:12:00:0b dst 198.18.0.2 vni 16777216", admin.Request{}, "0..16777215"},
+		{"fdb show vni", admin.Request{}, "value missing"},
+		{"fdb show vni 1 vni 2", admin.Request{}, "twice"},
+		{"fdb flush", admin.Request{}, "unknown subcommand"},
+		{"stats now", admin.Request{}, "no arguments"},
+		{"route show", admin.Request{}, "unknown command"},
 	} {
 		t.Run(tt.args, func(t *testing.T) {
 			got, err := parse(strings.Fields(tt.args))

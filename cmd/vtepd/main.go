@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	// Named so: the integration tests of this package have a func config.
+	configfile "github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/vtep"
 )
 
@@ -32,7 +34,7 @@ func run() int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 
-	cfg, err := vtep.LoadConfig(*configPath)
+	cfg, err := configfile.Load(*configPath)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 2

@@ -1,4 +1,4 @@
-package vtep
+package config
 
 import (
 	"net/netip"
@@ -10,7 +10,7 @@ import (
 	"github.com/vtepd/vtepd/encap"
 )
 
-// FuzzConfig feeds arbitrary documents to ParseConfig. It must never
+// FuzzConfig feeds arbitrary documents to Parse. It must never
 // panic; a refusal is one line that names the file (what vtepd prints and
 // exits with); and a configuration it accepts holds every invariant that
 // the engine relies on without checking again.
@@ -58,10 +58,10 @@ func FuzzConfig(f *testing.F) {
 
 	const name = "fuzz.toml"
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := ParseConfig(name, data)
+		cfg, err := Parse(name, data)
 		if err != nil {
 			if cfg != nil {
-				t.Errorf("ParseConfig returned a config and the error %q", err)
+				t.Errorf("Parse returned a config and the error %q", err)
 			}
 			msg := err.Error()
 			if strings.ContainsAny(msg, "\n\r") {

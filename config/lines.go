@@ -1,4 +1,4 @@
-package vtep
+package config
 
 import (
 	"bufio"

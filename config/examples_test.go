@@ -1,4 +1,4 @@
-package vtep
+package config
 
 import (
 	"path/filepath"
@@ -12,7 +12,7 @@ func TestExampleConfigsParse(t *testing.T) {
 		t.Fatalf("no example configs found: %v", err)
 	}
 	for _, f := range files {
-		if _, err := LoadConfig(f); err != nil {
+		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}

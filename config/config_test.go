@@ -1,4 +1,4 @@
-package vtep
+package config
 
 import (
 	"net/netip"
@@ -52,8 +52,8 @@ flood_rate = 500
 inner_vlan = "drop"
 `
 
-func TestParseConfig(t *testing.T) {
-	cfg, err := ParseConfig("test.toml", []byte(fullConfig))
+func TestParse(t *testing.T) {
+	cfg, err := Parse("test.toml", []byte(fullConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestParseConfig(t *testing.T) {
 		MaxLearned:  1000,
 		MaxMoves:    5,
 		MoveHold:    30 * time.Second,
-		Networks: []NetworkConfig{{
+		Networks: []Network{{
 			Name:       "demo",
 			VNI:        200,
 			Bridge:     "br0",
@@ -105,8 +105,8 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestParseConfigDefaults(t *testing.T) {
-	cfg, err := ParseConfig("min.toml", []byte("[underlay]\nlocal = \"2001:db8::1\"\n[[network]]\nvni = 0\nbridge = \"br0\"\n"))
+func TestParseDefaults(t *testing.T) {
+	cfg, err := Parse("min.toml", []byte("[underlay]\nlocal = \"2001:db8::1\"\n[[network]]\nvni = 0\nbridge = \"br0\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestParseConfigDefaults(t *testing.T) {
 
 // Each bad configuration must be refused with an error that names the key
 // and, where the key is in the file, its line.
-func TestParseConfigErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	base := "[underlay]\nlocal = \"198.18.0.1\"\n" // lines 1-2
 	net := func(extra string) string {
 		return base + "[[network]]\nvni = 200\nbridge = \"br0\"\n" + extra // network header on line 3
@@ -186,7 +186,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("bad.toml", []byte(tt.doc))
+			cfg, err := Parse("bad.toml", []byte(tt.doc))
 			if err == nil {
 				t.Fatalf("accepted: %+v", cfg)
 			}
@@ -224,13 +224,13 @@ func TestLocateKeys(t *testing.T) {
 	}
 }
 
-func TestParseConfigBusyPoll(t *testing.T) {
+func TestParseBusyPoll(t *testing.T) {
 	for _, tt := range []struct {
 		value string
 		want  time.Duration
 	}{{"", 0}, {`busy_poll = "0s"`, 0}, {`busy_poll = "50ms"`, 50 * time.Millisecond}, {`busy_poll = "10s"`, 10 * time.Second}} {
 		doc := tt.value + "\n[underlay]\nlocal = \"198.18.0.1\"\n[[network]]\nvni = 200\nbridge = \"br0\"\n"
-		cfg, err := ParseConfig("busy.toml", []byte(doc))
+		cfg, err := Parse("busy.toml", []byte(doc))
 		if err != nil {
 			t.Errorf("%q: %v", tt.value, err)
 			continue

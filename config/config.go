@@ -1,4 +1,4 @@
-package vtep
+package config
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/vtepd/vtepd/admin"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 )
@@ -23,7 +24,7 @@ const (
 	DefaultSrcPortLow    = 49152 // RFC 7348 §5: the dynamic/private port range
 	DefaultSrcPortHigh   = 65535
 	DefaultMetricsListen = "127.0.0.1:9476"
-	DefaultAdminSocket   = "/run/vtepd.sock"
+	DefaultAdminSocket   = admin.DefaultSocket
 	DefaultStateDir      = "/var/lib/vtepd"
 	DefaultMoveHold      = 10 * time.Second
 	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default
@@ -35,74 +36,105 @@ const (
 )
 
 // Config is a validated configuration: every address parsed, every default
-// filled in. Build one with LoadConfig or ParseConfig.
+// filled in. Build one with Load or Parse.
+//
+// Every field carries two tags for reloads (reload.go): reload, how a
+// running vtepd takes a change of it ("live", "restart", or "networks" for
+// the list of networks, compared network by network), and key, the TOML key
+// that sets it, for messages. A field that is not a setting is tagged
+// reload:"-" and listed as such in the tests.
 type Config struct {
-	Local       netip.Addr
-	Port        uint16
-	SrcPortLow  uint16
-	SrcPortHigh uint16
-	Interface   string // empty: the interface that holds Local
+	Local       netip.Addr `reload:"restart" key:"underlay.local"`
+	Port        uint16     `reload:"restart" key:"underlay.port"`
+	SrcPortLow  uint16     `reload:"restart" key:"underlay.src_port_range"`
+	SrcPortHigh uint16     `reload:"restart" key:"underlay.src_port_range"`
+	// Interface holds Local; empty: whichever interface has it.
+	Interface string `reload:"restart" key:"underlay.interface"`
 	// UDP6ZeroChecksumRx accepts IPv6 datagrams with a zero UDP checksum
 	// (RFC 6935), like the kernel's udp6zerocsumrx; off by default.
-	UDP6ZeroChecksumRx bool
+	UDP6ZeroChecksumRx bool `reload:"restart" key:"underlay.udp6_zero_checksum_rx"`
 	// UDPGSO sends each super-frame to a VTEP as trains of datagrams, one
 	// sendmsg each (UDP_SEGMENT), from a UDP socket bound to the flow's
-	// source port (gso_linux.go); needs Offload. On by default with
-	// Offload.
-	UDPGSO      bool
-	MetricsAddr string // empty: no HTTP listener
-	Queues      int    // TAP queues and receive sockets, one pipeline each
+	// source port; needs Offload. On by default with Offload.
+	UDPGSO bool `reload:"restart" key:"underlay.udp_gso"`
+	// MetricsAddr is the HTTP listener's host:port; empty: none.
+	MetricsAddr string `reload:"restart" key:"metrics.listen"`
+	// Queues is the number of TAP queues and receive sockets, one
+	// pipeline each.
+	Queues int `reload:"restart" key:"queues"`
 	// Offload opens the TAPs with checksum and TCP segmentation offloads
 	// (IFF_VNET_HDR): vtepd segments the kernel's TCP super-frames itself
 	// and coalesces received TCP segments into super-frames. On by default.
-	Offload bool
+	Offload bool `reload:"restart" key:"offload"`
 	// BusyPoll keeps a goroutine polling the TAP queues and the receive
 	// sockets for this long after traffic, before they go back to
 	// sleeping on the poller: CPU traded for latency, as the kernel's
-	// net.core.busy_poll does (busypoll.go). 0: off, the default.
-	BusyPoll    time.Duration
-	Pprof       bool   // serve /debug/pprof/ on the metrics listener
-	AdminSocket string // unix socket for vtepctl; empty: none
+	// net.core.busy_poll does. 0: off, the default.
+	BusyPoll time.Duration `reload:"live" key:"busy_poll"`
+	// Pprof serves /debug/pprof/ on the metrics listener.
+	Pprof bool `reload:"restart" key:"metrics.pprof"`
+	// AdminSocket is the unix socket for vtepctl; empty: none.
+	AdminSocket string `reload:"restart" key:"admin.socket"`
 	// AdminSocketSet says the file named AdminSocket: if it is taken, that
 	// is an error; the default socket being taken only disables vtepctl.
-	AdminSocketSet bool
-	LogLevel       slog.Level
+	// It only matters when the socket is opened, at start.
+	AdminSocketSet bool       `reload:"-" key:"admin.socket"`
+	LogLevel       slog.Level `reload:"live" key:"log_level"`
 	// StateDir holds the learned FDB across restarts; empty: none.
-	StateDir string
+	StateDir string `reload:"live" key:"state_dir"`
 	// LearnRate caps new MACs learned per second from one remote VTEP,
 	// across networks (a token bucket with a second's worth of burst);
 	// 0: no limit.
-	LearnRate int
+	LearnRate int `reload:"live" key:"limits.learn_rate"`
 	// MaxLearned caps learned entries across all networks; 0: no cap.
-	MaxLearned int
+	MaxLearned int `reload:"live" key:"limits.max_learned"`
 	// MaxMoves and MoveHold damp MAC flapping: a MAC that moves between
 	// VTEPs more than MaxMoves times within a second stays where it is for
 	// MoveHold. MaxMoves 0: no damping.
-	MaxMoves     int
-	MoveHold     time.Duration
-	Networks     []NetworkConfig
-	configSource string
+	MaxMoves int           `reload:"live" key:"limits.max_moves"`
+	MoveHold time.Duration `reload:"live" key:"limits.move_hold"`
+	// Networks are the [[network]] sections, in file order. A reload
+	// matches them by VNI and compares each pair with DiffNetwork.
+	Networks     []Network `reload:"networks" key:"network"`
+	configSource string    `reload:"-"`
 }
 
-// NetworkConfig is one VNI carried between one local bridge and the peers.
-type NetworkConfig struct {
-	Name       string
-	VNI        uint32
-	Bridge     string
-	TAP        string
-	Peers      []netip.Addr // own address already removed
-	Group      netip.Addr   // multicast group for BUM traffic; invalid when unset
-	TTL        int          // hop limit of datagrams sent to Group
-	Learning   bool
-	Ageing     time.Duration
-	MaxEntries int
-	Static     []StaticEntry
+// Network is one VNI carried between one local bridge and the peers.
+//
+// Its fields are tagged like those of Config, with keys relative to the
+// [[network]] section. A field tagged reload:"replace" is part of the
+// network's identity, its TAP, bridge and group: a reload that changes it
+// replaces the network, which loses its learned entries.
+type Network struct {
+	// Name labels the network in logs and vtepctl stats; default "vni<VNI>".
+	Name   string `reload:"live" key:"name"`
+	VNI    uint32 `reload:"replace" key:"vni"`
+	Bridge string `reload:"replace" key:"bridge"`
+	TAP    string `reload:"replace" key:"tap"`
+	// Peers is the flood list, this VTEP's own address already removed.
+	Peers []netip.Addr `reload:"live" key:"peers"`
+	// Group is the multicast group for BUM traffic; invalid when unset.
+	Group netip.Addr `reload:"replace" key:"group"`
+	// TTL is the hop limit of datagrams sent to Group.
+	TTL        int           `reload:"replace" key:"ttl"`
+	Learning   bool          `reload:"live" key:"learning"`
+	Ageing     time.Duration `reload:"live" key:"ageing"`
+	MaxEntries int           `reload:"live" key:"max_entries"`
+	Static     []StaticEntry `reload:"live" key:"static"`
 	// AcceptFrom lists the underlay prefixes datagrams may come from;
 	// empty accepts every source, like the kernel (for labs only).
-	AcceptFrom []netip.Prefix
-	FloodRate  int  // BUM frames per second sent to the tunnel; 0: no limit
-	DropVLAN   bool // inner_vlan = "drop": discard 802.1Q/802.1ad-tagged inner frames
+	AcceptFrom []netip.Prefix `reload:"live" key:"accept_from"`
+	// FloodRate caps the BUM frames per second sent to the tunnel; 0: no
+	// limit.
+	FloodRate int `reload:"live" key:"flood_rate"`
+	// DropVLAN (inner_vlan = "drop") discards 802.1Q/802.1ad-tagged inner
+	// frames.
+	DropVLAN bool `reload:"live" key:"inner_vlan"`
 }
+
+// Source is the file the configuration was read from (the name given to
+// Parse); a reload reads it again.
+func (c *Config) Source() string { return c.configSource }
 
 // StaticEntry pins one MAC of a network to a remote VTEP.
 type StaticEntry struct {
@@ -164,15 +196,15 @@ type fileStatic struct {
 	Remote string `toml:"remote"`
 }
 
-// ConfigError is a configuration mistake, located in the file.
-type ConfigError struct {
+// Error is a configuration mistake, located in the file.
+type Error struct {
 	File string
 	Line int    // 0 when the key is absent from the file
 	Key  string // dotted path, e.g. network[1].vni
 	Msg  string
 }
 
-func (e *ConfigError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("config ")
 	if e.File != "" {
@@ -190,30 +222,30 @@ func (e *ConfigError) Error() string {
 	return oneLine(b.String()) // keys and values may hold any character
 }
 
-// LoadConfig reads and validates the TOML file at path.
-func LoadConfig(path string) (*Config, error) {
+// Load reads and validates the TOML file at path.
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return ParseConfig(path, data)
+	return Parse(path, data)
 }
 
-// ParseConfig validates a TOML document; name is used in error messages.
-func ParseConfig(name string, data []byte) (*Config, error) {
+// Parse validates a TOML document; name is used in error messages.
+func Parse(name string, data []byte) (*Config, error) {
 	var fc fileConfig
 	loc := locateKeys(data)
 	md, err := toml.Decode(string(data), &fc)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: oneLine(pe.Message)}
+			return nil, &Error{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: oneLine(pe.Message)}
 		}
-		return nil, &ConfigError{File: name, Msg: oneLine(err.Error())}
+		return nil, &Error{File: name, Msg: oneLine(err.Error())}
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
-		return nil, &ConfigError{File: name, Line: loc.firstLine(k), Key: k, Msg: "unknown key"}
+		return nil, &Error{File: name, Line: loc.firstLine(k), Key: k, Msg: "unknown key"}
 	}
 	v := validator{file: name, loc: loc}
 	cfg := v.config(&fc)
@@ -228,12 +260,12 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 type validator struct {
 	file string
 	loc  keyLocations
-	err  *ConfigError
+	err  *Error
 }
 
 func (v *validator) fail(key, format string, args ...any) {
 	if v.err == nil {
-		v.err = &ConfigError{File: v.file, Line: v.loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+		v.err = &Error{File: v.file, Line: v.loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 }
 
@@ -400,9 +432,9 @@ func (v *validator) config(fc *fileConfig) *Config {
 	return cfg
 }
 
-func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) NetworkConfig {
+func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) Network {
 	key := func(k string) string { return fmt.Sprintf("network[%d].%s", i, k) }
-	n := NetworkConfig{
+	n := Network{
 		Name:       fn.Name,
 		Bridge:     fn.Bridge,
 		TAP:        fn.TAP,

@@ -1,0 +1,80 @@
+package admin
+
+import "time"
+
+// DefaultSocket is where vtepd listens and vtepctl calls when the
+// configuration's admin.socket is not set.
+const DefaultSocket = "/run/vtepd.sock"
+
+// The commands, the values of Request.Cmd.
+const (
+	CmdFDBShow = "fdb show" // the FDB, of Request.VNI if set
+	CmdFDBAdd  = "fdb add"  // a static entry: VNI, MAC, Remote
+	CmdFDBDel  = "fdb del"  // an entry, static or learned: VNI, MAC
+	CmdStats   = "stats"    // the counters of every VNI
+	CmdPeers   = "peers"    // the counters of every remote VTEP
+	CmdReload  = "reload"   // re-read the configuration file
+)
+
+// Limits both ends keep to.
+const (
+	// Timeout bounds one exchange on the server's side; the client
+	// waits twice as long.
+	Timeout = 5 * time.Second
+	// MaxRequest is the longest request the server reads.
+	MaxRequest = 64 << 10
+)
+
+// Request is one command on the admin socket.
+type Request struct {
+	Cmd    string  `json:"cmd"`
+	VNI    *uint32 `json:"vni,omitempty"`
+	MAC    string  `json:"mac,omitempty"`
+	Remote string  `json:"remote,omitempty"`
+}
+
+// Response answers one Request; Error is set when it failed and nothing
+// changed (or, for reload, only what Message says).
+type Response struct {
+	Error   string      `json:"error,omitempty"`
+	Message string      `json:"message,omitempty"`
+	FDB     []FDBEntry  `json:"fdb,omitempty"`
+	Stats   []VNIStats  `json:"stats,omitempty"`
+	Peers   []PeerStats `json:"peers,omitempty"`
+}
+
+// FDBEntry is one row of `vtepctl fdb show`, and of vtepd's GET /fdb.
+type FDBEntry struct {
+	VNI        uint32  `json:"vni"`
+	MAC        string  `json:"mac"`
+	Remote     string  `json:"remote"`
+	Type       string  `json:"type"`        // "learned" or "static"
+	AgeSeconds float64 `json:"age_seconds"` // since last seen; 0 for static entries
+}
+
+// VNIStats is one row of `vtepctl stats`.
+type VNIStats struct {
+	VNI          string            `json:"vni"` // or "unknown" for drops no network owns
+	Name         string            `json:"name,omitempty"`
+	RxPackets    uint64            `json:"rx_packets"`
+	RxBytes      uint64            `json:"rx_bytes"`
+	TxPackets    uint64            `json:"tx_packets"`
+	TxBytes      uint64            `json:"tx_bytes"`
+	FloodPackets uint64            `json:"flood_packets"`
+	Drops        map[string]uint64 `json:"drops"` // by reason, those above 0
+	FDBLearned   int               `json:"fdb_learned"`
+	FDBStatic    int               `json:"fdb_static"`
+	FDBMoves     uint64            `json:"fdb_moves"`
+	FDBRefused   uint64            `json:"fdb_refused"`
+}
+
+// PeerStats is one row of `vtepctl peers`: a remote VTEP or group
+// address, or "other" for the sources beyond the table's bound.
+type PeerStats struct {
+	Addr      string  `json:"addr"`
+	RxPackets uint64  `json:"rx_packets"`
+	RxBytes   uint64  `json:"rx_bytes"`
+	TxPackets uint64  `json:"tx_packets"`
+	TxBytes   uint64  `json:"tx_bytes"`
+	LastSeen  float64 `json:"last_seen_seconds_ago"` // -1: never heard from
+}
