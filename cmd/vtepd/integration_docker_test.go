@@ -39,27 +39,13 @@ const (
 // 198.19.0.<10+i>, the addresses the guide uses.
 func newDockerNodes(t *testing.T, lab *topo.Lab, mtu int) []*node {
 	t.Helper()
-	nodes := make([]*node, 2)
-	for i := range nodes {
-		h, err := lab.AddHost(string(rune('a'+i)), netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), 24), 1500)
-		if err != nil {
-			t.Fatal(err)
-		}
+	return addNodes(t, lab, 2, v4Underlay, func(h *topo.Host, i int) (*topo.Container, error) {
 		br, err := h.AddDockerBridge(dockerBridge, netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 0, byte(i + 1)}), 24), mtu)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		c, err := br.Run("web", netip.AddrFrom4([4]byte{198, 19, 0, byte(10 + i)}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mac, err := c.MAC()
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = &node{host: h, ctr: c, mac: mac}
-	}
-	return nodes
+		return br.Run("web", netip.AddrFrom4([4]byte{198, 19, 0, byte(10 + i)}))
+	})
 }
 
 var adminSocketLine = regexp.MustCompile(`(?m)^(\s*socket\s*=\s*)"[^"]*"`)

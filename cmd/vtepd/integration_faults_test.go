@@ -70,6 +70,17 @@ func stillRunning(t *testing.T, n *node, pid int) {
 	}
 }
 
+// ipT runs ip(8) in h with args and returns its output; it fails the
+// test on an error.
+func ipT(t *testing.T, h *topo.Host, args ...string) []byte {
+	t.Helper()
+	out, err := h.Exec("ip", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // expectAttached waits until h's TAP exists and is a port of br0.
 func expectAttached(t *testing.T, h *topo.Host, timeout time.Duration) {
 	t.Helper()
@@ -102,9 +113,7 @@ func TestIntegrationFaultsTAPDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := a.host.Exec("ip", "link", "del", tapName); err != nil {
-		t.Fatal(err)
-	}
+	ipT(t, a.host, "link", "del", tapName)
 	eventually(t, 5*time.Second, tapName+" recreated", func() error {
 		l, err := a.host.Link(tapName)
 		if err != nil {
@@ -142,9 +151,7 @@ func TestIntegrationFaultsBridgeDeleted(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	pid := a.vtepd.PID()
 
-	if _, err := a.host.Exec("ip", "link", "del", "br0"); err != nil {
-		t.Fatal(err)
-	}
+	ipT(t, a.host, "link", "del", "br0")
 	waitLog(t, a.vtepd, 5*time.Second, "bridge deleted")
 	if err := a.ctr.Ping(b.ctr.Addr.Addr(), 1, 56, false); err == nil {
 		t.Error("ping a -> b works without a's bridge")
@@ -160,9 +167,7 @@ func TestIntegrationFaultsBridgeDeleted(t *testing.T) {
 		{"link", "set", "br0", "up"},
 		{"link", "set", "vc0", "master", "br0"},
 	} {
-		if _, err := a.host.Exec("ip", args...); err != nil {
-			t.Fatal(err)
-		}
+		ipT(t, a.host, args...)
 	}
 	waitLog(t, a.vtepd, 5*time.Second, "TAP attached to its bridge again")
 	expectAttached(t, a.host, time.Second)
@@ -189,9 +194,7 @@ func TestIntegrationFaultsPeerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pinger.Signal(syscall.SIGINT)
-	if _, err := b.host.Exec("ip", "link", "set", "eth0", "down"); err != nil {
-		t.Fatal(err)
-	}
+	ipT(t, b.host, "link", "set", "eth0", "down")
 	if err := a.ctr.Ping(b.ctr.Addr.Addr(), 1, 56, false); err == nil {
 		t.Error("ping a -> b works with b's underlay down")
 	}
@@ -205,9 +208,7 @@ func TestIntegrationFaultsPeerDown(t *testing.T) {
 	}
 	stillRunning(t, a, pid)
 
-	if _, err := b.host.Exec("ip", "link", "set", "eth0", "up"); err != nil {
-		t.Fatal(err)
-	}
+	ipT(t, b.host, "link", "set", "eth0", "up")
 	for i, from := range nodes {
 		if err := from.ctr.WaitReachable(nodes[1-i].ctr.Addr.Addr(), 10*time.Second); err != nil {
 			t.Fatalf("after the outage, %s -> %s: %v", from.host.Name, nodes[1-i].host.Name, err)
@@ -216,7 +217,7 @@ func TestIntegrationFaultsPeerDown(t *testing.T) {
 	pingEach(t, nodes)
 	after := scrapeT(t, a.host)
 	t.Logf("during the outage a counted %v send errors, %v too_big",
-		after.drops("send_error")-before.drops("send_error"), after.drops("too_big")-before.drops("too_big"))
+		after.since(before, "vtep_drops_total", "reason", "send_error"), after.since(before, "vtep_drops_total", "reason", "too_big"))
 	stillRunning(t, a, pid)
 	stillRunning(t, b, b.vtepd.PID())
 }
@@ -230,28 +231,19 @@ func TestIntegrationFaultsUnderlayDown(t *testing.T) {
 	pid := a.vtepd.PID()
 	before := scrapeT(t, a.host)
 
-	if _, err := a.host.Exec("ip", "link", "set", "eth0", "down"); err != nil {
-		t.Fatal(err)
-	}
+	ipT(t, a.host, "link", "set", "eth0", "down")
 	downAt := time.Now()
 	// Traffic while down: a's sends have no route.
 	if err := a.ctr.Ping(b.ctr.Addr.Addr(), 3, 56, false); err == nil {
 		t.Error("ping a -> b works with a's underlay down")
 	}
 	time.Sleep(time.Until(downAt.Add(2 * time.Second)))
-	if _, err := a.host.Exec("ip", "link", "set", "eth0", "up"); err != nil {
-		t.Fatal(err)
-	}
+	ipT(t, a.host, "link", "set", "eth0", "up")
 	// IPv4 keeps its addresses over down and up; check rather than trust.
-	out, err := a.host.Exec("ip", "-4", "-o", "addr", "show", "dev", "eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := ipT(t, a.host, "-4", "-o", "addr", "show", "dev", "eth0")
 	if !strings.Contains(string(out), a.host.Prefix.String()) {
 		t.Logf("eth0 lost %v over down/up; adding it back:\n%s", a.host.Prefix, out)
-		if _, err := a.host.Exec("ip", "addr", "add", a.host.Prefix.String(), "dev", "eth0"); err != nil {
-			t.Fatal(err)
-		}
+		ipT(t, a.host, "addr", "add", a.host.Prefix.String(), "dev", "eth0")
 	}
 	for i, from := range nodes {
 		if err := from.ctr.WaitReachable(nodes[1-i].ctr.Addr.Addr(), 10*time.Second); err != nil {
@@ -260,7 +252,7 @@ func TestIntegrationFaultsUnderlayDown(t *testing.T) {
 	}
 	pingEach(t, nodes)
 	after := scrapeT(t, a.host)
-	t.Logf("while eth0 was down a counted %v send errors", after.drops("send_error")-before.drops("send_error"))
+	t.Logf("while eth0 was down a counted %v send errors", after.since(before, "vtep_drops_total", "reason", "send_error"))
 	stillRunning(t, a, pid)
 }
 
@@ -270,15 +262,12 @@ func TestIntegrationFaultsUnderlayDown(t *testing.T) {
 // logged and ignored.
 func TestIntegrationFaultsWarmRestart(t *testing.T) {
 	t.Parallel()
-	lab := topo.NewT(t, "fwr")
-	nodes := newNodes(t, lab, 2)
+	_, nodes := quietNodes(t, "fwr") // nothing may cross the tunnel unasked
 	a, b := nodes[0], nodes[1]
-	quiet(t, nodes) // nothing may cross the tunnel unasked
 	dir := t.TempDir()
-	cfgA := hcfg{top: []string{fmt.Sprintf("state_dir = %q", dir)}}.render(a.host, peersOf(nodes, 0))
-	a.runVtepd(t, cfgA)
-	b.runVtepd(t, hcfg{}.render(b.host, peersOf(nodes, 1)))
-	pingEach(t, nodes)
+	hcfgA := hcfg{top: []string{fmt.Sprintf("state_dir = %q", dir)}}
+	runPair(t, nodes, hcfgA)
+	cfgA := hcfgA.render(a.host, peersOf(nodes, 0)) // for the restarts
 	expectFDB(t, a.host, b.mac, "learned", b.host.Underlay)
 	// No traffic from here on: let the entry age a little.
 	time.Sleep(1500 * time.Millisecond)
@@ -362,9 +351,6 @@ func TestIntegrationFaultsWarmRestart(t *testing.T) {
 func twoVtepds(t *testing.T, prefix string) []*node {
 	t.Helper()
 	nodes := newNodes(t, topo.NewT(t, prefix), 2)
-	for i, n := range nodes {
-		n.runVtepd(t, hcfg{}.render(n.host, peersOf(nodes, i)))
-	}
-	pingEach(t, nodes)
+	runPair(t, nodes, hcfg{})
 	return nodes
 }

@@ -38,23 +38,9 @@ func v6Underlay(i int) netip.Prefix {
 // underlay (1450 over IPv4, 1430 over IPv6).
 func newNodesOn(t *testing.T, lab *topo.Lab, n int, underlay func(i int) netip.Prefix) []*node {
 	t.Helper()
-	nodes := make([]*node, n)
-	for i := range nodes {
-		h, err := lab.AddHost(string(rune('a'+i)), underlay(i), 1500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := h.AddContainer("c1", netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 0, byte(i + 1)}), 24), h.VXLANMTU())
-		if err != nil {
-			t.Fatal(err)
-		}
-		mac, err := c.MAC()
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = &node{host: h, ctr: c, mac: mac}
-	}
-	return nodes
+	return addNodes(t, lab, n, underlay, func(h *topo.Host, i int) (*topo.Container, error) {
+		return h.AddContainer("c1", netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 0, byte(i + 1)}), 24), h.VXLANMTU())
+	})
 }
 
 // netSpec is one [[network]] of a configuration rendered by configNets.

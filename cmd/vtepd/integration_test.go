@@ -85,22 +85,32 @@ func vtepdBin(t testing.TB) string {
 
 // node is one lab host with one container, running vtepd or kernel VXLAN.
 type node struct {
-	host  *topo.Host
-	ctr   *topo.Container
-	mac   net.HardwareAddr // the container's eth0
-	vtepd *topo.Proc       // nil on a kernel VXLAN host
+	host    *topo.Host
+	ctr     *topo.Container
+	mac     net.HardwareAddr // the container's eth0
+	vtepd   *topo.Proc       // nil on a kernel VXLAN host
+	cfgPath string           // the configuration file vtepd was started with
 }
 
 // newNodes adds n hosts 198.18.0.<i+1> with containers 198.19.0.<i+1>.
 func newNodes(t *testing.T, lab *topo.Lab, n int) []*node {
 	t.Helper()
+	return newNodesOn(t, lab, n, v4Underlay)
+}
+
+// addNodes is the node setup that newNodes, newNodesOn and newDockerNodes
+// share: it adds n hosts a, b, c... to lab, host i on underlay(i) with an
+// underlay MTU of 1500, each with the one container that ctr(h, i) gives
+// it.
+func addNodes(t *testing.T, lab *topo.Lab, n int, underlay func(i int) netip.Prefix, ctr func(h *topo.Host, i int) (*topo.Container, error)) []*node {
+	t.Helper()
 	nodes := make([]*node, n)
 	for i := range nodes {
-		h, err := lab.AddHost(string(rune('a'+i)), netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), 24), 1500)
+		h, err := lab.AddHost(string(rune('a'+i)), underlay(i), 1500)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := h.AddContainer("c1", netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, 0, byte(i + 1)}), 24), innerMTU)
+		c, err := ctr(h, i)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,8 +167,8 @@ func configBody(h *topo.Host, peers []netip.Addr, statics ...static) string {
 }
 
 // startVtepd writes cfg to a file and runs vtepd with it in h, without
-// waiting for readiness.
-func startVtepd(t *testing.T, h *topo.Host, cfg string) *topo.Proc {
+// waiting for readiness. It returns the process and the file's path.
+func startVtepd(t *testing.T, h *topo.Host, cfg string) (*topo.Proc, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "vtepd-"+h.Name+".toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -168,13 +178,13 @@ func startVtepd(t *testing.T, h *topo.Host, cfg string) *topo.Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return p, path
 }
 
 // runVtepd starts vtepd on n with cfg and waits until it answers /healthz.
 func (n *node) runVtepd(t *testing.T, cfg string) {
 	t.Helper()
-	n.vtepd = startVtepd(t, n.host, cfg)
+	n.vtepd, n.cfgPath = startVtepd(t, n.host, cfg)
 	eventually(t, 10*time.Second, "vtepd on "+n.host.Name+" healthy", func() error {
 		if n.vtepd.Exited() {
 			code, err := n.vtepd.Wait(0)
@@ -183,6 +193,14 @@ func (n *node) runVtepd(t *testing.T, cfg string) {
 		_, err := n.host.HTTPGet("http://" + metricsAddr + "/healthz")
 		return err
 	})
+}
+
+// setConfig rewrites the file n's vtepd was started with, for a reload.
+func (n *node) setConfig(t *testing.T, cfg string) {
+	t.Helper()
+	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // eventually calls f every 50 ms until it returns nil, failing the test
@@ -569,7 +587,7 @@ func TestIntegrationSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startVtepd(t, h, config(h, []netip.Addr{netip.MustParseAddr("198.18.0.2")}))
+	p, _ := startVtepd(t, h, config(h, []netip.Addr{netip.MustParseAddr("198.18.0.2")}))
 	eventually(t, 5*time.Second, tapName+" created", func() error {
 		if p.Exited() {
 			t.Fatalf("vtepd exited early:\n%s", p.Output())
@@ -656,7 +674,7 @@ func TestIntegrationBadConfig(t *testing.T) {
 			if tc.before != nil {
 				tc.before(t)
 			}
-			p := startVtepd(t, h, tc.config)
+			p, _ := startVtepd(t, h, tc.config)
 			code, err := p.Wait(5 * time.Second)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, p.Output())

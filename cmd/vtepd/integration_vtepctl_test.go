@@ -56,6 +56,20 @@ func ctl(t *testing.T, socket string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
+// reload rewrites the file n's vtepd was started with and has vtepd
+// apply it, `vtepctl reload` through its admin socket. It fails the test
+// unless vtepctl succeeds, and returns what vtepctl printed: the summary
+// of what changed.
+func (n *node) reload(t *testing.T, socket, cfg string) string {
+	t.Helper()
+	n.setConfig(t, cfg)
+	out, errOut, code := ctl(t, socket, "reload")
+	if code != 0 {
+		t.Fatalf("vtepctl reload on %s: exit %d, %q %q", n.host.Name, code, out, errOut)
+	}
+	return out
+}
+
 // vtepctl end to end against a running vtepd: show, add, del, stats,
 // peers, bad input refused with nothing changed; then reload (vtepctl and
 // SIGHUP) applying a new peer and static entries without a restart, and
@@ -66,19 +80,8 @@ func TestIntegrationVtepctl(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	socket := filepath.Join(t.TempDir(), "a.sock")
 	admin := fmt.Sprintf("state_dir = \"\"\n[admin]\nsocket = %q\n", socket)
-	cfgPath := filepath.Join(t.TempDir(), "a.toml")
-	write := func(cfg string) {
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// A starts with no flood list: only B's floods make A learn.
-	write(admin + configBody(a.host, nil))
-	proc, err := a.host.Start(vtepdBin(t), "-config", cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.vtepd = proc
+	a.runVtepd(t, admin+configBody(a.host, nil))
 	b.runVtepd(t, config(b.host, peersOf(nodes, 1)))
 	eventually(t, 10*time.Second, "admin socket", func() error {
 		_, _, code := ctl(t, socket, "stats")
@@ -150,9 +153,8 @@ func TestIntegrationVtepctl(t *testing.T) {
 	// Reload: a new peer and a static entry, without a restart.
 	pid := a.vtepd.PID()
 	fresh := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x79}
-	write(admin + configBody(a.host, peersOf(nodes, 0), static{fresh, b.host.Underlay}))
-	if out, errOut, code := ctl(t, socket, "reload"); code != 0 || !strings.Contains(out, "1 changed") {
-		t.Fatalf("reload: exit %d, %q %q", code, out, errOut)
+	if out := a.reload(t, socket, admin+configBody(a.host, peersOf(nodes, 0), static{fresh, b.host.Underlay})); !strings.Contains(out, "1 changed") {
+		t.Fatalf("reload: %q, want 1 changed", out)
 	}
 	expectFDB(t, a.host, fresh, "static", b.host.Underlay)
 	flood := func() float64 { return metric(t, a.host, "vtep_flood_packets_total", "vni", "200") }
@@ -168,7 +170,7 @@ func TestIntegrationVtepctl(t *testing.T) {
 	}
 
 	// A broken file is refused as a whole, and traffic goes on.
-	write(admin + configBody(a.host, peersOf(nodes, 0)) + "\nbroken = [\n")
+	a.setConfig(t, admin+configBody(a.host, peersOf(nodes, 0))+"\nbroken = [\n")
 	_, errOut, code := ctl(t, socket, "reload")
 	if code != 1 || !strings.Contains(errOut, "line") {
 		t.Errorf("broken reload: exit %d, stderr %q; want 1 and the line", code, errOut)
@@ -183,24 +185,15 @@ func TestIntegrationVtepctl(t *testing.T) {
 
 	// SIGHUP does the same as vtepctl reload.
 	hup := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x7a}
-	write(admin + configBody(a.host, peersOf(nodes, 0), static{hup, b.host.Underlay}))
+	a.setConfig(t, admin+configBody(a.host, peersOf(nodes, 0), static{hup, b.host.Underlay}))
 	if err := a.vtepd.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	expectFDB(t, a.host, hup, "static", b.host.Underlay)
-	if entries, _ := getFDB(a.host); hasMAC(entries, fresh) {
+	if entries, _ := getFDB(a.host); hasEntry(entries, fresh) {
 		t.Error("the static entry the new file dropped is still there")
 	}
 	if a.vtepd.PID() != pid || a.vtepd.Exited() {
 		t.Error("vtepd restarted")
 	}
-}
-
-func hasMAC(entries []fdbEntry, mac net.HardwareAddr) bool {
-	for _, e := range entries {
-		if strings.EqualFold(e.MAC, mac.String()) {
-			return true
-		}
-	}
-	return false
 }
