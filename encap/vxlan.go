@@ -3,6 +3,8 @@ package encap
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // Wire sizes. The overheads are what an encapsulated frame costs on the
@@ -21,10 +23,11 @@ const (
 	IPv4HeaderLen = 20
 	// IPv6HeaderLen is the length of the fixed IPv6 header.
 	IPv6HeaderLen = 40
-	// EthernetHeaderLen is the length of an untagged Ethernet header (no FCS).
-	EthernetHeaderLen = 14
-	// VLANTagLen is the length of one 802.1Q or 802.1ad tag.
-	VLANTagLen = 4
+	// EthernetHeaderLen is the length of an untagged Ethernet header (no
+	// FCS), ether.HeaderLen: the inner header the overheads count.
+	EthernetHeaderLen = ether.HeaderLen
+	// VLANTagLen is the length of one VLAN tag, ether.TagLen.
+	VLANTagLen = ether.TagLen
 
 	// OverheadIPv4 is how much smaller the TAP MTU must be than the MTU
 	// of an IPv4 underlay: the inner Ethernet header plus the outer IPv4,
