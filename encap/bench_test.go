@@ -21,6 +21,8 @@ func TestZeroAllocs(t *testing.T) {
 	copy(buf[encap.Headroom:], frame)
 	datagram := encapFresh(frame, 200, 50000, encap.Port)
 	v6 := tcp6()
+	qinq := tagged(frame, 0x9100, 0x8100)
+	threeTags := tagged(frame, 0x88a8, 0x8100, 0x8100)
 
 	tests := []struct {
 		name string
@@ -31,6 +33,8 @@ func TestZeroAllocs(t *testing.T) {
 		{"Decap error", func() { sinkU32, sinkBytes, sinkErr = encap.Decap(datagram[:3]) }},
 		{"FlowHash TCPv4", func() { sinkU32 = encap.FlowHash(frame) }},
 		{"FlowHash TCPv6", func() { sinkU32 = encap.FlowHash(v6) }},
+		{"FlowHash legacy QinQ", func() { sinkU32 = encap.FlowHash(qinq) }},
+		{"FlowHash three tags", func() { sinkU32 = encap.FlowHash(threeTags) }},
 		{"SourcePort", func() { sinkU16 = encap.SourcePort(sinkU32, 49152, 65535) }},
 	}
 	for _, tt := range tests {
@@ -69,6 +73,7 @@ func BenchmarkFlowHash(b *testing.B) {
 		{"TCPv4", tcp4()},
 		{"TCPv6", tcp6()},
 		{"QinQ-TCPv4", tagged(tcp4(), 0x88a8, 0x8100)},
+		{"LegacyQinQ-TCPv4", tagged(tcp4(), 0x9100, 0x8100)},
 		{"ARP", inner(goldenARP)},
 	} {
 		b.Run(bm.name, func(b *testing.B) {

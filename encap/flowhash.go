@@ -3,6 +3,8 @@ package encap
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // Design notes on the flow hash.
@@ -14,9 +16,14 @@ import (
 // one path and is not reordered.
 //
 // What is hashed. The inner destination and source MACs and the EtherType,
-// after skipping up to two 802.1Q/802.1ad tags (the VLAN ID itself is not
-// hashed: the same IP flow tagged or untagged hashes the same); for IPv4 and
-// IPv6 the two addresses and the protocol; for TCP, UDP and SCTP the two
+// found past up to ether.MaxTags VLAN tags by ether.L3, so of any TPID
+// package ether knows: 802.1Q, 802.1ad or legacy 0x9100 QinQ. The tags
+// themselves are not hashed: the same IP flow tagged or untagged hashes the
+// same. (Until the walk moved to package ether, 0x9100 tags were not
+// skipped, and all 0x9100-tagged frames hashed alike as non-IP.) A frame
+// whose tags are cut short, or that has more than ether.MaxTags of them,
+// hashes the TPID where the walk stopped as its EtherType. For IPv4 and
+// IPv6, the two addresses and the protocol; for TCP, UDP and SCTP the two
 // ports. IPv4 non-first fragments carry no ports, so their ports are left
 // out; first fragments keep theirs, as the flow's unfragmented packets do.
 // (The kernel's flow dissector leaves ports out of every fragment instead,
@@ -29,10 +36,9 @@ import (
 // label after retransmission timeouts to make it try another path, and
 // hashing the label would carry that into the underlay, but it would also
 // move a flow's source port mid-connection; that is a choice for later. A
-// field is hashed
-// only if the frame holds all of it, so a truncated frame hashes the fields
-// it does hold and never reads out of bounds; frames shorter than an
-// Ethernet header are hashed as raw bytes.
+// field is hashed only if the frame holds all of it, so a truncated frame
+// hashes the fields it does hold and never reads out of bounds; frames
+// shorter than an Ethernet header are hashed as raw bytes.
 //
 // The function. The selected fields are fed 32 bits at a time through the
 // MurmurHash3 block mix (two multiplies and two rotates per word), and the
@@ -65,18 +71,9 @@ const (
 	fmixM2   = 0xc2b2ae35
 )
 
-// EtherTypes and IP protocol numbers the flow hash looks at.
+// IP protocol numbers and header fields the flow hash looks at; the
+// Ethernet ones are package ether's.
 const (
-	// etherTypeOffset is where the EtherType follows the two MACs.
-	etherTypeOffset = 12
-
-	etherTypeIPv4 = 0x0800
-	etherTypeIPv6 = 0x86dd
-	etherTypeVLAN = 0x8100 // 802.1Q customer tag
-	etherTypeQinQ = 0x88a8 // 802.1ad service tag
-
-	maxVLANTags = 2
-
 	ipProtoHopByHop = 0
 	ipProtoTCP      = 6
 	ipProtoUDP      = 17
@@ -135,8 +132,7 @@ func word(b []byte) uint32 {
 // notes above for what is hashed. It never reads outside frame and does not
 // allocate.
 func FlowHash(frame []byte) uint32 {
-	n := len(frame)
-	if n < EthernetHeaderLen {
+	if len(frame) < ether.HeaderLen {
 		return murmur3(frame, flowSeed)
 	}
 
@@ -144,29 +140,32 @@ func FlowHash(frame []byte) uint32 {
 	h := uint32(flowSeed)
 	h = mix(h, word(frame[0:4]))
 	h = mix(h, word(frame[4:8]))
-	h = mix(h, word(frame[8:etherTypeOffset]))
+	h = mix(h, word(frame[8:ether.EtherTypeOffset]))
 
-	// EtherType, skipping VLAN tags. off is where the EtherType (or tag
-	// protocol identifier) currently being looked at starts.
-	off := etherTypeOffset
-	etherType := binary.BigEndian.Uint16(frame[off:])
-	for i := 0; i < maxVLANTags && (etherType == etherTypeVLAN || etherType == etherTypeQinQ); i++ {
-		if off+VLANTagLen+2 > n {
-			break // truncated tag: hash the tag's TPID as the EtherType
-		}
-		off += VLANTagLen
-		etherType = binary.BigEndian.Uint16(frame[off:])
-	}
-	l3 := off + 2
-
+	// EtherType, past the VLAN tags. When L3 fails, its etherType is 0,
+	// neither IPv4 nor IPv6.
+	l3, etherType, ok := ether.L3(frame)
 	switch etherType {
-	case etherTypeIPv4:
+	case ether.TypeIPv4:
 		return fmix(hashIPv4(h, frame, l3))
-	case etherTypeIPv6:
+	case ether.TypeIPv6:
 		return fmix(hashIPv6(h, frame, l3))
-	default:
-		return fmix(mix(h, uint32(etherType)))
 	}
+	if !ok {
+		etherType = lastTPID(frame)
+	}
+	return fmix(mix(h, uint32(etherType)))
+}
+
+// lastTPID returns, for a frame of at least ether.HeaderLen bytes that
+// ether.L3 refuses, the TPID of the tag it stopped at, which FlowHash hashes
+// in the EtherType's place: that of the tag cut short by the end of the
+// frame, or of the tag one past ether.MaxTags. Either way it is the last
+// whole EtherType field the frame holds among the first ether.MaxTags+1,
+// since every field before it is a TPID too.
+func lastTPID(frame []byte) uint16 {
+	tags := min((len(frame)-ether.HeaderLen)/ether.TagLen, ether.MaxTags)
+	return binary.BigEndian.Uint16(frame[ether.EtherTypeOffset+tags*ether.TagLen:])
 }
 
 // hashIPv4 absorbs the EtherType and the IPv4 header starting at frame[l3:],
@@ -174,11 +173,11 @@ func FlowHash(frame []byte) uint32 {
 func hashIPv4(h uint32, frame []byte, l3 int) uint32 {
 	n := len(frame)
 	if l3+IPv4HeaderLen > n || frame[l3]>>4 != 4 {
-		return mix(h, etherTypeIPv4)
+		return mix(h, ether.TypeIPv4)
 	}
 	ip := frame[l3 : l3+IPv4HeaderLen]
 	proto := ip[9]
-	h = mix(h, etherTypeIPv4|uint32(proto)<<16)
+	h = mix(h, ether.TypeIPv4|uint32(proto)<<16)
 	h = mix(h, word(ip[12:16])) // source address
 	h = mix(h, word(ip[16:20])) // destination address
 
@@ -194,7 +193,7 @@ func hashIPv4(h uint32, frame []byte, l3 int) uint32 {
 func hashIPv6(h uint32, frame []byte, l3 int) uint32 {
 	n := len(frame)
 	if l3+IPv6HeaderLen > n || frame[l3]>>4 != 6 {
-		return mix(h, etherTypeIPv6)
+		return mix(h, ether.TypeIPv6)
 	}
 	ip := frame[l3 : l3+IPv6HeaderLen]
 	for i := 8; i < IPv6HeaderLen; i += 4 {
@@ -229,7 +228,7 @@ walk:
 			break walk
 		}
 	}
-	h = mix(h, etherTypeIPv6|uint32(next)<<16)
+	h = mix(h, ether.TypeIPv6|uint32(next)<<16)
 	if !ports {
 		return h
 	}

@@ -2,6 +2,7 @@ package encap_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -153,7 +154,7 @@ func TestFlowHashFields(t *testing.T) {
 	tcp6HBH := ipv6Frame(0, ip6A, ip6B, 40001, 443, hopByHop...)
 	tcp6Frag0 := ipv6Frame(44, ip6A, ip6B, 40001, 443, ipv6FragmentHeader(0)...)
 	tcp6Frag1 := ipv6Frame(44, ip6A, ip6B, 40001, 443, ipv6FragmentHeader(185)...)
-	const vlan, qinq = 0x8100, 0x88a8
+	const vlan, qinq, legacy = 0x8100, 0x88a8, 0x9100
 
 	tests := []struct {
 		name    string
@@ -179,6 +180,8 @@ func TestFlowHashFields(t *testing.T) {
 		{"port under 802.1Q", tagged(tcp4(), vlan), offL4v4 + 4 + 1, true},
 		{"port under QinQ", tagged(tcp4(), qinq, vlan), offL4v4 + 8 + 3, true},
 		{"IPv4 src under QinQ", tagged(tcp4(), qinq, vlan), offIPv4Src + 8, true},
+		{"port under legacy QinQ", tagged(tcp4(), legacy, vlan), offL4v4 + 8 + 1, true},
+		{"IPv6 dst under legacy QinQ", tagged(tcp6(), legacy), offIPv6Dst + 4 + 2, true},
 		{"IPv6 src", tcp6(), offIPv6Src + 15, true},
 		{"IPv6 src first byte", tcp6(), offIPv6Src, true},
 		{"IPv6 dst", tcp6(), offIPv6Dst + 7, true},
@@ -202,6 +205,8 @@ func TestFlowHashFields(t *testing.T) {
 		{"GRE bytes", ipv4Frame(47, ip4A, ip4B, 0, 0x6558), offL4v4 + 3, false},
 		{"VLAN ID", tagged(tcp4(), vlan), 15, false},
 		{"outer VLAN ID", tagged(tcp4(), qinq, vlan), 15, false},
+		{"legacy QinQ VLAN ID", tagged(tcp4(), legacy, vlan), 15, false},
+		{"inner VLAN ID under legacy QinQ", tagged(tcp4(), legacy, vlan), 19, false},
 		{"IPv6 flow label", tcp6(), offIP + 3, false},
 		{"IPv6 payload length", tcp6(), offIP + 5, false},
 		{"IPv6 hop limit", tcp6(), offIP + 7, false},
@@ -233,14 +238,16 @@ func TestFlowHashFields(t *testing.T) {
 func TestFlowHashVLANTransparent(t *testing.T) {
 	for _, base := range [][]byte{tcp4(), tcp6()} {
 		want := encap.FlowHash(base)
-		for _, tpids := range [][]uint16{{0x8100}, {0x88a8}, {0x88a8, 0x8100}, {0x8100, 0x8100}} {
+		for _, tpids := range [][]uint16{{0x8100}, {0x88a8}, {0x9100}, {0x88a8, 0x8100}, {0x8100, 0x8100}, {0x9100, 0x8100}, {0x9100, 0x9100}} {
 			if got := encap.FlowHash(tagged(base, tpids...)); got != want {
 				t.Errorf("tags %#04x: hash %#08x, untagged %#08x", tpids, got, want)
 			}
 		}
 		// A third tag is not skipped: the frame hashes as a tagged one.
-		if got := encap.FlowHash(tagged(base, 0x88a8, 0x8100, 0x8100)); got == want {
-			t.Errorf("three tags hash like the untagged frame (%#08x)", got)
+		for _, tpids := range [][]uint16{{0x88a8, 0x8100, 0x8100}, {0x9100, 0x8100, 0x8100}, {0x9100, 0x9100, 0x9100}} {
+			if got := encap.FlowHash(tagged(base, tpids...)); got == want {
+				t.Errorf("tags %#04x hash like the untagged frame (%#08x)", tpids, got)
+			}
 		}
 	}
 }
@@ -387,6 +394,55 @@ func TestFlowHashSpread(t *testing.T) {
 	checkSpread(t, "sequential IPv6 hosts", hosts)
 }
 
+// TestFlowHashTagSpread checks that flows behind VLAN tags of every TPID
+// package ether knows, the legacy 0x9100 among them, spread over source
+// ports as the same flows do untagged: each flow keeps the port it has
+// untagged, since the tags are skipped, not hashed. (Before package ether,
+// the flow hash did not know 0x9100 and every 0x9100-tagged frame hashed as
+// the same non-IP frame: one source port for all of them.)
+func TestFlowHashTagSpread(t *testing.T) {
+	// Many TCP and UDP flows between two hosts, differing in their
+	// ports, over IPv4 and IPv6.
+	var flows [][]byte
+	for i := range spreadFlows {
+		proto := uint8(6)
+		if i%2 == 1 {
+			proto = 17
+		}
+		sport, dport := uint16(32768+i/2), uint16(443+i%7)
+		if i%3 == 0 {
+			flows = append(flows, ipv6Frame(proto, ip6A, ip6B, sport, dport))
+		} else {
+			flows = append(flows, ipv4Frame(proto, ip4A, ip4B, sport, dport))
+		}
+	}
+	untagged := make([]uint32, len(flows))
+	for i, f := range flows {
+		untagged[i] = encap.FlowHash(f)
+	}
+	checkSpread(t, "untagged", untagged)
+
+	for _, tpids := range [][]uint16{{0x8100}, {0x88a8, 0x8100}, {0x9100}, {0x9100, 0x8100}, {0x9100, 0x9100}} {
+		hashes := make([]uint32, len(flows))
+		moved := 0
+		for i, f := range flows {
+			hashes[i] = encap.FlowHash(tagged(f, tpids...))
+			if encap.SourcePort(hashes[i], portLo, portHi) != encap.SourcePort(untagged[i], portLo, portHi) {
+				moved++
+			}
+		}
+		if moved != 0 {
+			t.Errorf("tags %#04x: %d of %d flows get another source port than untagged", tpids, moved, len(flows))
+		}
+		distinctTagged, _ := flowSpread(hashes)
+		distinctUntagged, _ := flowSpread(untagged)
+		if distinctTagged != distinctUntagged {
+			t.Errorf("tags %#04x: %d flows use %d distinct source ports, %d untagged", tpids, len(flows), distinctTagged, distinctUntagged)
+		}
+		checkSpread(t, fmt.Sprintf("tags %#04x", tpids), hashes)
+	}
+}
+
 // TestSpreadBoundsRejectBadHashes shows the spread bounds have teeth: a
 // constant hash and a hash that ignores the high bits of its input both fail.
 func TestSpreadBoundsRejectBadHashes(t *testing.T) {
@@ -448,6 +504,8 @@ func FuzzFlowHash(f *testing.F) {
 	f.Add(ipv4Fragment(0x2000))
 	f.Add(ipv4Frame(17, ip4A, ip4B, 1, 2, 0x01, 0x01, 0x01, 0x00))
 	f.Add(tagged(tcp4(), 0x88a8, 0x8100))
+	f.Add(tagged(tcp4(), 0x9100, 0x8100))
+	f.Add(tagged(tcp6(), 0x9100, 0x8100, 0x8100))
 	f.Add(tcp6())
 	f.Add(ipv6Frame(0, ip6A, ip6B, 1, 2, hopByHop...))
 	f.Add(ipv6Frame(44, ip6A, ip6B, 1, 2, ipv6FragmentHeader(3)...))

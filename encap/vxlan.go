@@ -3,6 +3,8 @@ package encap
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // Wire sizes. The overheads are what an encapsulated frame costs on the
@@ -24,10 +26,11 @@ const (
 	// MaxIPLen is the most an IPv4 total length or an IPv6 payload length
 	// can say (16 bits): no datagram's UDP payload is longer.
 	MaxIPLen = 65535
-	// EthernetHeaderLen is the length of an untagged Ethernet header (no FCS).
-	EthernetHeaderLen = 14
-	// VLANTagLen is the length of one 802.1Q or 802.1ad tag.
-	VLANTagLen = 4
+	// EthernetHeaderLen is the length of an untagged Ethernet header (no
+	// FCS), ether.HeaderLen: the inner header the overheads count.
+	EthernetHeaderLen = ether.HeaderLen
+	// VLANTagLen is the length of one VLAN tag, ether.TagLen.
+	VLANTagLen = ether.TagLen
 
 	// OverheadIPv4 is how much smaller the TAP MTU must be than the MTU
 	// of an IPv4 underlay: the inner Ethernet header plus the outer IPv4,

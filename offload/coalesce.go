@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // Design notes on coalescing.
@@ -125,7 +127,7 @@ type Coalescer struct {
 
 // SpareLen is the size of each spare buffer: a virtio_net_hdr and the
 // longest super-frame.
-const SpareLen = VirtioNetHdrLen + ethHeaderLen + maxIPLen
+const SpareLen = VirtioNetHdrLen + ether.HeaderLen + maxIPLen
 
 // NewCoalescer returns a Coalescer for batches of up to batch frames, for
 // a TAP of MTU mtu: no super-frame it makes has segments longer than that.
@@ -181,15 +183,15 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 	kind := parseTCP(frame, &seg)
 	// A candidate that fits the MTU has its checksum verified by merge,
 	// or below when it does not merge; every other frame's here.
-	checked := kind != candidate || size-ethHeaderLen > c.mtu
+	checked := kind != candidate || size-ether.HeaderLen > c.mtu
 	if checked {
 		o.csum = CheckL4(frame)
 		if kind == candidate && !o.csum.ok() {
 			kind = tcpOther // corrupt: delivered alone, for the kernel to drop
 		}
 	}
-	if size-ethHeaderLen > c.mtu && kind != notTCP {
-		if h, ok := GSOFor(frame, c.mtu); ok && o.csum.ok() && seg.l3 == ethHeaderLen {
+	if size-ether.HeaderLen > c.mtu && kind != notTCP {
+		if h, ok := GSOFor(frame, c.mtu); ok && o.csum.ok() && seg.l3 == ether.HeaderLen {
 			o.split, o.mss = true, int(h.GSOSize)
 		}
 		kind = tcpOther
@@ -389,14 +391,14 @@ const (
 
 // parseTCP classifies frame and, unless it is notTCP, fills seg.
 func parseTCP(frame []byte, seg *segment) frameKind {
-	l3, et, ok := l3Offset(frame)
+	l3, et, ok := ether.L3(frame)
 	if !ok {
 		return notTCP
 	}
 	var l4 int
 	var lengthOK bool
 	switch et {
-	case etherTypeIPv4:
+	case ether.TypeIPv4:
 		if len(frame) < l3+ipv4HeaderLen {
 			return notTCP
 		}
@@ -410,7 +412,7 @@ func parseTCP(frame []byte, seg *segment) frameKind {
 		lengthOK = ihl == ipv4HeaderLen && frag&ipv4FlagMF == 0 &&
 			int(binary.BigEndian.Uint16(ip[ipv4TotalLenOffset:])) == len(frame)-l3 &&
 			Checksum(ip[:ipv4HeaderLen], 0) == 0
-	case etherTypeIPv6:
+	case ether.TypeIPv6:
 		if len(frame) < l3+ipv6HeaderLen {
 			return notTCP
 		}
@@ -431,13 +433,13 @@ func parseTCP(frame []byte, seg *segment) frameKind {
 	if doff < tcpHeaderLen || len(frame) < l4+doff {
 		return notTCP
 	}
-	seg.ipv6 = et == etherTypeIPv6
+	seg.ipv6 = et == ether.TypeIPv6
 	seg.l3, seg.l4, seg.hdrLen = l3, l4, l4+doff
 	seg.payload = len(frame) - seg.hdrLen
 	seg.seq = binary.BigEndian.Uint32(tcp[tcpSeqOffset:])
 	seg.flags = tcp[tcpFlagsOffset]
 	switch {
-	case l3 != ethHeaderLen, !lengthOK, seg.payload == 0:
+	case l3 != ether.HeaderLen, !lengthOK, seg.payload == 0:
 		return tcpOther
 	case seg.flags&tcpACK == 0, seg.flags&(tcpSYN|tcpFIN|tcpRST|tcpURG|tcpCWR) != 0:
 		return tcpOther
@@ -463,10 +465,10 @@ func sameFlow(p *Output, frame []byte, seg *segment, tag uint32) bool {
 // may: IP length, IPv4 ID and header checksum, TCP sequence number, PSH
 // and checksum.
 func headersMatch(a, b []byte, ipv6 bool, l4, hdrLen int) bool {
-	if !bytes.Equal(a[:ethHeaderLen], b[:ethHeaderLen]) {
+	if !bytes.Equal(a[:ether.HeaderLen], b[:ether.HeaderLen]) {
 		return false
 	}
-	ia, ib := a[ethHeaderLen:l4], b[ethHeaderLen:l4]
+	ia, ib := a[ether.HeaderLen:l4], b[ether.HeaderLen:l4]
 	if ipv6 {
 		// version, traffic class, flow label; next header, hop limit
 		if !bytes.Equal(ia[:ipv6PayloadLenOffset], ib[:ipv6PayloadLenOffset]) ||

@@ -18,5 +18,6 @@
 // buffers the caller preallocated; nothing allocates. The package must not
 // touch devices or sockets, nor know about VXLAN or the forwarding
 // database. Frames are Ethernet frames: the IP header follows the Ethernet
-// header (and, for segmentation, up to two VLAN tags).
+// header and up to ether.MaxTags VLAN tags, which ether.L3 skips (only
+// untagged frames are coalesced).
 package offload

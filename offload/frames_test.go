@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // tcpSpec describes one TCP frame for the tests to build with gopacket.
@@ -91,7 +93,7 @@ func buildTCP(t testing.TB, s tcpSpec) []byte {
 // and returns the TCP header offset.
 func partial(t testing.TB, f []byte) int {
 	t.Helper()
-	l3, _, _ := l3Offset(f)
+	l3, _, _ := ether.L3(f)
 	ipv6 := f[l3]>>4 == 6
 	l4 := l3 + int(f[l3]&0x0f)*4
 	if ipv6 {
@@ -122,11 +124,11 @@ func decode(t testing.TB, f []byte) gopacket.Packet {
 
 // checksumsGood recomputes the IPv4 header and TCP checksums of f.
 func checksumsGood(f []byte) bool {
-	l3, et, ok := l3Offset(f)
+	l3, et, ok := ether.L3(f)
 	if !ok {
 		return false
 	}
-	if et == etherTypeIPv4 && Checksum(f[l3:l3+int(f[l3]&0x0f)*4], 0) != 0 {
+	if et == ether.TypeIPv4 && Checksum(f[l3:l3+int(f[l3]&0x0f)*4], 0) != 0 {
 		return false
 	}
 	return CheckL4(f).State == L4Good

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // FuzzSegment: whatever the frame and header, Reset either refuses or
@@ -137,7 +139,7 @@ func FuzzCoalesce(f *testing.F) {
 				if !checksumsGood(seg[:n]) {
 					t.Fatal("a segment of a super-frame does not verify")
 				}
-				if ipLen := n - ethHeaderLen; ipLen > int(mtu) {
+				if ipLen := n - ether.HeaderLen; ipLen > int(mtu) {
 					t.Fatalf("a segment of %d IP bytes, MTU %d", ipLen, mtu)
 				}
 			}

@@ -1,17 +1,9 @@
 package offload
 
-import "encoding/binary"
-
-// Offsets and values of the Ethernet, IPv4, IPv6 and TCP header fields
-// this package reads or rewrites.
+// Offsets and values of the IPv4, IPv6 and TCP header fields this package
+// reads or rewrites; the Ethernet ones, and the VLAN tag walk (ether.L3),
+// are package ether's.
 const (
-	ethHeaderLen    = 14
-	etherTypeOffset = 12
-	etherTypeIPv4   = 0x0800
-	etherTypeIPv6   = 0x86dd
-	vlanTagLen      = 4
-	maxVLANTags     = 2
-
 	ipv4HeaderLen      = 20 // without options
 	ipv4TOSOffset      = 1
 	ipv4TotalLenOffset = 2
@@ -60,26 +52,6 @@ const (
 	// payload we make: a super-frame never carries more than 64 KiB of IP.
 	maxIPLen = 65535
 )
-
-// l3Offset returns where the IP header of an Ethernet frame starts, past up
-// to two 802.1Q/802.1ad tags, and the EtherType that announces it.
-func l3Offset(frame []byte) (off int, etherType uint16, ok bool) {
-	off = etherTypeOffset
-	for tags := 0; ; tags++ {
-		if len(frame) < off+2 {
-			return 0, 0, false
-		}
-		switch et := binary.BigEndian.Uint16(frame[off:]); et {
-		case 0x8100, 0x88a8, 0x9100:
-			if tags == maxVLANTags {
-				return 0, 0, false
-			}
-			off += vlanTagLen
-		default:
-			return off + 2, et, true
-		}
-	}
-}
 
 // addrs returns the source and destination addresses of the IP header ip.
 func addrs(ip []byte, ipv6 bool) (src, dst []byte) {

@@ -1,6 +1,10 @@
 package offload
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/vtepd/vtepd/ether"
+)
 
 // Design notes on received checksums.
 //
@@ -57,9 +61,9 @@ type L4Info struct {
 func (i L4Info) ok() bool { return i.State == L4Good || i.State == L4Partial }
 
 // CheckL4 verifies the TCP or UDP checksum of an Ethernet frame (past up
-// to two VLAN tags). It reads the frame only.
+// to ether.MaxTags VLAN tags). It reads the frame only.
 func CheckL4(frame []byte) L4Info {
-	l3, et, ok := l3Offset(frame)
+	l3, et, ok := ether.L3(frame)
 	if !ok {
 		return L4Info{}
 	}
@@ -67,7 +71,7 @@ func CheckL4(frame []byte) L4Info {
 	var proto uint8
 	var l4, end int
 	switch et {
-	case etherTypeIPv4:
+	case ether.TypeIPv4:
 		if len(frame) < l3+ipv4HeaderLen {
 			return L4Info{}
 		}
@@ -79,7 +83,7 @@ func CheckL4(frame []byte) L4Info {
 			return L4Info{}
 		}
 		proto, l4, end = ip[ipv4ProtoOffset], l3+ihl, l3+total
-	case etherTypeIPv6:
+	case ether.TypeIPv6:
 		if len(frame) < l3+ipv6HeaderLen {
 			return L4Info{}
 		}

@@ -3,6 +3,8 @@ package offload
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // Errors of Segmenter.Reset and CompleteChecksum. The frame cannot be
@@ -22,7 +24,7 @@ var (
 // IPv4 header with options is 60 at most, an IPv6 one 40, and TCP with
 // options 60).
 const (
-	MaxSegmentHeaderLen = ethHeaderLen + maxVLANTags*vlanTagLen + ipv4MaxHeaderLen + tcpMaxHeaderLen
+	MaxSegmentHeaderLen = ether.HeaderLen + ether.MaxTags*ether.TagLen + ipv4MaxHeaderLen + tcpMaxHeaderLen
 	ipv4MaxHeaderLen    = 60
 )
 
@@ -71,13 +73,13 @@ func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 	if h.GSOSize == 0 {
 		return ErrBadFrame
 	}
-	l3, et, ok := l3Offset(frame)
+	l3, et, ok := ether.L3(frame)
 	if !ok {
 		return ErrBadFrame
 	}
 	var l4 int
 	if ipv6 {
-		if et != etherTypeIPv6 || len(frame) < l3+ipv6HeaderLen {
+		if et != ether.TypeIPv6 || len(frame) < l3+ipv6HeaderLen {
 			return ErrBadFrame
 		}
 		ip := frame[l3:]
@@ -86,7 +88,7 @@ func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 		}
 		l4 = l3 + ipv6HeaderLen
 	} else {
-		if et != etherTypeIPv4 || len(frame) < l3+ipv4HeaderLen {
+		if et != ether.TypeIPv4 || len(frame) < l3+ipv4HeaderLen {
 			return ErrBadFrame
 		}
 		ip := frame[l3:]
@@ -240,9 +242,10 @@ func CompleteChecksum(frame []byte, h *VirtioNetHdr) error {
 
 // GSOFor returns the virtio_net_hdr that cuts frame into segments whose
 // IP packets are at most mtu bytes long, if frame is a TCP segment longer
-// than that: IPv4 or IPv6 without extension headers (past up to two VLAN
-// tags), IP lengths matching the frame, payload, none of SYN, RST or URG.
-// ok is false for anything else, and for frames that fit mtu.
+// than that: IPv4 or IPv6 without extension headers (past up to
+// ether.MaxTags VLAN tags), IP lengths matching the frame, payload, none of
+// SYN, RST or URG. ok is false for anything else, and for frames that fit
+// mtu.
 //
 // Such frames come from a kernel vxlan peer whose datagrams never met a
 // NIC (see CheckL4): its 64 KiB TCP segment crosses a veth still whole,
@@ -250,7 +253,7 @@ func CompleteChecksum(frame []byte, h *VirtioNetHdr) error {
 // (CheckL4) before it has the frame cut or written with this header: the
 // segments' checksums are computed anew.
 func GSOFor(frame []byte, mtu int) (h VirtioNetHdr, ok bool) {
-	l3, et, ok := l3Offset(frame)
+	l3, et, ok := ether.L3(frame)
 	if !ok {
 		return h, false
 	}
@@ -260,7 +263,7 @@ func GSOFor(frame []byte, mtu int) (h VirtioNetHdr, ok bool) {
 	}
 	var l4 int
 	switch et {
-	case etherTypeIPv4:
+	case ether.TypeIPv4:
 		if ipLen < ipv4HeaderLen {
 			return h, false
 		}
@@ -272,7 +275,7 @@ func GSOFor(frame []byte, mtu int) (h VirtioNetHdr, ok bool) {
 			return h, false
 		}
 		l4, h.GSOType = l3+ihl, GSOTCPv4
-	case etherTypeIPv6:
+	case ether.TypeIPv6:
 		if ipLen < ipv6HeaderLen {
 			return h, false
 		}

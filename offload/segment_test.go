@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
+
+	"github.com/vtepd/vtepd/ether"
 )
 
 // superFrame builds the super-frame of spec as a TAP hands it over: the
@@ -257,7 +259,7 @@ func TestGSOFor(t *testing.T) {
 			buf := make([]byte, s.MaxSegmentLen())
 			for !s.Done() {
 				n := s.Next(buf)
-				l3, _, _ := l3Offset(buf[:n])
+				l3, _, _ := ether.L3(buf[:n])
 				if n-l3 > mtu || !checksumsGood(buf[:n]) {
 					t.Errorf("segment of %d IP bytes (MTU %d), checksums good %v", n-l3, mtu, checksumsGood(buf[:n]))
 				}
