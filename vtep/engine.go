@@ -31,6 +31,7 @@ import (
 	"github.com/vtepd/vtepd/admin"
 	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/ether"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
@@ -44,7 +45,7 @@ const (
 	rxBatch = 64
 	// rxBufferSize holds the largest UDP payload an IPv4 or IPv6 datagram
 	// can carry, so nothing that arrives is ever truncated.
-	rxBufferSize = 65535
+	rxBufferSize = encap.MaxIPLen
 	// txQueue datagrams per sendmmsg: a TAP batch, times the flood fan-out
 	// when frames are flooded (a full queue is sent early).
 	txQueue = 256
@@ -56,7 +57,7 @@ const (
 	offloadReadBatch = 32
 	// maxSuperFrame is the longest frame such a TAP hands over: Ethernet,
 	// two VLAN tags, and an IPv6 header with 64 KiB of payload.
-	maxSuperFrame = encap.EthernetHeaderLen + 2*encap.VLANTagLen + encap.IPv6HeaderLen + 65535
+	maxSuperFrame = ether.HeaderLen + ether.MaxTags*ether.TagLen + encap.IPv6HeaderLen + encap.MaxIPLen
 	// txSegments buffers a TX pipeline cuts super-frames into, a full
 	// sendmmsg; when they run out, what is queued is sent first.
 	txSegments = txQueue
@@ -66,7 +67,7 @@ const (
 	rxHeadroom = offload.VirtioNetHdrLen - encap.HeaderLen
 	// rxSlot is one receive buffer: the headroom, then a datagram, or a
 	// virtio_net_hdr and a 64 KiB super-frame coalesced in place.
-	rxSlot = offload.VirtioNetHdrLen + max(rxBufferSize-encap.HeaderLen, encap.EthernetHeaderLen+65535)
+	rxSlot = offload.VirtioNetHdrLen + max(rxBufferSize-encap.HeaderLen, ether.HeaderLen+encap.MaxIPLen)
 )
 
 // The TX pipeline reads the virtio_net_hdr into the headroom in front of

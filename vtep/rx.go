@@ -9,6 +9,7 @@ import (
 
 	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/ether"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
@@ -80,7 +81,7 @@ func (e *Engine) newRxPipeline(queue int, conn underlay.Conn) *rxPipeline {
 		nets:      make([]*network, rxCoalesce),
 		written:   make([]*network, 0, maxPolledNetworks),
 		// The longest frame the TAP takes: its MTU, Ethernet, two tags.
-		scratch: make([]byte, encap.EthernetHeaderLen+2*encap.VLANTagLen+e.tapMTU),
+		scratch: make([]byte, ether.HeaderLen+ether.MaxTags*ether.TagLen+e.tapMTU),
 	}
 	for i := range p.dg {
 		p.slots[i] = slab[i*rxSlot : (i+1)*rxSlot : (i+1)*rxSlot]
@@ -194,13 +195,13 @@ func (p *rxPipeline) deliverDatagram(b *rxBatchState, i, off, end int, peer *pee
 		n.counters.Drop(metrics.Source, 1)
 		return n
 	}
-	src := fdb.MAC(inner[6:12])
+	src := fdb.MAC(ether.Header(inner).Src())
 	dev := n.dev.Load()
 	if src == dev.MAC && !src.IsZero() {
 		n.counters.Drop(metrics.Loop, 1)
 		return n
 	}
-	if nc.DropVLAN && tagged(inner) {
+	if nc.DropVLAN && ether.Tagged(inner) {
 		n.counters.Drop(metrics.VLAN, 1)
 		return n
 	}
@@ -228,7 +229,7 @@ func (p *rxPipeline) deliverDatagram(b *rxBatchState, i, off, end int, peer *pee
 	// is finished here, or the container drops the frame; a TCP
 	// segment too long for the TAP is cut (offload.CheckL4, GSOFor).
 	if l4 := offload.CheckL4(inner); l4.State == offload.L4Good || l4.State == offload.L4Partial {
-		if len(inner) > encap.EthernetHeaderLen+e.tapMTU {
+		if len(inner) > ether.HeaderLen+e.tapMTU {
 			if h, ok := offload.GSOFor(inner, e.tapMTU); ok {
 				p.writeSegments(n, dev, inner, &h)
 				return n
@@ -357,16 +358,6 @@ func accepted(prefixes []netip.Prefix, a netip.Addr) bool {
 		if p.Contains(a) {
 			return true
 		}
-	}
-	return false
-}
-
-// tagged reports whether an Ethernet frame carries an 802.1Q or 802.1ad
-// tag (RFC 7348 §6.1: such inner frames are dropped unless configured).
-func tagged(frame []byte) bool {
-	switch uint16(frame[12])<<8 | uint16(frame[13]) {
-	case 0x8100, 0x88a8, 0x9100:
-		return true
 	}
 	return false
 }

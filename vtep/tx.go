@@ -9,6 +9,7 @@ import (
 
 	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/ether"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
 	"github.com/vtepd/vtepd/offload"
@@ -61,7 +62,7 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn underlay.Conn, o
 	cfg := e.cfg.Load() // the underlay part never changes while running
 	// The largest frame the TAP can hand us without offloads: its MTU
 	// plus an Ethernet header and up to two VLAN tags.
-	frameMax := encap.EthernetHeaderLen + 2*encap.VLANTagLen + e.tapMTU
+	frameMax := ether.HeaderLen + ether.MaxTags*ether.TagLen + e.tapMTU
 	readMax := frameMax
 	if offloads {
 		bs = min(bs, offloadReadBatch)
@@ -158,7 +159,7 @@ func (p *txPipeline) forward(count int) {
 	now := p.e.Now()
 	for i := 0; i < count; i++ {
 		size := p.sizes[i]
-		if size < encap.EthernetHeaderLen {
+		if size < ether.HeaderLen {
 			n.counters.Drop(metrics.Runt, 1)
 			continue
 		}
@@ -186,7 +187,7 @@ func (p *txPipeline) forward(count int) {
 				}
 			}
 		}
-		if nc.DropVLAN && tagged(frame) {
+		if nc.DropVLAN && ether.Tagged(frame) {
 			n.counters.Drop(metrics.VLAN, 1)
 			continue
 		}
@@ -230,7 +231,7 @@ func (p *txPipeline) forward(count int) {
 // A super-frame counts as one frame against flood_rate.
 func (p *txPipeline) route(frame []byte, nc *config.Network, now int64) (remote netip.Addr, ok bool) {
 	n := p.n
-	dst := fdb.MAC(frame[0:6])
+	dst := fdb.MAC(ether.Header(frame).Dst())
 	if dst.IsUnicast() {
 		if remote, ok := p.e.fdb.Lookup(n.vni, dst); ok {
 			return remote, true
