@@ -17,16 +17,15 @@ import (
 // the bytes of the result once at the end (the same section: the sum of
 // byte-swapped words is the byte-swapped sum), which saves a BSWAP per
 // load. The main loop takes 128 bytes a round in one chain of
-// add-with-carry, which leaves less loop overhead per byte. Both help:
-// with big-endian loads and 32-byte rounds Sum took about 1.5 times as
-// long on 1500-byte buffers, and big-endian loads in 128-byte rounds
-// about 1.3 times (BenchmarkSum). Four accumulators of 32-bit halves,
-// which need no carry, were slower still: twice the additions.
+// add-with-carry, which leaves less loop overhead per byte. Both help, as
+// BenchmarkSum shows against big-endian loads and shorter rounds. Four
+// accumulators of 32-bit halves, which need no carry, were slower still:
+// twice the additions.
 //
 // CopySum copies, then sums the copy while it is still in the L1 cache,
 // a chunk at a time. A true single pass (load, store, add, 8 bytes at a
-// time) was tried and was a quarter slower on 1500 bytes: copy uses
-// vector stores, and a Go loop cannot.
+// time) was tried and was slower: copy uses vector stores, and a Go loop
+// cannot.
 
 // Sum returns the ones' complement sum of b added to initial, not yet
 // folded. A trailing odd byte is padded with a zero byte, so only the last
