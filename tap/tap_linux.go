@@ -17,7 +17,6 @@ package tap
 // virtio_net_hdr, no num_buffers field), set explicitly all the same.
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -102,16 +101,9 @@ func (r *reading) finish(err error) (int, error) {
 // the bridge and brings it up. The bridge must exist and no interface may
 // already carry the TAP's name; on any error nothing is left behind.
 func Create(cfg Config) (*Device, error) {
-	br, err := netlink.LinkByName(cfg.Bridge)
+	br, err := bridgeLink(cfg.Bridge)
 	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("bridge %q not found", cfg.Bridge)
-		}
-		return nil, fmt.Errorf("bridge %q: %w", cfg.Bridge, err)
-	}
-	if br.Type() != "bridge" {
-		return nil, fmt.Errorf("%q is a %s, not a bridge", cfg.Bridge, br.Type())
+		return nil, err
 	}
 	if _, err := netlink.LinkByName(cfg.Name); err == nil {
 		return nil, fmt.Errorf("tap %q: an interface of that name already exists", cfg.Name)

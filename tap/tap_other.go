@@ -3,10 +3,13 @@
 package tap
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Device is a TAP device; only Linux has them here.
@@ -35,3 +38,12 @@ func (q *Queue) ReadLocked([][]byte, []int, int, sync.Locker) (int, error) {
 }
 
 var errUnsupported = fmt.Errorf("tap: not supported on %s", runtime.GOOS)
+
+// CheckBridge reports that bridges are not supported on this system.
+func CheckBridge(string) error { return errUnsupported }
+
+// Check finds nothing to mend on this system.
+func (d *Device) Check(string) (Health, error) { return Healthy, nil }
+
+// WatchLinks has no links to watch on this system: it returns at once.
+func WatchLinks(context.Context, time.Duration, func(), *slog.Logger) {}

@@ -12,6 +12,9 @@ import (
 // errNotLinux is what every constructor says on other systems.
 var errNotLinux = fmt.Errorf("underlay: not supported on %s", runtime.GOOS)
 
+// Interface is not supported on this system.
+func Interface(netip.Addr, string) (index, mtu int, err error) { return 0, 0, errNotLinux }
+
 // Listen is not supported on this system.
 func Listen(netip.Addr, uint16, int, int, bool) ([]Conn, error) { return nil, errNotLinux }
 

@@ -138,7 +138,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Engine, err error) {
 			e.close()
 		}
 	}()
-	ifindex, underMTU, err := underlayLink(cfg)
+	ifindex, underMTU, err := underlay.Interface(cfg.Local, cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Engine, err error) {
 		return nil, fmt.Errorf("underlay MTU %d leaves a TAP MTU of %d, below %d", underMTU, e.tapMTU, minTAPMTU)
 	}
 	for i, n := range cfg.Networks {
-		if err := checkBridge(n.Bridge); err != nil {
+		if err := tap.CheckBridge(n.Bridge); err != nil {
 			return nil, fmt.Errorf("network[%d].bridge: %w", i, err)
 		}
 	}
@@ -192,7 +192,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Engine, err error) {
 		return d, nil
 	}
 	e.checkHost = func(nc config.Network) error {
-		if err := checkBridge(nc.Bridge); err != nil {
+		if err := tap.CheckBridge(nc.Bridge); err != nil {
 			return fmt.Errorf("bridge: %w", err)
 		}
 		return nil
