@@ -116,6 +116,19 @@ func openConn(local netip.Addr, port uint16, batch int, reuse, zeroCsum6 bool) (
 	return c, nil
 }
 
+// socket opens a non-blocking UDP or raw (typ) socket of local's family;
+// fail closes it again and names the option that failed.
+func socket(local netip.Addr, typ int) (fd int, fail func(what string, err error) (*os.File, error), err error) {
+	fd, err = unix.Socket(family(local), typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, nil, os.NewSyscallError("socket", err)
+	}
+	return fd, func(what string, err error) (*os.File, error) {
+		unix.Close(fd)
+		return nil, os.NewSyscallError(what, err)
+	}, nil
+}
+
 func family(a netip.Addr) int {
 	if a.Is4() {
 		return unix.AF_INET
@@ -205,13 +218,9 @@ func sendOnly(fd int, local netip.Addr) (string, error) {
 }
 
 func openSendSocket(local netip.Addr, mc *multicastOpts) (*os.File, error) {
-	fd, err := unix.Socket(family(local), unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, fail, err := socket(local, unix.SOCK_RAW)
 	if err != nil {
-		return nil, os.NewSyscallError("socket raw", err)
-	}
-	fail := func(what string, err error) (*os.File, error) {
-		unix.Close(fd)
-		return nil, os.NewSyscallError(what, err)
+		return nil, err
 	}
 	if what, err := sendOnly(fd, local); err != nil {
 		return fail(what, err)

@@ -213,13 +213,9 @@ func (s *Trains) Close() {
 // openPortSocket opens a UDP socket bound to local:port that sends with DF
 // set and never receives (a drop-all filter, as on the raw socket).
 func openPortSocket(local netip.Addr, port uint16) (*os.File, error) {
-	fd, err := unix.Socket(family(local), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, fail, err := socket(local, unix.SOCK_DGRAM)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	fail := func(what string, err error) (*os.File, error) {
-		unix.Close(fd)
-		return nil, os.NewSyscallError(what, err)
+		return nil, err
 	}
 	if local.Is6() {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {

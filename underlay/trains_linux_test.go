@@ -17,20 +17,10 @@ import (
 // the socket's source port, over loopback.
 func TestGSOWriterSendsTrains(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	rx, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
+	rx := listenLoopback(t, lo)
 	dstPort := uint16(rx.LocalAddr().(*net.UDPAddr).Port)
 
-	// A free port for the source: bind one, release it, use it.
-	probe, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sport := uint16(probe.LocalAddr().(*net.UDPAddr).Port)
-	probe.Close()
+	sport := freePort(t, lo)
 
 	socks := NewTrains(lo, sport, sport, nil)
 	defer socks.Close()
@@ -144,11 +134,7 @@ func TestPortSocketsAgeOut(t *testing.T) {
 // with os.ErrClosed (and the pipeline falls back to the raw socket).
 func TestPortSocketsSweepRacesSenders(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	rx, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
+	rx := listenLoopback(t, lo)
 	go func() {
 		buf := make([]byte, 65536)
 		for {
@@ -269,4 +255,16 @@ func TestWriteTrainFallsBack(t *testing.T) {
 	if _, err := w.WriteTrain(s, to, [][]byte{make([]byte, MaxTrainBytes+1)}, segSize); err == nil {
 		t.Error("a train over MaxTrainBytes was taken")
 	}
+}
+
+// listenLoopback is a UDP socket on a free port of lo, closed when the
+// test ends.
+func listenLoopback(t *testing.T, lo netip.Addr) *net.UDPConn {
+	t.Helper()
+	rx, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	return rx
 }

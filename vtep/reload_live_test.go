@@ -160,18 +160,9 @@ func TestReloadEveryLiveNetworkSetting(t *testing.T) {
 			if err := configtest.Mutate(reflect.ValueOf(&cfg.Networks[0]).Elem().Field(i)); err != nil {
 				t.Fatal(err)
 			}
-			summary, err := e.Reload(&cfg)
-			if err != nil {
-				t.Fatalf("Reload: %v", err)
-			}
-			want := "networks: 0 added, 0 removed, 0 replaced, 1 changed, 0 unchanged; changed: vni 200 " + key
-			if summary != want {
-				t.Errorf("summary %q, want %q", summary, want)
-			}
+			reloadOne(t, e, &cfg, "1 changed, 0 unchanged; changed: vni 200 "+key)
 			n := e.nets.Load().byVNI[200]
-			if got, want := reflect.ValueOf(n.cfg.Load()).Elem().Field(i).Interface(), reflect.ValueOf(cfg.Networks[0]).Field(i).Interface(); !reflect.DeepEqual(got, want) {
-				t.Errorf("running network's %s = %v, want %v", key, got, want)
-			}
+			sameField(t, "running network's "+key, n.cfg.Load(), &cfg.Networks[0], i)
 			if check != nil {
 				check(t, e, &cfg)
 			}
@@ -204,17 +195,8 @@ func TestReloadEveryLiveSetting(t *testing.T) {
 			if err := configtest.Mutate(reflect.ValueOf(&cfg).Elem().Field(i)); err != nil {
 				t.Fatal(err)
 			}
-			summary, err := e.Reload(&cfg)
-			if err != nil {
-				t.Fatalf("Reload: %v", err)
-			}
-			want := "networks: 0 added, 0 removed, 0 replaced, 0 changed, 1 unchanged; changed: " + key
-			if summary != want {
-				t.Errorf("summary %q, want %q", summary, want)
-			}
-			if got, want := reflect.ValueOf(e.Config()).Elem().Field(i).Interface(), reflect.ValueOf(cfg).Field(i).Interface(); !reflect.DeepEqual(got, want) {
-				t.Errorf("engine's %s = %v, want %v", key, got, want)
-			}
+			reloadOne(t, e, &cfg, "0 changed, 1 unchanged; changed: "+key)
+			sameField(t, "engine's "+key, e.Config(), &cfg, i)
 			if check != nil {
 				check(t, e, &cfg)
 			}
@@ -293,5 +275,28 @@ func TestReloadSummaryNamesChanges(t *testing.T) {
 	}
 	if summary, _ := e.Reload(&cfg); strings.Contains(summary, "changed:") {
 		t.Errorf("the same configuration again: summary %q names changes", summary)
+	}
+}
+
+// reloadOne reloads cfg, which changes one setting of one kept network,
+// and checks the summary's counts from "changed" on.
+func reloadOne(t *testing.T, e *Engine, cfg *config.Config, want string) {
+	t.Helper()
+	summary, err := e.Reload(cfg)
+	if err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if want = "networks: 0 added, 0 removed, 0 replaced, " + want; summary != want {
+		t.Errorf("summary %q, want %q", summary, want)
+	}
+}
+
+// sameField checks that field i of the structs got and want point to is
+// equal.
+func sameField[T any](t *testing.T, what string, got, want *T, i int) {
+	t.Helper()
+	g, w := reflect.ValueOf(got).Elem().Field(i).Interface(), reflect.ValueOf(want).Elem().Field(i).Interface()
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s = %v, want %v", what, g, w)
 	}
 }

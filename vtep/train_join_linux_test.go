@@ -35,7 +35,13 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
 	sa, _ := unix.Getsockname(fd)
 	dstPort := uint16(sa.(*unix.SockaddrInet4).Port)
-	sport := freeUDPPort(t, lo)
+	// A free source port: bind one, release it, let the trains take it.
+	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: lo.AsSlice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sport := uint16(probe.LocalAddr().(*net.UDPAddr).Port)
+	probe.Close()
 
 	te := newTestEngine(t)
 	cfg := te.cfg.Load()
@@ -106,15 +112,4 @@ func groSize(t *testing.T, oob []byte) int {
 		}
 	}
 	return 0
-}
-
-// freeUDPPort finds a free UDP port on lo: bind one, release it.
-func freeUDPPort(t *testing.T, lo netip.Addr) uint16 {
-	t.Helper()
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }
