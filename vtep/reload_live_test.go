@@ -142,43 +142,32 @@ func flap(e *Engine, vni uint32, now int64) (int, netip.Addr) {
 // Every live setting of a network, changed alone, is in force after a
 // reload, which reports the network as changed and names the key.
 func TestReloadEveryLiveNetworkSetting(t *testing.T) {
-	typ := reflect.TypeFor[config.Network]()
-	for i := range typ.NumField() {
-		sf := typ.Field(i)
-		if sf.Tag.Get("reload") != config.ReloadLive {
-			continue
-		}
-		key := sf.Tag.Get("key")
-		t.Run(key, func(t *testing.T) {
-			check, ok := liveNetworkSettings[key]
-			if !ok {
-				t.Fatalf("network key %s is tagged live but not in liveNetworkSettings: say how the running network takes it", key)
-			}
-			e := liveTestEngine(t)
-			cfg := *e.Config()
+	eachLiveSetting(t, liveNetworkSettings, "liveNetworkSettings",
+		func(cfg *config.Config) *config.Network {
 			cfg.Networks = slices.Clone(cfg.Networks)
-			if err := configtest.Mutate(reflect.ValueOf(&cfg.Networks[0]).Elem().Field(i)); err != nil {
-				t.Fatal(err)
-			}
-			reloadOne(t, e, &cfg, "1 changed, 0 unchanged; changed: vni 200 "+key)
-			n := e.nets.Load().byVNI[200]
-			sameField(t, "running network's "+key, n.cfg.Load(), &cfg.Networks[0], i)
-			if check != nil {
-				check(t, e, &cfg)
-			}
-		})
-	}
-	for key := range liveNetworkSettings {
-		if f, ok := fieldByKey(typ, key); !ok || f.Tag.Get("reload") != config.ReloadLive {
-			t.Errorf("liveNetworkSettings lists %s, which is not a live network setting", key)
-		}
-	}
+			return &cfg.Networks[0]
+		},
+		func(e *Engine) *config.Network { return e.nets.Load().byVNI[200].cfg.Load() },
+		"1 changed, 0 unchanged; changed: vni 200 ")
 }
 
 // Every live top-level setting, changed alone, is in force after a
 // reload, which names the key and reports the network unchanged.
 func TestReloadEveryLiveSetting(t *testing.T) {
-	typ := reflect.TypeFor[config.Config]()
+	eachLiveSetting(t, liveSettings, "liveSettings",
+		func(cfg *config.Config) *config.Config { return cfg },
+		(*Engine).Config,
+		"0 changed, 1 unchanged; changed: ")
+}
+
+// eachLiveSetting changes each field of T tagged live alone, in the part
+// of a copy of the configuration that edit returns, reloads it, and
+// checks that running(e) holds it, that the summary ends in summary and
+// the key, and what checks says of the key. checks, called name, must
+// list every live field, and no other.
+func eachLiveSetting[T any](t *testing.T, checks map[string]liveCheck, name string,
+	edit func(*config.Config) *T, running func(*Engine) *T, summary string) {
+	typ := reflect.TypeFor[T]()
 	for i := range typ.NumField() {
 		sf := typ.Field(i)
 		if sf.Tag.Get("reload") != config.ReloadLive {
@@ -186,25 +175,26 @@ func TestReloadEveryLiveSetting(t *testing.T) {
 		}
 		key := sf.Tag.Get("key")
 		t.Run(key, func(t *testing.T) {
-			check, ok := liveSettings[key]
+			check, ok := checks[key]
 			if !ok {
-				t.Fatalf("key %s is tagged live but not in liveSettings: say how the running engine takes it", key)
+				t.Fatalf("key %s is tagged live but not in %s: say how the running engine takes it", key, name)
 			}
 			e := liveTestEngine(t)
 			cfg := *e.Config()
-			if err := configtest.Mutate(reflect.ValueOf(&cfg).Elem().Field(i)); err != nil {
+			part := edit(&cfg)
+			if err := configtest.Mutate(reflect.ValueOf(part).Elem().Field(i)); err != nil {
 				t.Fatal(err)
 			}
-			reloadOne(t, e, &cfg, "0 changed, 1 unchanged; changed: "+key)
-			sameField(t, "engine's "+key, e.Config(), &cfg, i)
+			reloadOne(t, e, &cfg, summary+key)
+			sameField(t, "running "+key, running(e), part, i)
 			if check != nil {
 				check(t, e, &cfg)
 			}
 		})
 	}
-	for key := range liveSettings {
+	for key := range checks {
 		if f, ok := fieldByKey(typ, key); !ok || f.Tag.Get("reload") != config.ReloadLive {
-			t.Errorf("liveSettings lists %s, which is not a live setting", key)
+			t.Errorf("%s lists %s, which is not a live setting there", name, key)
 		}
 	}
 }
