@@ -1,5 +1,7 @@
 package tap
 
+import "strconv"
+
 // Health is what Device.Check found of a TAP and its bridge.
 type Health int
 
@@ -16,3 +18,19 @@ const (
 	// BridgeGone: the bridge is gone; nothing to do but wait for it.
 	BridgeGone
 )
+
+func (h Health) String() string {
+	switch h {
+	case Healthy:
+		return "healthy"
+	case Reattached:
+		return "reattached"
+	case Detached:
+		return "detached"
+	case Deleted:
+		return "deleted"
+	case BridgeGone:
+		return "bridge gone"
+	}
+	return "Health(" + strconv.Itoa(int(h)) + ")"
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vtepd/vtepd/internal/topo"
 	"github.com/vtepd/vtepd/offload"
 	"github.com/vtepd/vtepd/tap"
@@ -196,4 +197,73 @@ func arpReply(mac net.HardwareAddr, ip netip.Addr, dstMAC net.HardwareAddr, dstI
 	copy(f[32:38], dstMAC)
 	copy(f[38:42], dstIP.AsSlice())
 	return f
+}
+
+// Check tells what was done to a TAP under it, and puts a TAP taken off
+// its bridge back: healthy, reattached (and then healthy again), the
+// bridge gone, the TAP deleted.
+func TestIntegrationTAPCheck(t *testing.T) {
+	lab := topo.NewT(t, "tc")
+	host, err := lab.AddHost("a", netip.MustParsePrefix("198.18.0.1/24"), 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev *tap.Device
+	if err := host.Do(func() (err error) {
+		if err := tap.CheckBridge("br0"); err != nil {
+			return fmt.Errorf("CheckBridge(br0): %w", err)
+		}
+		if err := tap.CheckBridge("nobr"); err == nil || !strings.Contains(err.Error(), "not found") {
+			return fmt.Errorf("CheckBridge(nobr) = %v, want not found", err)
+		}
+		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Do(dev.Close) })
+	check := func(bridge string, want tap.Health) {
+		t.Helper()
+		var got tap.Health
+		if err := host.Do(func() (err error) {
+			got, err = dev.Check(bridge)
+			return err
+		}); err != nil || got != want {
+			t.Fatalf("Check(%s) = %v, %v; want %v", bridge, got, err, want)
+		}
+	}
+	check("br0", tap.Healthy)
+	if err := host.Do(func() error {
+		link, err := netlink.LinkByName("vt0")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetNoMaster(link)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("br0", tap.Reattached)
+	attrs, err := host.Link("vt0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, err := host.Link("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs.MasterIndex != br.Index || attrs.Flags&net.FlagUp == 0 {
+		t.Errorf("after Check: vt0 master %d (br0 is %d), flags %v; want enslaved and up", attrs.MasterIndex, br.Index, attrs.Flags)
+	}
+	check("br0", tap.Healthy)
+	check("nobr", tap.BridgeGone)
+	if err := host.Do(func() error {
+		link, err := netlink.LinkByName("vt0")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkDel(link)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("br0", tap.Deleted)
 }
