@@ -30,7 +30,7 @@
 // batches and buffers), network.go (a network's TAP, group and pipelines),
 // reload.go (applying config.Diff), admin.go and http.go (the admin socket
 // and the read-only HTTP endpoints), state.go (the learned FDB across
-// restarts), peers.go (per-VTEP counters), watch_linux.go and recover.go
+// restarts; the file is package fdbstate's), peers.go (per-VTEP counters), watch_linux.go and recover.go
 // (TAPs and bridges deleted under us), dropwatch.go (the rate-limited drop
 // warning).
 //
