@@ -30,9 +30,9 @@
 // batches and buffers), network.go (a network's TAP, group and pipelines),
 // reload.go (applying config.Diff), admin.go and http.go (the admin socket
 // and the read-only HTTP endpoints), state.go (the learned FDB across
-// restarts; the file is package fdbstate's), peers.go (per-VTEP counters), watch_linux.go and recover.go
-// (TAPs and bridges deleted under us), dropwatch.go (the rate-limited drop
-// warning).
+// restarts; the file is package fdbstate's), peers.go (per-VTEP counters),
+// watch.go and recover.go (TAPs and bridges deleted under us, as package
+// tap reports them), dropwatch.go (the rate-limited drop warning).
 //
 // Host resources (bridges, TAPs, ports) are checked and taken in New, which
 // leaves nothing behind when it fails; Run releases them on shutdown. The
