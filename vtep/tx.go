@@ -50,7 +50,7 @@ type txPipeline struct {
 	segMax  int // the longest segment a buffer takes
 
 	// With underlay.udp_gso: a super-frame to one VTEP leaves as trains
-	// of datagrams, built in train, one sendmsg each (gso_linux.go).
+	// of datagrams, gathered in train (train.go) and sent by trainWriter.
 	trainWriter *underlay.TrainWriter
 	hdrs        []byte   // the headers of a train's segments
 	parts       [][]byte // a train: each segment's headers, then its payload
