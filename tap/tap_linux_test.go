@@ -25,12 +25,12 @@ import (
 // deletes it. With Offload the same holds, with a virtio_net_hdr before
 // every frame read (in the headroom) and written.
 func TestIntegrationTAP(t *testing.T) {
-	for _, off := range []bool{false, true} {
-		t.Run(fmt.Sprintf("offload=%v", off), func(t *testing.T) { testTAP(t, off) })
+	for _, offloads := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offloads), func(t *testing.T) { testTAP(t, offloads) })
 	}
 }
 
-func testTAP(t *testing.T, off bool) {
+func testTAP(t *testing.T, offloads bool) {
 	lab := topo.NewT(t, "tp")
 	host, err := lab.AddHost("a", netip.MustParsePrefix("198.18.0.1/24"), 1500)
 	if err != nil {
@@ -43,7 +43,7 @@ func testTAP(t *testing.T, off bool) {
 
 	var dev *tap.Device
 	if err := host.Do(func() (err error) {
-		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450, Queues: 2, Offload: off})
+		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450, Queues: 2, Offload: offloads})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -64,11 +64,11 @@ func testTAP(t *testing.T, off bool) {
 	if n := len(dev.Queues()); n != 2 {
 		t.Errorf("%d queues, want 2", n)
 	}
-	if dev.Offload() != off {
-		t.Errorf("Offload() = %v, want %v", dev.Offload(), off)
+	if dev.Offload() != offloads {
+		t.Errorf("Offload() = %v, want %v", dev.Offload(), offloads)
 	}
 	hdr := 0 // virtio_net_hdr bytes before each frame
-	if off {
+	if offloads {
 		hdr = offload.VirtioNetHdrLen
 	}
 
@@ -119,7 +119,7 @@ func testTAP(t *testing.T, off bool) {
 					if !bytes.Equal(bufs[i][:offset-hdr], bytes.Repeat([]byte{0xaa}, offset-hdr)) {
 						t.Error("ReadLocked wrote into the headroom")
 					}
-					if off {
+					if offloads {
 						var h offload.VirtioNetHdr
 						h.Decode(bufs[i][offset-hdr : offset])
 						if h.IsGSO() {

@@ -248,9 +248,9 @@ func TestRxTrainOddSegmentSizes(t *testing.T) {
 		{len(dgs[0]) + 1, 3}, // the first is a frame with a byte to spare
 		{len(dgs[0]) - 1, 4},
 	} {
-		for _, off := range []bool{false, true} {
+		for _, offloads := range []bool{false, true} {
 			te := newTestEngine(t)
-			if off {
+			if offloads {
 				te.withOffloadTAPs()
 			}
 			m := msg
@@ -265,7 +265,7 @@ func TestRxTrainOddSegmentSizes(t *testing.T) {
 				fate += te.net(0).counters.Drops[r].Load() + te.unknown.Drops[r].Load()
 			}
 			if fate != tt.datagrams {
-				t.Errorf("seg %d, offload %v: %d datagrams delivered or dropped, want %d", tt.seg, off, fate, tt.datagrams)
+				t.Errorf("seg %d, offload %v: %d datagrams delivered or dropped, want %d", tt.seg, offloads, fate, tt.datagrams)
 			}
 		}
 	}
@@ -273,9 +273,9 @@ func TestRxTrainOddSegmentSizes(t *testing.T) {
 
 // Trains cost no allocations either, with or without offloads.
 func TestTrainPipelinesDoNotAllocate(t *testing.T) {
-	for _, off := range []bool{false, true} {
+	for _, offloads := range []bool{false, true} {
 		te := newTestEngine(t)
-		te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}}; d.Offload = off })
+		te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}}; d.Offload = offloads })
 		rx := te.newRxPipeline(0, te.conn)
 		dgs, _ := segments(t, 200, 40000, 40, 1398)
 		trains := make([]underlay.Datagram, len(rx.dg))
@@ -294,7 +294,7 @@ func TestTrainPipelinesDoNotAllocate(t *testing.T) {
 			}
 			rx.deliver(len(rx.dg))
 		}); a != 0 {
-			t.Errorf("offload %v: %v allocations per batch of trains", off, a)
+			t.Errorf("offload %v: %v allocations per batch of trains", offloads, a)
 		}
 	}
 }
@@ -312,8 +312,8 @@ func FuzzRxTrain(f *testing.F) {
 	te := newTestEngine(f)
 	te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
 	rx := te.newRxPipeline(0, te.conn)
-	f.Fuzz(func(t *testing.T, msg []byte, seg int, off bool) {
-		te.editDev(0, func(d *Device) { d.Offload = off })
+	f.Fuzz(func(t *testing.T, msg []byte, seg int, offloads bool) {
+		te.editDev(0, func(d *Device) { d.Offload = offloads })
 		msg = msg[:min(len(msg), len(rx.dg[0].Buf))]
 		for i := 0; i < 2; i++ {
 			rx.dg[i].N = copy(rx.dg[i].Buf, msg)
