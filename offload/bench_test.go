@@ -32,29 +32,27 @@ func BenchmarkSum(b *testing.B) {
 }
 
 func BenchmarkCopySum(b *testing.B) {
-	for _, n := range benchSizes {
-		src, dst := payload(0, n), make([]byte, n)
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			for b.Loop() {
-				_, sink = CopySum(dst, src, sink)
-			}
-		})
-	}
+	benchCopy(b, func(dst, src []byte) { _, sink = CopySum(dst, src, sink) })
 }
 
 // BenchmarkCopyThenSum is copy and Sum as two calls, to compare with
 // BenchmarkCopySum.
 func BenchmarkCopyThenSum(b *testing.B) {
+	benchCopy(b, func(dst, src []byte) {
+		copy(dst, src)
+		sink = Sum(dst, sink)
+	})
+}
+
+// benchCopy runs f over a source and a destination of each benchSize.
+func benchCopy(b *testing.B, f func(dst, src []byte)) {
 	for _, n := range benchSizes {
 		src, dst := payload(0, n), make([]byte, n)
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			b.SetBytes(int64(n))
 			b.ReportAllocs()
 			for b.Loop() {
-				copy(dst, src)
-				sink = Sum(dst, sink)
+				f(dst, src)
 			}
 		})
 	}

@@ -50,14 +50,7 @@ func testTAP(t *testing.T, offloads bool) {
 	}
 	t.Cleanup(func() { host.Do(dev.Close) })
 
-	attrs, err := host.Link("vt0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	br, err := host.Link("br0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	attrs, br := attrsOf(t, host, "vt0"), attrsOf(t, host, "br0")
 	if attrs.MTU != 1450 || attrs.MasterIndex != br.Index || attrs.Flags&net.FlagUp == 0 {
 		t.Errorf("vt0: MTU %d master %d (br0 is %d) flags %v; want 1450, enslaved, up", attrs.MTU, attrs.MasterIndex, br.Index, attrs.Flags)
 	}
@@ -233,37 +226,38 @@ func TestIntegrationTAPCheck(t *testing.T) {
 		}
 	}
 	check("br0", tap.Healthy)
-	if err := host.Do(func() error {
-		link, err := netlink.LinkByName("vt0")
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetNoMaster(link)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	onLink(t, host, "vt0", netlink.LinkSetNoMaster)
 	check("br0", tap.Reattached)
-	attrs, err := host.Link("vt0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	br, err := host.Link("br0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	attrs, br := attrsOf(t, host, "vt0"), attrsOf(t, host, "br0")
 	if attrs.MasterIndex != br.Index || attrs.Flags&net.FlagUp == 0 {
 		t.Errorf("after Check: vt0 master %d (br0 is %d), flags %v; want enslaved and up", attrs.MasterIndex, br.Index, attrs.Flags)
 	}
 	check("br0", tap.Healthy)
 	check("nobr", tap.BridgeGone)
+	onLink(t, host, "vt0", netlink.LinkDel)
+	check("br0", tap.Deleted)
+}
+
+// onLink does what to the link called name in host, as someone else would.
+func onLink(t *testing.T, host *topo.Host, name string, what func(netlink.Link) error) {
+	t.Helper()
 	if err := host.Do(func() error {
-		link, err := netlink.LinkByName("vt0")
+		link, err := netlink.LinkByName(name)
 		if err != nil {
 			return err
 		}
-		return netlink.LinkDel(link)
+		return what(link)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	check("br0", tap.Deleted)
+}
+
+// attrsOf is the link called name in host, as it is now.
+func attrsOf(t *testing.T, host *topo.Host, name string) *netlink.LinkAttrs {
+	t.Helper()
+	attrs, err := host.Link(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return attrs
 }

@@ -1,12 +1,14 @@
 package vtep
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
+	"testing"
 
 	"github.com/vtepd/vtepd/underlay"
 )
@@ -222,4 +224,18 @@ func (te *testEngine) editDev(i int, f func(d *Device)) {
 	d := *te.net(i).dev.Load()
 	f(&d)
 	te.net(i).dev.Store(&d)
+}
+
+// runEngine runs e until the function it returns is called, which checks
+// that Run ended cleanly.
+func runEngine(t *testing.T, e *Engine) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package vtep
 
 import (
-	"context"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -37,15 +36,7 @@ func TestReload(t *testing.T) {
 		devs = append(devs, Device{Queues: []FrameQueue{tp}, Closer: tp})
 	}
 	e := NewWithDevices(cfg, testLogger(), []underlay.Conn{conn}, devs, 1450)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runEngine(t, e)()
 	if r := e.fdb.Learn(200, macRemote, peerB, e.Now()); r != fdb.Added {
 		t.Fatalf("learn: %v", r)
 	}
@@ -118,15 +109,7 @@ func TestTAPRecreated(t *testing.T) {
 	first, second := newFakeTAP("t200"), newFakeTAP("t200")
 	devs := []Device{{Queues: []FrameQueue{first}, Closer: first}, {Queues: []FrameQueue{second}, Closer: second}}
 	e := NewWithDevices(cfg, testLogger(), []underlay.Conn{conn}, devs, 1450)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runEngine(t, e)()
 	first.failWith(syscall.EIO) // any error but a close (a deleted TAP says EBADFD, Linux only)
 	deadline := time.Now().Add(5 * time.Second)
 	n := e.nets.Load().order[0]
