@@ -1,0 +1,449 @@
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/vtepd/vtepd/control"
+)
+
+// Defaults of Config, as the [control] section documents them.
+const (
+	DefaultEndpoint = "http://127.0.0.1:2379"
+	DefaultPrefix   = "/vtepd"
+	DefaultLeaseTTL = 10 * time.Second
+
+	// maxTxnOps is etcd's default --max-txn-ops.
+	maxTxnOps      = 128
+	requestTimeout = 5 * time.Second
+	minBackoff     = 100 * time.Millisecond
+	maxBackoff     = 5 * time.Second
+)
+
+// Config configures a Backend. Zero fields take the defaults above.
+type Config struct {
+	Endpoints []string
+	Prefix    string
+	LeaseTTL  time.Duration
+	// TLS with a client certificate; any of the three turns TLS on.
+	CAFile, CertFile, KeyFile string
+	// etcd's own authentication.
+	Username, Password string
+
+	// Local is this VTEP's underlay address, registered in every joined
+	// VNI; Port its VXLAN port (default control.DefaultPort).
+	Local netip.Addr
+	Port  uint16
+	// MaxEntries caps the remote entries (default control.DefaultMaxEntries).
+	MaxEntries int
+
+	Sink control.Sink
+	Log  *slog.Logger
+	// KeepAliveTime is the gRPC keepalive that notices a stopped server
+	// (default 5s, the least etcd accepts by default).
+	KeepAliveTime time.Duration
+}
+
+// Backend is the etcd control.Backend.
+type Backend struct {
+	cfg    Config
+	prefix string
+	tls    *tls.Config
+	dec    Decoder
+	log    *slog.Logger
+	badLog rateLog
+
+	// C holds the counters that Status and package metrics read.
+	C control.Counters
+
+	mu       sync.Mutex
+	vnis     map[uint32]bool
+	desired  map[Key]Entry // local entries, by key
+	dirty    map[Key]struct{}
+	written  map[Key]writeRec // what etcd holds from us on the current lease
+	ownLease map[int64]bool
+
+	wake   chan struct{} // writer: dirty keys
+	resync chan struct{} // watcher: list again (VNIs changed, reconnected)
+
+	viewMu sync.Mutex
+	view   *control.State
+
+	stMu      sync.Mutex
+	connected bool
+	linkUp    bool
+	since     time.Time
+
+	revision atomic.Int64
+	leaseID  atomic.Int64
+
+	// abandon makes Run end without revoking the lease, as a crash would
+	// (tests).
+	abandon atomic.Bool
+}
+
+type writeRec struct {
+	value string
+	rev   int64 // mod revision of our put
+}
+
+var _ control.Backend = (*Backend)(nil)
+
+// New checks cfg and loads its TLS files; it does not connect.
+func New(cfg Config) (*Backend, error) {
+	if len(cfg.Endpoints) == 0 {
+		cfg.Endpoints = []string{DefaultEndpoint}
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.LeaseTTL < time.Second {
+		return nil, fmt.Errorf("control: lease_ttl %v: less than a second", cfg.LeaseTTL)
+	}
+	if cfg.Port == 0 {
+		cfg.Port = control.DefaultPort
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = control.DefaultMaxEntries
+	}
+	if cfg.KeepAliveTime == 0 {
+		cfg.KeepAliveTime = 5 * time.Second
+	}
+	if !cfg.Local.IsValid() {
+		return nil, errors.New("control: no local underlay address")
+	}
+	if cfg.Sink == nil {
+		return nil, errors.New("control: no sink")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	b := &Backend{
+		cfg:      cfg,
+		prefix:   cleanPrefix(cfg.Prefix),
+		log:      cfg.Log.With("control", "etcd"),
+		vnis:     make(map[uint32]bool),
+		desired:  make(map[Key]Entry),
+		dirty:    make(map[Key]struct{}),
+		written:  make(map[Key]writeRec),
+		ownLease: make(map[int64]bool),
+		wake:     make(chan struct{}, 1),
+		resync:   make(chan struct{}, 1),
+		view:     control.NewState(),
+		since:    time.Now(),
+	}
+	b.dec = Decoder{Prefix: b.prefix, Local: cfg.Local.Unmap(), Serves: b.serves}
+	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		info := transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
+		t, err := info.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("control: tls: %w", err)
+		}
+		b.tls = t
+	}
+	return b, nil
+}
+
+func (b *Backend) serves(vni uint32) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.vnis[vni]
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// setLocked records the desired entry for k (or its absence, with ok
+// false) and wakes the writer when that changes anything. b.mu is held.
+func (b *Backend) setLocked(k Key, e Entry, ok bool) {
+	cur, had := b.desired[k]
+	if ok == had && cur == e {
+		return
+	}
+	if ok {
+		b.desired[k] = e
+	} else {
+		delete(b.desired, k)
+	}
+	b.dirty[k] = struct{}{}
+	signal(b.wake)
+}
+
+func (b *Backend) vtepKey(vni uint32) Key {
+	return Key{VNI: vni, Kind: KindVTEP, VTEP: b.dec.Local}
+}
+
+// Join implements control.Backend.
+func (b *Backend) Join(vni uint32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.vnis[vni] {
+		return
+	}
+	b.vnis[vni] = true
+	k := b.vtepKey(vni)
+	b.setLocked(k, Entry{Key: k, Port: b.cfg.Port}, true)
+	for k := range b.desired {
+		if k.VNI == vni {
+			b.dirty[k] = struct{}{}
+		}
+	}
+	signal(b.resync)
+}
+
+// Leave implements control.Backend.
+func (b *Backend) Leave(vni uint32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.vnis[vni] {
+		return
+	}
+	delete(b.vnis, vni)
+	for k := range b.desired {
+		if k.VNI == vni {
+			b.setLocked(k, Entry{}, false)
+		}
+	}
+	signal(b.resync)
+}
+
+// SetMAC implements control.Backend.
+func (b *Backend) SetMAC(vni uint32, mac control.MAC) {
+	k := Key{VNI: vni, Kind: KindMAC, MAC: mac}
+	b.mu.Lock()
+	b.setLocked(k, Entry{Key: Key{VNI: vni, Kind: KindMAC, MAC: mac, VTEP: b.dec.Local}}, true)
+	b.mu.Unlock()
+}
+
+// DelMAC implements control.Backend.
+func (b *Backend) DelMAC(vni uint32, mac control.MAC) {
+	b.mu.Lock()
+	b.setLocked(Key{VNI: vni, Kind: KindMAC, MAC: mac}, Entry{}, false)
+	b.mu.Unlock()
+}
+
+// SetIP implements control.Backend.
+func (b *Backend) SetIP(vni uint32, ip netip.Addr, mac control.MAC) {
+	ip = ip.Unmap()
+	k := Key{VNI: vni, Kind: KindIP, IP: ip}
+	b.mu.Lock()
+	b.setLocked(k, Entry{Key: Key{VNI: vni, Kind: KindIP, IP: ip, MAC: mac}}, true)
+	b.mu.Unlock()
+}
+
+// DelIP implements control.Backend.
+func (b *Backend) DelIP(vni uint32, ip netip.Addr) {
+	b.mu.Lock()
+	b.setLocked(Key{VNI: vni, Kind: KindIP, IP: ip.Unmap()}, Entry{}, false)
+	b.mu.Unlock()
+}
+
+// Status implements control.Backend.
+func (b *Backend) Status() control.Status {
+	st := control.Status{
+		Backend:   "etcd",
+		Endpoints: append([]string(nil), b.cfg.Endpoints...),
+		Local:     b.dec.Local.String(),
+		Revision:  b.revision.Load(),
+		LeaseID:   b.leaseID.Load(),
+		Errors:    b.C.ErrorMap(),
+	}
+	b.stMu.Lock()
+	st.Connected, st.Since = b.connected, b.since
+	b.stMu.Unlock()
+	per := make(map[uint32]*control.VNIEntries)
+	entry := func(vni uint32) *control.VNIEntries {
+		e := per[vni]
+		if e == nil {
+			e = &control.VNIEntries{VNI: vni}
+			per[vni] = e
+		}
+		return e
+	}
+	b.mu.Lock()
+	for vni := range b.vnis {
+		entry(vni)
+	}
+	for k := range b.desired {
+		switch k.Kind {
+		case KindMAC:
+			entry(k.VNI).LocalMACs++
+		case KindIP:
+			entry(k.VNI).LocalIPs++
+		}
+	}
+	st.Pending = len(b.dirty)
+	b.mu.Unlock()
+	b.viewMu.Lock()
+	for vni, v := range b.view.VNIs {
+		e := entry(vni)
+		e.RemoteVTEPs, e.RemoteMACs, e.RemoteIPs = len(v.VTEPs), len(v.MACs), len(v.IPs)
+	}
+	b.viewMu.Unlock()
+	for _, e := range per {
+		st.Entries = append(st.Entries, *e)
+	}
+	sort.Slice(st.Entries, func(i, j int) bool { return st.Entries[i].VNI < st.Entries[j].VNI })
+	return st
+}
+
+// Revision is the etcd revision the view is at.
+func (b *Backend) Revision() int64 { return b.revision.Load() }
+
+func (b *Backend) setConnected(up bool, why error) {
+	b.stMu.Lock()
+	defer b.stMu.Unlock()
+	if b.connected == up {
+		return
+	}
+	b.connected, b.since = up, time.Now()
+	if up {
+		b.log.Info("control: connected", "endpoints", b.cfg.Endpoints, "revision", b.revision.Load())
+	} else {
+		b.log.Warn("control: disconnected, keeping the last view", "endpoints", b.cfg.Endpoints, "err", why)
+	}
+}
+
+// Run implements control.Backend.
+func (b *Backend) Run(ctx context.Context) error {
+	ccfg := clientv3.Config{
+		Endpoints:            b.cfg.Endpoints,
+		TLS:                  b.tls,
+		Username:             b.cfg.Username,
+		Password:             b.cfg.Password,
+		DialTimeout:          requestTimeout,
+		DialKeepAliveTime:    b.cfg.KeepAliveTime,
+		DialKeepAliveTimeout: requestTimeout,
+		PermitWithoutStream:  true,
+		Logger:               zap.NewNop(),
+	}
+	var cli *clientv3.Client
+	bo := backoff{}
+	for {
+		var err error
+		if cli, err = clientv3.New(ccfg); err == nil {
+			break
+		}
+		b.C.Error(control.ReasonRequest)
+		b.setConnected(false, err)
+		if !bo.sleep(ctx) {
+			return ctx.Err()
+		}
+	}
+	defer cli.Close()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); b.monitor(ctx, cli) }()
+	go func() { defer wg.Done(); b.writer(ctx, cli) }()
+	b.watcher(ctx, cli)
+	wg.Wait()
+	b.setConnected(false, ctx.Err())
+	return ctx.Err()
+}
+
+// monitor follows the gRPC connection's state: a connection lost marks the
+// backend disconnected; one regained asks the watcher to list again.
+func (b *Backend) monitor(ctx context.Context, cli *clientv3.Client) {
+	conn := cli.ActiveConnection()
+	for {
+		s := conn.GetState()
+		if s == connectivity.Idle {
+			conn.Connect()
+		}
+		up := s == connectivity.Ready || s == connectivity.Idle
+		b.stMu.Lock()
+		was := b.linkUp
+		b.linkUp = up
+		b.stMu.Unlock()
+		switch {
+		case was && !up && s != connectivity.Shutdown:
+			b.setConnected(false, fmt.Errorf("connection %v", s))
+		case !was && up:
+			signal(b.resync)
+		}
+		if !conn.WaitForStateChange(ctx, s) {
+			return
+		}
+	}
+}
+
+// backoff doubles from minBackoff to maxBackoff.
+type backoff struct{ d time.Duration }
+
+func (bo *backoff) next() time.Duration {
+	switch {
+	case bo.d == 0:
+		bo.d = minBackoff
+	case bo.d < maxBackoff:
+		bo.d = min(2*bo.d, maxBackoff)
+	}
+	return bo.d
+}
+
+func (bo *backoff) reset() { bo.d = 0 }
+
+// sleep waits for the next backoff; false if ctx ended first.
+func (bo *backoff) sleep(ctx context.Context) bool {
+	t := time.NewTimer(bo.next())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// rateLog lets a few lines a second through and counts the rest.
+type rateLog struct {
+	mu      sync.Mutex
+	window  time.Time
+	n       int
+	dropped int
+}
+
+const logsPerSecond = 5
+
+func (r *rateLog) allow() (ok bool, dropped int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.window) >= time.Second {
+		r.window, r.n = now, 0
+		dropped, r.dropped = r.dropped, 0
+	}
+	if r.n >= logsPerSecond {
+		r.dropped++
+		return false, 0
+	}
+	r.n++
+	return true, dropped
+}
+
+// refuse counts and logs (at a limited rate) a refused key or value.
+func (b *Backend) refuse(err error) {
+	b.C.Error(ReasonOf(err))
+	if ok, dropped := b.badLog.allow(); ok {
+		b.log.Warn("control: entry refused", "reason", ReasonOf(err).String(), "err", err, "unlogged", dropped)
+	}
+}
