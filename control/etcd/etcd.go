@@ -93,6 +93,9 @@ type Backend struct {
 	// abandon makes Run end without revoking the lease, as a crash would
 	// (tests).
 	abandon atomic.Bool
+	// listed, when set, runs between a list and the watch that follows
+	// it (tests: compact under a watcher that has not started yet).
+	listed func(rev int64)
 }
 
 type writeRec struct {

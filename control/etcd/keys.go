@@ -59,6 +59,21 @@ type Entry struct {
 	Port uint16
 }
 
+// ID is the key alone: the Key with only the fields its Kind names, as
+// the maps of local entries are keyed.
+func (k Key) ID() Key {
+	id := Key{VNI: k.VNI, Kind: k.Kind}
+	switch k.Kind {
+	case KindVTEP:
+		id.VTEP = k.VTEP
+	case KindMAC:
+		id.MAC = k.MAC
+	case KindIP:
+		id.IP = k.IP
+	}
+	return id
+}
+
 // BadError is a refused key or value, with the Reason it is counted under.
 type BadError struct {
 	Reason control.Reason

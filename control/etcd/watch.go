@@ -43,6 +43,9 @@ func (b *Backend) watcher(ctx context.Context, cli *clientv3.Client) {
 		if up {
 			b.setConnected(true, nil)
 		}
+		if b.listed != nil {
+			b.listed(rev)
+		}
 		err = b.watch(ctx, cli, rev)
 		switch {
 		case ctx.Err() != nil:
@@ -154,10 +157,11 @@ func (b *Backend) decode(kv *mvccpb.KeyValue) (Entry, bool, error) {
 		ours = b.ownLease[kv.Lease]
 	}
 	if !ours {
-		if rec, ok := b.written[e.Key]; ok && kv.ModRevision > rec.rev {
-			delete(b.written, e.Key)
-			delete(b.desired, e.Key)
-			delete(b.dirty, e.Key)
+		id := e.ID()
+		if rec, ok := b.written[id]; ok && kv.ModRevision > rec.rev {
+			delete(b.written, id)
+			delete(b.desired, id)
+			delete(b.dirty, id)
 		}
 	}
 	return e, !ours, nil
@@ -183,7 +187,7 @@ func (b *Backend) apply(evs []control.Event, ev *clientv3.Event) []control.Event
 		return evs
 	}
 	if !remote {
-		return b.remove(evs, e.Key)
+		return b.remove(evs, e.ID())
 	}
 	b.viewMu.Lock()
 	defer b.viewMu.Unlock()

@@ -181,7 +181,7 @@ func (b *Backend) reconcile(ctx context.Context, cli *clientv3.Client, lease cli
 	for len(dels) > 0 {
 		d := dels[0]
 		tctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		_, err := cli.Txn(tctx).
+		resp, err := cli.Txn(tctx).
 			If(clientv3.Compare(clientv3.ModRevision(d.key), "=", d.rec.rev)).
 			Then(clientv3.OpDelete(d.key)).Commit()
 		cancel()
@@ -190,7 +190,10 @@ func (b *Backend) reconcile(ctx context.Context, cli *clientv3.Client, lease cli
 			return err
 		}
 		b.C.Txns.Add(1)
-		b.C.Deletes.Add(1)
+		if resp.Succeeded {
+			b.C.Deletes.Add(1)
+		}
+		b.log.Debug("control: delete", "key", d.key, "rev", d.rec.rev, "deleted", resp.Succeeded)
 		b.mu.Lock()
 		if b.written[d.k] == d.rec {
 			delete(b.written, d.k)
