@@ -289,12 +289,12 @@ func startVTEP(t *testing.T, s *etcdServer, local string, tweak func(*Config)) *
 	t.Helper()
 	v := &vtepd{sink: newRecSink(), done: make(chan error, 1)}
 	cfg := Config{
-		Endpoints:     []string{s.clientURL},
-		Prefix:        "/vtepd",
-		LeaseTTL:      2 * time.Second,
-		Local:         netip.MustParseAddr(local),
-		Sink:          v.sink,
-		Log:           testLogger(t, local),
+		Endpoints: []string{s.clientURL},
+		Prefix:    "/vtepd",
+		LeaseTTL:  2 * time.Second,
+		Local:     netip.MustParseAddr(local),
+		Sink:      v.sink,
+		Log:       testLogger(t, local),
 	}
 	if tweak != nil {
 		tweak(&cfg)
