@@ -4,8 +4,9 @@ GO       ?= go
 GOFLAGS  ?=
 BIN      := bin
 PKGS     := ./...
-# Debian packages the tests, the demo and the benchmarks run.
-DEB_DEPS := iproute2 iputils-ping iperf3 curl procps
+# Debian packages the tests, the demo and the benchmarks run (etcd: the
+# control plane tests start their own server, /usr/bin/etcd).
+DEB_DEPS := iproute2 iputils-ping iperf3 curl procps etcd-server etcd-client
 # `make fuzz` runs every fuzz target for FUZZTIME; `make test` runs each
 # for a fixed number of inputs instead (a time limit can end a run while
 # the fuzzer minimises, which Go reports as a failure).

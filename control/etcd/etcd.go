@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/vtepd/vtepd/control"
@@ -29,8 +31,11 @@ const (
 	// maxTxnOps is etcd's default --max-txn-ops.
 	maxTxnOps      = 128
 	requestTimeout = 5 * time.Second
+	// keepAliveTimeout is how long a gRPC keepalive ping may go
+	// unanswered before the connection counts as lost.
+	keepAliveTimeout = 3 * time.Second
 	minBackoff     = 100 * time.Millisecond
-	maxBackoff     = 5 * time.Second
+	maxBackoff     = 2 * time.Second
 )
 
 // Config configures a Backend. Zero fields take the defaults above.
@@ -87,6 +92,7 @@ type Backend struct {
 	linkUp    bool
 	since     time.Time
 
+	watching atomic.Bool // a list succeeded and its watch runs
 	revision atomic.Int64
 	leaseID  atomic.Int64
 
@@ -327,6 +333,13 @@ func (b *Backend) setConnected(up bool, why error) {
 	}
 }
 
+// link reports whether the gRPC connection is up.
+func (b *Backend) link() bool {
+	b.stMu.Lock()
+	defer b.stMu.Unlock()
+	return b.linkUp
+}
+
 // Run implements control.Backend.
 func (b *Backend) Run(ctx context.Context) error {
 	ccfg := clientv3.Config{
@@ -336,9 +349,16 @@ func (b *Backend) Run(ctx context.Context) error {
 		Password:             b.cfg.Password,
 		DialTimeout:          requestTimeout,
 		DialKeepAliveTime:    b.cfg.KeepAliveTime,
-		DialKeepAliveTimeout: requestTimeout,
+		DialKeepAliveTimeout: keepAliveTimeout,
 		PermitWithoutStream:  true,
 		Logger:               zap.NewNop(),
+		// Reconnect within a couple of seconds of etcd's return (gRPC's
+		// default backoff grows to two minutes), so that we republish
+		// before the leases that a restarted etcd extends run out.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: minBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
+			MinConnectTimeout: requestTimeout,
+		})},
 	}
 	var cli *clientv3.Client
 	bo := backoff{}
@@ -368,6 +388,7 @@ func (b *Backend) Run(ctx context.Context) error {
 // backend disconnected; one regained asks the watcher to list again.
 func (b *Backend) monitor(ctx context.Context, cli *clientv3.Client) {
 	conn := cli.ActiveConnection()
+	everUp := false
 	for {
 		s := conn.GetState()
 		if s == connectivity.Idle {
@@ -381,9 +402,10 @@ func (b *Backend) monitor(ctx context.Context, cli *clientv3.Client) {
 		switch {
 		case was && !up && s != connectivity.Shutdown:
 			b.setConnected(false, fmt.Errorf("connection %v", s))
-		case !was && up:
+		case !was && up && everUp:
 			signal(b.resync)
 		}
+		everUp = everUp || up
 		if !conn.WaitForStateChange(ctx, s) {
 			return
 		}

@@ -226,7 +226,7 @@ type recSink struct {
 	mu         sync.Mutex
 	state      *control.State
 	syncs      int
-	emptySyncs int
+	emptySyncs int // Syncs that emptied a non-empty view
 	events     []control.Event
 }
 
@@ -236,8 +236,8 @@ func (r *recSink) Sync(s *control.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.syncs++
-	if s.Len() == 0 {
-		r.emptySyncs++
+	if s.Len() == 0 && r.state.Len() > 0 {
+		r.emptySyncs++ // a Sync that emptied a view
 	}
 	r.events = append(r.events, control.Diff(r.state, s)...)
 	r.state = s
@@ -287,6 +287,12 @@ type vtepd struct {
 
 func startVTEP(t *testing.T, s *etcdServer, local string, tweak func(*Config)) *vtepd {
 	t.Helper()
+	return startVTEPWith(t, s, local, tweak, nil)
+}
+
+// startVTEPWith runs setup on the backend before Run.
+func startVTEPWith(t *testing.T, s *etcdServer, local string, tweak func(*Config), setup func(*Backend)) *vtepd {
+	t.Helper()
 	v := &vtepd{sink: newRecSink(), done: make(chan error, 1)}
 	cfg := Config{
 		Endpoints: []string{s.clientURL},
@@ -304,6 +310,9 @@ func startVTEP(t *testing.T, s *etcdServer, local string, tweak func(*Config)) *
 		t.Fatal(err)
 	}
 	v.b = b
+	if setup != nil {
+		setup(b)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	v.cancel = cancel
 	go func() { v.done <- b.Run(ctx) }()
@@ -334,3 +343,5 @@ func (w testWriter) Write(p []byte) (int, error) {
 func testLogger(t *testing.T, name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t, name}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -37,16 +37,15 @@ func (b *Backend) watcher(ctx context.Context, cli *clientv3.Client) {
 			continue
 		}
 		bo.reset()
-		b.stMu.Lock()
-		up := b.linkUp
-		b.stMu.Unlock()
-		if up {
+		b.watching.Store(true)
+		if b.link() && b.leaseID.Load() != 0 {
 			b.setConnected(true, nil)
 		}
 		if b.listed != nil {
 			b.listed(rev)
 		}
 		err = b.watch(ctx, cli, rev)
+		b.watching.Store(false)
 		switch {
 		case ctx.Err() != nil:
 			return

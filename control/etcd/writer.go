@@ -88,7 +88,11 @@ func (b *Backend) grant(ctx context.Context, cli *clientv3.Client, ttl int64) (c
 		kcancel()
 		return 0, nil, nil, err
 	}
-	b.C.Leases.Add(1)
+	if b.C.Leases.Add(1) > 1 {
+		// Registered again after a loss: list again too, since what
+		// led to the loss (an outage) may have hidden changes.
+		signal(b.resync)
+	}
 	b.mu.Lock()
 	b.ownLease[int64(g.ID)] = true
 	clear(b.written)
@@ -98,13 +102,19 @@ func (b *Backend) grant(ctx context.Context, cli *clientv3.Client, ttl int64) (c
 	b.mu.Unlock()
 	b.leaseID.Store(int64(g.ID))
 	b.log.Info("control: lease granted", "lease", int64(g.ID), "ttl", ttl)
+	if b.watching.Load() && b.link() {
+		b.setConnected(true, nil)
+	}
 	return g.ID, ch, kcancel, nil
 }
 
+// loseLease: our registration is gone, so we are not connected until a
+// new lease is granted and a list has resynced the view.
 func (b *Backend) loseLease(id clientv3.LeaseID, why error) {
 	b.C.Error(control.ReasonLease)
 	b.leaseID.Store(0)
 	b.log.Warn("control: lease lost, registering again", "lease", int64(id), "err", why)
+	b.setConnected(false, why)
 }
 
 type putOp struct {

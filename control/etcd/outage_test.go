@@ -1,0 +1,213 @@
+package etcd
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vtepd/vtepd/control"
+)
+
+func converged(s *control.State) bool {
+	v := s.VNIs[1]
+	return v != nil && len(v.VTEPs) == 1 && len(v.MACs) == 1 && len(v.IPs) == 1
+}
+
+func startPair(t *testing.T, s *etcdServer) (a, b *vtepd) {
+	t.Helper()
+	a = startVTEP(t, s, addrA.String(), nil)
+	b = startVTEP(t, s, addrB.String(), nil)
+	a.b.SetMAC(1, mac(1))
+	a.b.SetIP(1, ip1, mac(1))
+	b.b.SetMAC(1, mac(2))
+	b.b.SetIP(1, ip6, mac(2))
+	a.b.Join(1)
+	b.b.Join(1)
+	waitFor(t, a.sink, 5*time.Second, "A sees B", converged)
+	waitFor(t, b.sink, 5*time.Second, "B sees A", converged)
+	return a, b
+}
+
+func waitConnected(t *testing.T, v *vtepd, want bool, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for v.b.Status().Connected != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("connected not %v within %v: %+v", want, d, v.b.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// etcd stopped (SIGSTOP) for longer than the lease TTL: the last view is
+// kept, never replaced by an empty one; when etcd is back both vtepds
+// notice their leases are gone, register again, republish, and resync.
+func TestIntegrationOutagePaused(t *testing.T) {
+	s := startEtcd(t)
+	a, b := startPair(t, s)
+	syncs := a.b.C.Syncs.Load()
+
+	s.signal(syscall.SIGSTOP)
+	waitConnected(t, a, false, 15*time.Second)
+	time.Sleep(3 * time.Second) // past the 2s TTL
+	if !a.sink.view(converged) || !b.sink.view(converged) || a.sink.emptySyncs+b.sink.emptySyncs != 0 {
+		t.Fatal("the view was not kept through the outage")
+	}
+	s.signal(syscall.SIGCONT)
+
+	for _, v := range []*vtepd{a, b} {
+		waitConnected(t, v, true, 20*time.Second)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for a.b.C.Leases.Load() < 2 || b.b.C.Leases.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("leases not granted again: A %d, B %d", a.b.C.Leases.Load(), b.b.C.Leases.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor(t, a.sink, 10*time.Second, "A sees B again", converged)
+	waitFor(t, b.sink, 10*time.Second, "B sees A again", converged)
+	// Converged on the new leases, and stays so once the old ones expire.
+	time.Sleep(3 * time.Second)
+	waitFor(t, a.sink, time.Second, "A still sees B", converged)
+	if a.b.C.Syncs.Load() <= syncs {
+		t.Error("no resync after the outage")
+	}
+	// When the paused etcd resumes it expires every lease at once, so
+	// each side may see the other's entries go until they are
+	// republished: that is etcd's state, not an error turned into one.
+	t.Logf("Syncs that emptied a view after etcd resumed: A %d, B %d", a.sink.emptySyncs, b.sink.emptySyncs)
+	for _, v := range []*vtepd{a, b} {
+		if v.b.C.Errors[control.ReasonLease].Load() == 0 {
+			t.Error("lease loss not counted")
+		}
+	}
+}
+
+// etcd killed and restarted on the same data after more than the TTL: the
+// view is kept while it is down; afterwards a resync and a republish on a
+// new lease, and the keys of the old lease expire without leaving a hole.
+func TestIntegrationOutageRestart(t *testing.T) {
+	s := startEtcd(t)
+	a, b := startPair(t, s)
+	s.kill()
+	waitConnected(t, a, false, 15*time.Second)
+	time.Sleep(3 * time.Second)
+	if !a.sink.view(converged) || !b.sink.view(converged) || a.sink.emptySyncs+b.sink.emptySyncs != 0 {
+		t.Fatal("the view was not kept through the outage")
+	}
+	s.start()
+	for _, v := range []*vtepd{a, b} {
+		waitConnected(t, v, true, 20*time.Second)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for a.b.C.Leases.Load() < 2 || b.b.C.Leases.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("leases not granted again: A %d, B %d", a.b.C.Leases.Load(), b.b.C.Leases.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // the old leases expire
+	waitFor(t, a.sink, 5*time.Second, "A sees B", converged)
+	waitFor(t, b.sink, 5*time.Second, "B sees A", converged)
+	c := s.client()
+	resp, err := c.Get(context.Background(), "/vtepd/v1/vni/1/mac/02:00:00:00:00:01")
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease != a.b.leaseID.Load() {
+		t.Fatalf("A's MAC key is not on A's new lease: %v %v", resp, err)
+	}
+	for _, v := range []*vtepd{a, b} {
+		if n := v.sink.emptySyncs; n != 0 {
+			t.Errorf("%d empty Syncs", n)
+		}
+	}
+}
+
+// A compaction that overtakes the watch makes the backend list again and
+// Sync the difference.
+func TestIntegrationCompaction(t *testing.T) {
+	s := startEtcd(t)
+	c := s.client()
+	once := make(chan struct{}, 1)
+	once <- struct{}{}
+	hook := func(rev int64) {
+		select {
+		case <-once:
+		default:
+			return
+		}
+		// Between the list and the watch: changes, then a compaction
+		// past them, so the watch from rev+1 cannot be served.
+		ctx := context.Background()
+		c.Put(ctx, "/vtepd/v1/vni/1/mac/02:00:00:00:00:05", `{"vtep":"198.18.0.5"}`)
+		r, err := c.Put(ctx, "/vtepd/v1/vni/1/vtep/198.18.0.5", `{"port":4790}`)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := c.Compact(ctx, r.Header.Revision); err != nil {
+			t.Error(err)
+		}
+	}
+	a := startVTEPWith(t, s, addrA.String(), nil, func(b *Backend) {
+		b.listed = hook
+		b.Join(1)
+	})
+	waitFor(t, a.sink, 10*time.Second, "resync after compaction", func(s *control.State) bool {
+		v := s.VNIs[1]
+		return v != nil && v.VTEPs[netipAddr("198.18.0.5")] == 4790 && v.MACs[mac(5)] == netipAddr("198.18.0.5")
+	})
+	if a.b.C.Errors[control.ReasonCompacted].Load() == 0 {
+		t.Error("compaction not counted")
+	}
+	if a.b.C.Syncs.Load() < 2 {
+		t.Error("no second list")
+	}
+}
+
+// In steady state the only requests to etcd are lease keepalives:
+// refreshing every local entry costs nothing.
+func TestIntegrationSteadyState(t *testing.T) {
+	s := startEtcd(t)
+	a, b := startPair(t, s)
+	for i := 0; i < 50; i++ {
+		a.b.SetMAC(1, mac(byte(10+i)))
+	}
+	waitFor(t, b.sink, 5*time.Second, "B sees A's MACs", func(s *control.State) bool { return len(s.VNIs[1].MACs) == 51 })
+	time.Sleep(500 * time.Millisecond)
+
+	writes := func() float64 {
+		return s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Txn"`) +
+			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Put"`) +
+			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Range"`) +
+			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="DeleteRange"`) +
+			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="LeaseGrant"`)
+	}
+	keepalives := func() float64 {
+		return s.metric(`grpc_server_msg_received_total{grpc_method="LeaseKeepAlive"`)
+	}
+	w0, k0 := writes(), keepalives()
+	txns := a.b.C.Txns.Load() + b.b.C.Txns.Load()
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		for i := 0; i < 50; i++ {
+			a.b.SetMAC(1, mac(byte(10+i)))
+		}
+		a.b.SetMAC(1, mac(1))
+		a.b.SetIP(1, ip1, mac(1))
+		b.b.SetMAC(1, mac(2))
+		b.b.Join(1)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if w := writes() - w0; w != 0 {
+		t.Errorf("%v requests other than keepalives in steady state", w)
+	}
+	if n := a.b.C.Txns.Load() + b.b.C.Txns.Load() - txns; n != 0 {
+		t.Errorf("%d transactions sent in steady state", n)
+	}
+	if k := keepalives() - k0; k == 0 {
+		t.Error("no keepalives seen: is the metric there?")
+	} else {
+		t.Logf("%v keepalives in 3s from two vtepds (ttl 2s)", k)
+	}
+}
