@@ -34,8 +34,8 @@ const (
 	// keepAliveTimeout is how long a gRPC keepalive ping may go
 	// unanswered before the connection counts as lost.
 	keepAliveTimeout = 3 * time.Second
-	minBackoff     = 100 * time.Millisecond
-	maxBackoff     = 2 * time.Second
+	minBackoff       = 100 * time.Millisecond
+	maxBackoff       = 2 * time.Second
 )
 
 // Config configures a Backend. Zero fields take the defaults above.
