@@ -181,7 +181,8 @@ func (s *etcdServer) signal(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.cmd.Process.Signal(sig); err != nil {
-		s.t.Fatal(err)
+		// Say how it ended: something outside the test may have killed it.
+		s.t.Fatalf("etcd: %v: %v", err, s.cmd.ProcessState)
 	}
 }
 
