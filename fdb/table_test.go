@@ -850,10 +850,14 @@ func TestAllocs(t *testing.T) {
 	tb := New()
 	tb.SetNetwork(1, Network{MaxEntries: 1 << 20, Ageing: time.Minute})
 	tb.SetNetwork(2, Network{MaxEntries: 0, Ageing: time.Minute})
+	tb.SetNetwork(4, Network{}) // control entries only
 	const n = 4096
 	r1, r2 := addr("192.0.2.1"), addr("2001:db8::2")
 	for i := range n {
 		tb.Learn(1, mac(i), r1, 0)
+		if _, err := tb.AddControl(4, mac(i), r1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	now := int64(0)
 	i := 0
@@ -883,6 +887,20 @@ func TestAllocs(t *testing.T) {
 				t.Fatal("not added")
 			}
 		}},
+		{"AddControl unchanged", func() { tb.AddControl(4, next(), r1) }},
+		{"AddControl move", func() {
+			m := next()
+			tb.AddControl(4, m, r2)
+			tb.AddControl(4, m, r1)
+		}},
+		{"DeleteControl and AddControl again", func() {
+			m := next()
+			tb.DeleteControl(4, m, r1)
+			if changed, err := tb.AddControl(4, m, r1); !changed || err != nil {
+				t.Fatal("not added:", err)
+			}
+		}},
+		{"Learn ignored by a control entry", func() { tb.Learn(4, next(), r2, now) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f() // warm up: let the free lists reach their steady size
