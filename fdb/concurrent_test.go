@@ -12,12 +12,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestConcurrent runs learners, readers, deleters, expirers and a network
-// reconfigurer on a small key space at once, so that they collide, then
-// checks that the counters agree with the entries. Run it with -race.
+// TestConcurrent runs learners, readers, deleters, expirers, a control
+// plane's installs and withdrawals, and a network reconfigurer on a small
+// key space at once, so that they collide, then checks that the counters
+// agree with the entries. Run it with -race.
 func TestConcurrent(t *testing.T) {
 	const (
 		maxEntries = 40
+		maxControl = 30
 		macs       = 64
 		workers    = 8
 	)
@@ -33,6 +35,7 @@ func TestConcurrent(t *testing.T) {
 	for _, v := range vnis {
 		tb.SetNetwork(v, net)
 	}
+	tb.SetLimits(Limits{MaxControl: maxControl})
 	remotes := []netip.Addr{addr("192.0.2.1"), addr("192.0.2.2"), addr("2001:db8::3")}
 	var clock atomic.Int64 // shared fake monotonic clock, nanoseconds
 	var done atomic.Int64  // operations completed by all workers
@@ -47,19 +50,26 @@ func TestConcurrent(t *testing.T) {
 				vni := vnis[rng.IntN(len(vnis))]
 				m := mac(rng.IntN(macs))
 				switch p := rng.IntN(100); {
-				case p < 55:
+				case p < 50:
 					tb.Learn(vni, m, remotes[rng.IntN(len(remotes))], now)
-				case p < 80:
+				case p < 75:
 					tb.Lookup(vni, m)
-				case p < 88:
+				case p < 82:
 					tb.Delete(vni, m)
-				case p < 92:
+				case p < 85:
 					tb.AddStatic(vni, m, remotes[0]) // may race with RemoveNetwork
-				case p < 96:
+				case p < 90:
+					tb.AddControl(vni, m, remotes[rng.IntN(len(remotes))]) // and so may this
+				case p < 93:
+					tb.DeleteControl(vni, m, remotes[rng.IntN(len(remotes))])
+				case p < 97:
 					tb.Expire(now)
 				default:
 					if s, ok := tb.Stats(vni); ok && s.Learned > maxEntries {
 						t.Errorf("VNI %d: %d learned entries, cap %d", vni, s.Learned, maxEntries)
+					}
+					if c := tb.GlobalStats().Control; c > maxControl {
+						t.Errorf("%d control entries, cap %d", c, maxControl)
 					}
 				}
 			}
@@ -86,7 +96,7 @@ func TestConcurrent(t *testing.T) {
 			t.Fatalf("VNI %d missing", v)
 		}
 		t.Logf("VNI %d: %+v", v, s)
-		got := Stats{Learned: s.Learned, Static: s.Static}
+		got := Stats{Learned: s.Learned, Static: s.Static, Control: s.Control}
 		if diff := cmp.Diff(counted[v], got); diff != "" {
 			t.Errorf("VNI %d: Stats counts differ from Entries (-entries +stats):\n%s", v, diff)
 		}

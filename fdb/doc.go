@@ -1,7 +1,7 @@
 // Package fdb owns the forwarding database: the map from (VNI, inner MAC) to
-// the remote VTEP's underlay address, filled by static configuration and by
-// learning from received datagrams, aged out with a caller-supplied clock and
-// bounded per VNI.
+// the remote VTEP's underlay address, filled by static configuration, by a
+// control plane and by learning from received datagrams, aged out with a
+// caller-supplied clock and bounded per VNI.
 //
 // The table is sharded, and read without locks: Lookup, and Learn when it
 // only refreshes an entry, take no lock and write no shared memory (but
@@ -22,6 +22,25 @@
 // MaxMoves times within a second of the caller's clock refuses to move
 // (Damped) until MoveHold has passed, while refreshes from its current
 // remote go on.
+//
+// Entry types and precedence. An entry has one of three types, by where it
+// came from: Static (configuration, AddStatic), Control (a control plane's
+// MAC route, AddControl) and Learned (Learn). A key holds one entry, and
+// the types rank in that order: static over control, control over
+// learned. AddStatic replaces an entry of any type; AddControl replaces a
+// learned entry and is refused with ErrStaticEntry by a static one; Learn
+// changes neither a static nor a control entry, and does not refresh
+// them, as configuration and the control plane know better than a
+// datagram where a MAC is. Only learned entries age, move by learning and
+// count against the learning caps. Control entries have a table-wide cap
+// of their own, Limits.MaxControl, so that a control plane gone wrong
+// cannot fill memory; AddControl is refused with ErrControlFull, and
+// counted, when it would take their number beyond it. A control plane withdraws its route with
+// DeleteControl, which removes the entry only if it is still a control
+// entry pointing at the route's remote; Delete removes any entry, and
+// RemoveNetwork all of a VNI's. The table does not remember a route it
+// refused: the control plane installs it again when it can (control.go
+// says why it works that way).
 //
 // Time is a caller-chosen monotonic nanosecond count passed as now to
 // Learn, Expire and Entries. The engine reads its clock once per batch of
@@ -103,22 +122,27 @@
 // even when learners in different shards race for the last slot. The
 // table-wide count of learned entries is taken the same way, after the
 // VNI's (and given back to it if the table is full), and is given back
-// wherever a learned entry goes or turns static. The state of move damping
+// wherever a learned entry goes or changes type. The table-wide count of
+// control entries, which has no per-VNI cap, is taken in the same way
+// under Limits.MaxControl. The state of move damping
 // (moves in the current second, or the end of a hold) is kept per entry
 // beside its last-seen time, and only read and written under the shard's
 // lock: a move takes the lock anyway, so readers never look at it.
 //
 // Removal. RemoveNetwork unpublishes the VNI and marks its state removed,
-// then sweeps the shards. A Learn or AddStatic that looked the state up
-// before the removal checks the mark under the shard lock and gives up, so
-// nothing is inserted behind the sweep. Each entry points at the state that
-// counts it, so counts stay exact even when a VNI is removed and created
-// again while datagrams for it are in flight.
+// then sweeps the shards. A Learn, AddStatic or AddControl that looked the
+// state up before the removal checks the mark under the shard lock and
+// gives up, so nothing is inserted behind the sweep. Each entry points at
+// the state that counts it, so counts stay exact even when a VNI is
+// removed and created again while datagrams for it are in flight.
 //
 // # Files
 //
 //   - table.go: the Table and its data path: New, Lookup, Learn, AddStatic,
-//     Delete, Expire and Entries, and the types they take and return.
+//     Delete, Expire and Entries, the types they take and return, and the
+//     errors of AddStatic and AddControl.
+//   - control.go: the entries of a control plane: AddControl and
+//     DeleteControl, and why a withdrawal names its remote.
 //   - slots.go: the lock-free structure that readers probe: the shards,
 //     their open-addressing tables of slots, the layout of a slot's key
 //     and meta words, the hash, the seqlock and busy bit, the writers'
@@ -127,7 +151,8 @@
 //   - remotes.go: the interning of IPv6 remote addresses, and the IPv4
 //     addresses that a slot holds itself.
 //   - limits.go: the learning caps (a VNI's MaxEntries, the table-wide
-//     Limits.MaxLearned) and move damping, with SetLimits and GlobalStats.
+//     Limits.MaxLearned), move damping, and the cap on control entries
+//     (Limits.MaxControl), with SetLimits and GlobalStats.
 //   - networks.go: the per-VNI settings and counters, SetNetwork,
 //     RemoveNetwork and its sweep, and Stats.
 //   - mac.go: the MAC type and its text form.

@@ -1,6 +1,8 @@
 package fdb
 
 import (
+	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -320,6 +322,201 @@ func TestMoveDampingSurvivesRelocation(t *testing.T) {
 	st, _ := tb.Stats(1)
 	if diff := cmp.Diff(Stats{Learned: 1, LearnedTotal: 100, Moves: 2, Damped: 3}, st); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+	checkInvariants(t, tb)
+}
+
+// TestControlCap checks that Limits.MaxControl caps the control entries
+// of all VNIs together, exactly, that refusals are counted in the VNI and
+// table-wide, that every way a control entry goes gives its room back,
+// and that the learning caps and the control cap count apart.
+func TestControlCap(t *testing.T) {
+	tb := New()
+	tb.SetNetwork(1, Network{MaxEntries: 2, Ageing: time.Minute})
+	tb.SetNetwork(2, Network{MaxEntries: 2})
+	tb.SetLimits(Limits{MaxLearned: 3, MaxControl: 4})
+	r1, r2 := addr("192.0.2.1"), addr("192.0.2.2")
+	add := func(vni uint32, i int, remote netip.Addr, changed bool, want error) {
+		t.Helper()
+		c, err := tb.AddControl(vni, mac(i), remote)
+		if c != changed || !errors.Is(err, want) {
+			t.Errorf("AddControl(%d, %v, %v) = %v, %v; want %v, %v", vni, mac(i), remote, c, err, changed, want)
+		}
+	}
+	wantGlobal := func(want GlobalStats) {
+		t.Helper()
+		if diff := cmp.Diff(want, tb.GlobalStats()); diff != "" {
+			t.Errorf("GlobalStats (-want +got):\n%s", diff)
+		}
+		checkInvariants(t, tb)
+	}
+
+	// Learning fills its own caps; control entries are not refused by
+	// them, nor learned ones by the control cap.
+	tb.Learn(1, mac(1), r1, 0)
+	tb.Learn(1, mac(2), r1, 0)
+	tb.Learn(2, mac(1), r1, 0)
+	add(1, 3, r1, true, nil)
+	add(1, 4, r1, true, nil)
+	add(2, 3, r1, true, nil)
+	wantGlobal(GlobalStats{Learned: 3, Control: 3})
+	if r := tb.Learn(2, mac(2), r1, 0); r != Refused {
+		t.Errorf("Learn past MaxLearned = %v", r)
+	}
+	// Taking over a learned entry takes control room and gives learning
+	// room back.
+	add(1, 1, r2, true, nil)
+	wantGlobal(GlobalStats{Learned: 2, Refused: 1, Control: 4})
+	if r := tb.Learn(2, mac(2), r1, 0); r != Added {
+		t.Errorf("Learn with room again = %v", r)
+	}
+
+	// Full: new entries and takeovers are refused, and counted; changes
+	// of existing control entries go on.
+	add(2, 4, r1, false, ErrControlFull)
+	add(1, 2, r1, false, ErrControlFull) // learned, and stays so
+	add(1, 3, r2, true, nil)
+	add(1, 3, r2, false, nil)
+	wantGlobal(GlobalStats{Learned: 3, Refused: 1, Control: 4, ControlRefused: 2})
+	for vni, want := range map[uint32]uint64{1: 1, 2: 1} {
+		if st, _ := tb.Stats(vni); st.ControlRefused != want {
+			t.Errorf("VNI %d: ControlRefused %d, want %d", vni, st.ControlRefused, want)
+		}
+	}
+	if e := tb.Entries(0); e[1].MAC != mac(2) || e[1].Type != Learned {
+		t.Errorf("a refused takeover changed the learned entry: %+v", e[1])
+	}
+
+	// DeleteControl, Delete, AddStatic and RemoveNetwork give room back;
+	// a withdrawal that finds nothing does not.
+	tb.DeleteControl(1, mac(3), r1) // it moved to r2
+	add(2, 4, r1, false, ErrControlFull)
+	tb.DeleteControl(1, mac(3), r2)
+	add(2, 4, r1, true, nil)
+	tb.Delete(2, mac(4))
+	add(2, 5, r1, true, nil)
+	if err := tb.AddStatic(2, mac(5), r1); err != nil {
+		t.Fatal(err)
+	}
+	add(2, 6, r1, true, nil)
+	wantGlobal(GlobalStats{Learned: 3, Refused: 1, Control: 4, ControlRefused: 3})
+	tb.RemoveNetwork(1)
+	wantGlobal(GlobalStats{Learned: 2, Refused: 1, Control: 2, ControlRefused: 3})
+	add(2, 7, r1, true, nil)
+	add(2, 8, r1, true, nil)
+	add(2, 9, r1, false, ErrControlFull)
+
+	// Expire leaves control entries, and their room, alone.
+	if n := tb.Expire(int64(1000 * time.Hour)); n != 0 {
+		t.Errorf("Expire removed %d", n)
+	}
+	add(2, 9, r1, false, ErrControlFull)
+
+	// Lowering the cap keeps the entries; zero lifts it.
+	tb.SetLimits(Limits{MaxControl: 1})
+	add(2, 9, r1, false, ErrControlFull)
+	wantGlobal(GlobalStats{Learned: 2, Refused: 1, Control: 4, ControlRefused: 6})
+	tb.SetLimits(Limits{})
+	add(2, 9, r1, true, nil)
+	wantGlobal(GlobalStats{Learned: 2, Refused: 1, Control: 5, ControlRefused: 6})
+}
+
+// TestControlCapConcurrent races writers in several VNIs (and shards) for
+// the last units of the control cap, some of them taking over learned
+// entries: exactly the cap's worth are installed. Then it churns with
+// withdrawals, deletes and learning, and checks the counters against the
+// entries. Run it with -race.
+func TestControlCapConcurrent(t *testing.T) {
+	const (
+		capacity = 100
+		workers  = 8
+	)
+	vnis := []uint32{1, 2, 3, 4}
+	tb := New()
+	for _, v := range vnis {
+		tb.SetNetwork(v, Network{MaxEntries: 1000, Ageing: 10 * time.Millisecond})
+	}
+	tb.SetLimits(Limits{MaxControl: capacity})
+	remote := addr("192.0.2.1")
+	for n := range 400 {
+		if n%4 == 0 {
+			tb.Learn(vnis[n%len(vnis)], mac(n), remote, 0)
+		}
+	}
+
+	var stop atomic.Bool
+	var over atomic.Int64
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		for !stop.Load() {
+			if n := tb.GlobalStats().Control; n > capacity {
+				over.Store(int64(n))
+			}
+		}
+	})
+
+	var added, refused atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range 50 {
+				n := w*50 + i
+				switch _, err := tb.AddControl(vnis[n%len(vnis)], mac(n), remote); {
+				case err == nil:
+					added.Add(1)
+				case errors.Is(err, ErrControlFull):
+					refused.Add(1)
+				default:
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if added.Load() != capacity || refused.Load() != workers*50-capacity {
+		t.Errorf("added %d, refused %d; want %d and %d", added.Load(), refused.Load(), capacity, workers*50-capacity)
+	}
+	if g := tb.GlobalStats(); g.Control != capacity || g.ControlRefused != uint64(refused.Load()) {
+		t.Errorf("GlobalStats() = %+v, want %d control, %d refused", g, capacity, refused.Load())
+	}
+	checkInvariants(t, tb)
+
+	var clock atomic.Int64
+	for w := range workers {
+		wg.Go(func() {
+			for i := range 3000 {
+				n := (w*3000 + i*7) % 400
+				vni := vnis[n%len(vnis)]
+				now := clock.Add(int64(10 * time.Microsecond))
+				switch i % 8 {
+				case 0:
+					tb.DeleteControl(vni, mac(n), remote)
+				case 1:
+					tb.Delete(vni, mac(n))
+				case 2:
+					tb.Expire(now)
+				case 3, 4:
+					tb.Learn(vni, mac(n), remote, now)
+				default:
+					tb.AddControl(vni, mac(n), remote)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stop.Store(true)
+	watch.Wait()
+	if n := over.Load(); n != 0 {
+		t.Errorf("%d control entries, over the cap of %d", n, capacity)
+	}
+	control := 0
+	for _, e := range tb.Entries(0) {
+		if e.Type == Control {
+			control++
+		}
+	}
+	if g := tb.GlobalStats(); control > capacity || g.Control != control {
+		t.Errorf("%d control entries, GlobalStats says %d, cap %d", control, g.Control, capacity)
 	}
 	checkInvariants(t, tb)
 }

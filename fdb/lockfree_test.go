@@ -1,6 +1,7 @@
 package fdb
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -43,8 +44,8 @@ func remoteOwner(a netip.Addr) int {
 }
 
 // TestLockFreeReaders runs lock-free readers (Lookup, and Learn's
-// refreshes) against writers that add, move, delete, age out and sweep
-// entries, all in one shard, so that its table grows, shifts entries back
+// refreshes) against writers that add, move, take over, withdraw, delete,
+// age out and sweep entries, all in one shard, so that its table grows, shifts entries back
 // on every removal, and is dropped and rebuilt from nothing. Every remote
 // a lookup returns must be one that its key may have, keys never added
 // must never be found, and static keys must be found whenever they were
@@ -152,15 +153,22 @@ func TestLockFreeReaders(t *testing.T) {
 		k := keys[i]
 		now := clock.Add(int64(time.Millisecond))
 		switch p := rng.IntN(100); {
-		case p < 50:
+		case p < 45:
 			tb.Learn(k.vni, k.mac, remoteFor(i, rng.IntN(3)), now)
-		case p < 80:
+		case p < 70:
 			tb.Delete(k.vni, k.mac)
-		case p < 85:
+		case p < 75:
 			if err := tb.AddStatic(k.vni, k.mac, remoteFor(i, rng.IntN(3))); err != nil {
 				t.Fatal(err)
 			}
-		case p < 90:
+		case p < 83:
+			_, err := tb.AddControl(k.vni, k.mac, remoteFor(i, rng.IntN(3)))
+			if err != nil && !errors.Is(err, ErrStaticEntry) {
+				t.Fatal(err)
+			}
+		case p < 88:
+			tb.DeleteControl(k.vni, k.mac, remoteFor(i, rng.IntN(3)))
+		case p < 93:
 			tb.Expire(now)
 		}
 		if it%5000 == 4999 {

@@ -18,6 +18,10 @@ import (
 type model struct {
 	nets    map[uint32]*modelNet
 	entries map[key]*modelEntry
+	// maxControl is Limits.MaxControl; global counts what GlobalStats
+	// does (learning has no table-wide cap here).
+	maxControl int
+	global     GlobalStats
 }
 
 type modelNet struct {
@@ -45,10 +49,21 @@ func (m *model) setNetwork(vni uint32, n Network) {
 
 func (m *model) removeNetwork(vni uint32) {
 	delete(m.nets, vni)
-	for k := range m.entries {
+	for k, e := range m.entries {
 		if k.vni == vni {
+			m.uncount(e)
 			delete(m.entries, k)
 		}
+	}
+}
+
+// uncount takes an entry that goes out of the table-wide counts.
+func (m *model) uncount(e *modelEntry) {
+	switch e.typ {
+	case Learned:
+		m.global.Learned--
+	case Control:
+		m.global.Control--
 	}
 }
 
@@ -68,8 +83,9 @@ func (m *model) learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 		m.entries[key{vni, mac}] = &modelEntry{remote: remote, typ: Learned, lastSeen: now}
 		mn.stats.Learned++
 		mn.stats.LearnedTotal++
+		m.global.Learned++
 		return Added
-	case e.typ == Static:
+	case e.typ != Learned:
 		return Ignored
 	case e.remote == remote:
 		if now-e.lastSeen > int64(100*time.Millisecond) {
@@ -94,14 +110,66 @@ func (m *model) addStatic(vni uint32, mac MAC, remote netip.Addr) error {
 	case mn == nil:
 		return ErrUnknownNetwork
 	}
-	if e := m.entries[key{vni, mac}]; e != nil && e.typ == Learned {
-		mn.stats.Learned--
-	} else if e != nil {
-		mn.stats.Static--
+	if e := m.entries[key{vni, mac}]; e != nil {
+		m.uncount(e)
+		mn.stats.add(e.typ, -1)
 	}
 	m.entries[key{vni, mac}] = &modelEntry{remote: remote.Unmap(), typ: Static}
 	mn.stats.Static++
 	return nil
+}
+
+// add adds n to the count of entries of type typ.
+func (s *Stats) add(typ Type, n int) {
+	switch typ {
+	case Learned:
+		s.Learned += n
+	case Static:
+		s.Static += n
+	case Control:
+		s.Control += n
+	}
+}
+
+func (m *model) addControl(vni uint32, mac MAC, remote netip.Addr) (bool, error) {
+	mn := m.nets[vni]
+	switch {
+	case !mac.IsUnicast() || mac.IsZero():
+		return false, ErrNotUnicast
+	case !remote.IsValid():
+		return false, ErrInvalidRemote
+	case mn == nil:
+		return false, ErrUnknownNetwork
+	}
+	remote = remote.Unmap()
+	e := m.entries[key{vni, mac}]
+	switch {
+	case e != nil && e.typ == Static:
+		return false, ErrStaticEntry
+	case e != nil && e.typ == Control:
+		changed := e.remote != remote
+		e.remote = remote
+		return changed, nil
+	case m.maxControl > 0 && m.global.Control >= m.maxControl:
+		mn.stats.ControlRefused++
+		m.global.ControlRefused++
+		return false, ErrControlFull
+	case e != nil: // learned
+		mn.stats.Learned--
+		m.global.Learned--
+	}
+	m.entries[key{vni, mac}] = &modelEntry{remote: remote, typ: Control}
+	mn.stats.Control++
+	m.global.Control++
+	return true, nil
+}
+
+func (m *model) deleteControl(vni uint32, mac MAC, remote netip.Addr) bool {
+	e := m.entries[key{vni, mac}]
+	if e == nil || e.typ != Control || !remote.IsValid() || e.remote != remote.Unmap() {
+		return false
+	}
+	return m.delete(vni, mac)
 }
 
 func (m *model) delete(vni uint32, mac MAC) bool {
@@ -109,11 +177,8 @@ func (m *model) delete(vni uint32, mac MAC) bool {
 	if e == nil {
 		return false
 	}
-	if e.typ == Learned {
-		m.nets[vni].stats.Learned--
-	} else {
-		m.nets[vni].stats.Static--
-	}
+	m.uncount(e)
+	m.nets[vni].stats.add(e.typ, -1)
 	delete(m.entries, key{vni, mac})
 	return true
 }
@@ -126,6 +191,7 @@ func (m *model) expire(now int64) int {
 			delete(m.entries, k)
 			mn.stats.Learned--
 			mn.stats.Expired++
+			m.global.Learned--
 			n++
 		}
 	}
@@ -170,6 +236,7 @@ func TestAgainstModel(t *testing.T) {
 func FuzzOps(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("learn, move, expire, delete, learn again"))
+	f.Add([]byte("control: add, replace learned, move, lose to static, withdraw"))
 	seed := make([]byte, 512)
 	for i := range seed {
 		seed[i] = byte(i * 37)
@@ -233,6 +300,10 @@ func checkAgainstModel(t *testing.T, rng opSource, ops int) {
 		tb.SetNetwork(v, n)
 		ref.setNetwork(v, n)
 	}
+	// Small enough that the cap is reached, and entries must go to make
+	// room again.
+	ref.maxControl = 12
+	tb.SetLimits(Limits{MaxControl: ref.maxControl})
 
 	now := int64(0)
 	for i := range ops {
@@ -244,16 +315,29 @@ func checkAgainstModel(t *testing.T, rng opSource, ops int) {
 		var desc string
 		var got, want any
 		switch p := rng.IntN(1000); {
-		case p < 500:
+		case p < 450:
 			desc = fmt.Sprintf("Learn(%d, %v, %v, %d)", vni, m, remote, now)
 			got, want = tb.Learn(vni, m, remote, now), ref.learn(vni, m, remote, now)
-		case p < 550:
+		case p < 500:
 			desc = fmt.Sprintf("AddStatic(%d, %v, %v)", vni, m, remote)
 			got, want = tb.AddStatic(vni, m, remote), ref.addStatic(vni, m, remote)
-		case p < 650:
+		case p < 560:
+			desc = fmt.Sprintf("AddControl(%d, %v, %v)", vni, m, remote)
+			c, err := tb.AddControl(vni, m, remote)
+			rc, rerr := ref.addControl(vni, m, remote)
+			got, want = controlResult{c, err}, controlResult{rc, rerr}
+		case p < 600:
+			// Mostly the remote the entry has, so that some withdrawals
+			// find their route.
+			if e := ref.entries[key{vni, m}]; e != nil && rng.IntN(4) != 0 {
+				remote = e.remote
+			}
+			desc = fmt.Sprintf("DeleteControl(%d, %v, %v)", vni, m, remote)
+			got, want = tb.DeleteControl(vni, m, remote), ref.deleteControl(vni, m, remote)
+		case p < 680:
 			desc = fmt.Sprintf("Delete(%d, %v)", vni, m)
 			got, want = tb.Delete(vni, m), ref.delete(vni, m)
-		case p < 750:
+		case p < 760:
 			desc = fmt.Sprintf("Expire(%d)", now)
 			got, want = tb.Expire(now), ref.expire(now)
 		case p < 990:
@@ -290,6 +374,9 @@ func checkAgainstModel(t *testing.T, rng opSource, ops int) {
 				if diff := gocmp.Diff(wantS, gotS); diff != "" {
 					t.Fatalf("after op %d (%s): Stats(%d) (-model +table):\n%s", i, desc, v, diff)
 				}
+			}
+			if diff := gocmp.Diff(ref.global, tb.GlobalStats()); diff != "" {
+				t.Fatalf("after op %d (%s): GlobalStats (-model +table):\n%s", i, desc, diff)
 			}
 			checkInvariants(t, tb)
 		}

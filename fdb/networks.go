@@ -19,10 +19,11 @@ type Network struct {
 	Ageing time.Duration
 }
 
-// Stats are the counters of one VNI. Learned and Static are current entry
-// counts; the others are totals since the VNI was created by SetNetwork.
+// Stats are the counters of one VNI. Learned, Static and Control are
+// current entry counts; the others are totals since the VNI was created by
+// SetNetwork.
 type Stats struct {
-	Learned, Static int
+	Learned, Static, Control int
 	// LearnedTotal counts entries added by learning, Moves counts learned
 	// entries that changed remote, Refused counts learn attempts turned
 	// away because the VNI, or the whole table, was full, Expired counts
@@ -30,6 +31,9 @@ type Stats struct {
 	LearnedTotal, Moves, Refused, Expired uint64
 	// Damped counts moves refused by move damping (Limits.MaxMoves).
 	Damped uint64
+	// ControlRefused counts AddControl calls refused because the table
+	// held Limits.MaxControl control entries.
+	ControlRefused uint64
 }
 
 // vniState holds one VNI's settings and counters. The pointer is stable for
@@ -44,8 +48,9 @@ type vniState struct {
 	// shard lock before inserting, so nothing is added behind the sweep.
 	removed atomic.Bool
 
-	learned, static                               atomic.Int64
+	learned, static, control                      atomic.Int64
 	learnedTotal, moves, refused, expired, damped atomic.Uint64
+	controlRefused                                atomic.Uint64
 }
 
 func (st *vniState) set(n Network) {
@@ -97,7 +102,7 @@ func (t *Table) setNetwork(vni uint32, n Network) bool {
 	return false
 }
 
-// RemoveNetwork drops the VNI, its entries, static and learned, and its
+// RemoveNetwork drops the VNI, its entries of every type, and its
 // counters. Removing an unknown VNI does nothing. Lookups racing with the
 // removal may still find the VNI's entries until it returns.
 func (t *Table) RemoveNetwork(vni uint32) {
@@ -157,12 +162,14 @@ func (t *Table) Stats(vni uint32) (Stats, bool) {
 		return Stats{}, false
 	}
 	return Stats{
-		Learned:      int(st.learned.Load()),
-		Static:       int(st.static.Load()),
-		LearnedTotal: st.learnedTotal.Load(),
-		Moves:        st.moves.Load(),
-		Refused:      st.refused.Load(),
-		Expired:      st.expired.Load(),
-		Damped:       st.damped.Load(),
+		Learned:        int(st.learned.Load()),
+		Static:         int(st.static.Load()),
+		Control:        int(st.control.Load()),
+		LearnedTotal:   st.learnedTotal.Load(),
+		Moves:          st.moves.Load(),
+		Refused:        st.refused.Load(),
+		Expired:        st.expired.Load(),
+		Damped:         st.damped.Load(),
+		ControlRefused: st.controlRefused.Load(),
 	}, true
 }

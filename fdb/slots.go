@@ -131,7 +131,7 @@ type slot struct {
 // slotInfo is what Learn and the writers need beyond the slot.
 type slotInfo struct {
 	// lastSeen is the now of the last Learn that added, moved or
-	// refreshed the entry; 0 for static entries.
+	// refreshed the entry; 0 for static and control entries.
 	lastSeen atomic.Int64
 	// net is the network whose counters count the entry. Keeping it
 	// rather than looking the VNI up again means an entry is always
@@ -173,6 +173,10 @@ const (
 	metaV6         = 1 << 50
 	metaBusy       = 1 << 63
 )
+
+// Every Type fits in the bits of metaTypeMask; this does not compile if
+// one does not.
+const _ = metaTypeMask>>metaTypeShift - uint64(Control)
 
 func metaType(m uint64) Type { return Type(m & metaTypeMask >> metaTypeShift) }
 
@@ -406,6 +410,9 @@ func (s *shard) removeAt(i int) {
 		s.g.learned.Add(-1)
 	case Static:
 		st.static.Add(-1)
+	case Control:
+		st.control.Add(-1)
+		s.g.control.Add(-1)
 	}
 	// i is claimed and free to overwrite. Find a later entry of the run
 	// whose home is not in (i, j], move it to i, and go on with its old

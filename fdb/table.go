@@ -15,11 +15,17 @@ import (
 	"time"
 )
 
-// Errors returned, wrapped, by AddStatic.
+// Errors returned, wrapped, by AddStatic and AddControl.
 var (
 	ErrUnknownNetwork = errors.New("fdb: unknown VNI")
 	ErrNotUnicast     = errors.New("fdb: MAC is not a unicast address")
 	ErrInvalidRemote  = errors.New("fdb: invalid remote address")
+	// ErrStaticEntry: AddControl found a static entry for the key, which
+	// takes precedence.
+	ErrStaticEntry = errors.New("fdb: a static entry holds the MAC")
+	// ErrControlFull: AddControl would have added a control entry beyond
+	// Limits.MaxControl.
+	ErrControlFull = errors.New("fdb: too many control entries")
 )
 
 const (
@@ -42,6 +48,12 @@ const (
 	// Static entries come from configuration. They never age, do not
 	// count against MaxEntries and are never changed by learning.
 	Static
+	// Control entries are MAC routes installed by a control plane. They
+	// never age, are never changed by learning, and do not count against
+	// MaxEntries or Limits.MaxLearned but against Limits.MaxControl. A
+	// static entry for the same key takes precedence over them, and they
+	// over a learned one.
+	Control
 )
 
 func (t Type) String() string {
@@ -50,6 +62,8 @@ func (t Type) String() string {
 		return "learned"
 	case Static:
 		return "static"
+	case Control:
+		return "control"
 	}
 	return "Type(" + strconv.Itoa(int(t)) + ")"
 }
@@ -61,7 +75,8 @@ type Entry struct {
 	Remote netip.Addr
 	Type   Type
 	// Age is how long ago, relative to the now passed to Entries, the
-	// entry was last learned or refreshed. It is zero for static entries.
+	// entry was last learned or refreshed. It is zero for static and
+	// control entries.
 	// Refreshes are recorded with a granularity of about 100ms.
 	Age time.Duration
 }
@@ -81,8 +96,9 @@ const (
 	// Refused: the VNI already holds MaxEntries learned entries, or the
 	// table Limits.MaxLearned in all VNIs.
 	Refused
-	// Ignored: a static entry holds the key, the VNI is unknown, the MAC
-	// is zero or not unicast, or the remote is not a valid address.
+	// Ignored: a static or control entry holds the key, the VNI is
+	// unknown, the MAC is zero or not unicast, or the remote is not a
+	// valid address.
 	Ignored
 	// Damped: the MAC would have moved, but it has moved too often (see
 	// Limits.MaxMoves); the entry keeps its remote.
@@ -254,8 +270,8 @@ func (t *Table) Learn(vni uint32, mac MAC, remote netip.Addr, now int64) LearnRe
 		if net != st {
 			break // left over from an earlier incarnation; see learnLocked
 		}
-		if metaType(m) == Static {
-			return Ignored
+		if metaType(m) != Learned {
+			return Ignored // static or control: learning does not touch it
 		}
 		if !same {
 			break // a move
@@ -313,7 +329,7 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 			// RemoveNetwork has not swept yet: st is live, so the
 			// entry's state is not. Replace it.
 			s.removeAt(i)
-		case metaType(m) == Static:
+		case metaType(m) != Learned:
 			return Ignored
 		case s.rem.is(m, remote):
 			in.touch(now)
@@ -350,9 +366,9 @@ func (s *shard) learnLocked(k key, remote netip.Addr, st *vniState, now int64) L
 	return Added
 }
 
-// AddStatic installs a static entry, replacing any learned entry for the
-// key, or changing the remote of an existing static one. The MAC must be
-// unicast and non-zero, the remote valid, and the VNI known.
+// AddStatic installs a static entry, replacing any learned or control
+// entry for the key, or changing the remote of an existing static one. The
+// MAC must be unicast and non-zero, the remote valid, and the VNI known.
 func (t *Table) AddStatic(vni uint32, mac MAC, remote netip.Addr) error {
 	if !mac.IsUnicast() || mac.IsZero() {
 		return fmt.Errorf("%w: %v", ErrNotUnicast, mac)
@@ -385,12 +401,18 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 			sl := &tb.slots[i]
 			tb.seq.Add(1)
 			m := sl.claim()
-			if metaType(m) == Learned {
+			switch metaType(m) {
+			case Learned:
 				st.learned.Add(-1)
 				s.g.learned.Add(-1)
 				st.static.Add(1)
+			case Control:
+				st.control.Add(-1)
+				s.g.control.Add(-1)
+				st.static.Add(1)
 			}
 			tb.info[i].lastSeen.Store(0)
+			tb.info[i].since, tb.info[i].moves = 0, 0
 			sl.meta.Store(k1 | uint64(Static)<<metaTypeShift | r)
 			tb.seq.Add(1)
 			s.rem.release(metaRemote(m))
@@ -403,8 +425,9 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 	return nil
 }
 
-// Delete removes the entry for the key, static or learned, and reports
-// whether there was one.
+// Delete removes the entry for the key, whatever its type, and reports
+// whether there was one. A control plane withdraws its routes with
+// DeleteControl instead.
 func (t *Table) Delete(vni uint32, mac MAC) bool {
 	h := hash(vni, mac)
 	s := &t.shards[h>>(64-shardBits)]

@@ -60,6 +60,31 @@ func staticOp(vni uint32, m MAC, remote string, want error) op {
 	}
 }
 
+// controlResult is what AddControl returned, for comparing in ops.
+type controlResult struct {
+	Changed bool
+	Err     error
+}
+
+func controlOp(vni uint32, m MAC, remote string, changed bool, want error) op {
+	return op{
+		desc: fmt.Sprintf("AddControl(%d, %v, %q)", vni, m, remote),
+		do: func(t *Table) any {
+			changed, err := t.AddControl(vni, m, addr(remote))
+			return controlResult{changed, err}
+		},
+		want: controlResult{changed, want},
+	}
+}
+
+func deleteControlOp(vni uint32, m MAC, remote string, want bool) op {
+	return op{
+		desc: fmt.Sprintf("DeleteControl(%d, %v, %q)", vni, m, remote),
+		do:   func(t *Table) any { return t.DeleteControl(vni, m, addr(remote)) },
+		want: want,
+	}
+}
+
 func deleteOp(vni uint32, m MAC, want bool) op {
 	return op{
 		desc: fmt.Sprintf("Delete(%d, %v)", vni, m),
@@ -447,6 +472,146 @@ func TestTable(t *testing.T) {
 			},
 		},
 		{
+			name: "control entries",
+			nets: map[uint32]Network{10: std},
+			ops: []op{
+				controlOp(10, mac(1), r1, true, nil),
+				lookupOp(10, mac(1), r1),
+				controlOp(10, mac(1), r1, false, nil),
+				controlOp(10, mac(1), "::ffff:"+r1, false, nil),
+				controlOp(10, mac(1), r6, true, nil), // the MAC moved
+				lookupOp(10, mac(1), r6),
+				controlOp(10, mac(2), "::ffff:"+r2, true, nil),
+				lookupOp(10, mac(2), r2),
+				statsOp(10, &Stats{Control: 2}),
+			},
+			entriesAt: time.Hour,
+			want: []Entry{
+				{VNI: 10, MAC: mac(1), Remote: addr(r6), Type: Control},
+				{VNI: 10, MAC: mac(2), Remote: addr(r2), Type: Control},
+			},
+		},
+		{
+			name: "learning does not change a control entry",
+			nets: map[uint32]Network{10: std},
+			ops: []op{
+				controlOp(10, mac(1), r1, true, nil),
+				learnOp(10, mac(1), r2, time.Second, Ignored),
+				learnOp(10, mac(1), r1, time.Second, Ignored),
+				lookupOp(10, mac(1), r1),
+				statsOp(10, &Stats{Control: 1}),
+			},
+			entriesAt: time.Hour,
+			want:      []Entry{{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Control}},
+		},
+		{
+			name: "control replaces learned and gives its room back",
+			nets: map[uint32]Network{10: {MaxEntries: 1, Ageing: time.Minute}},
+			ops: []op{
+				learnOp(10, mac(1), r1, 0, Added),
+				learnOp(10, mac(2), r1, 0, Refused),
+				controlOp(10, mac(1), r1, true, nil), // same remote: still a change
+				statsOp(10, &Stats{Control: 1, LearnedTotal: 1, Refused: 1}),
+				learnOp(10, mac(2), r1, time.Second, Added),
+				// Control entries do not count against MaxEntries.
+				controlOp(10, mac(3), r2, true, nil),
+				statsOp(10, &Stats{Learned: 1, Control: 2, LearnedTotal: 2, Refused: 1}),
+			},
+			entriesAt: 2 * time.Second,
+			want: []Entry{
+				{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Control},
+				{VNI: 10, MAC: mac(2), Remote: addr(r1), Type: Learned, Age: time.Second},
+				{VNI: 10, MAC: mac(3), Remote: addr(r2), Type: Control},
+			},
+		},
+		{
+			name: "static wins over control",
+			nets: map[uint32]Network{10: std},
+			ops: []op{
+				staticOp(10, mac(1), r1, nil),
+				controlOp(10, mac(1), r2, false, ErrStaticEntry),
+				controlOp(10, mac(1), r1, false, ErrStaticEntry),
+				controlOp(10, mac(2), r2, true, nil),
+				staticOp(10, mac(2), r1, nil),
+				lookupOp(10, mac(2), r1),
+				deleteControlOp(10, mac(1), r1, false),
+				deleteControlOp(10, mac(2), r1, false),
+				statsOp(10, &Stats{Static: 2}),
+			},
+			want: []Entry{
+				{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Static},
+				{VNI: 10, MAC: mac(2), Remote: addr(r1), Type: Static},
+			},
+		},
+		{
+			name: "DeleteControl",
+			nets: map[uint32]Network{10: std},
+			ops: []op{
+				deleteControlOp(10, mac(1), r1, false),
+				controlOp(10, mac(1), r1, true, nil),
+				deleteControlOp(10, mac(1), r2, false), // moved since
+				deleteControlOp(10, mac(1), "", false),
+				deleteControlOp(11, mac(1), r1, false),
+				deleteControlOp(10, mac(1), "::ffff:"+r1, true),
+				deleteControlOp(10, mac(1), r1, false),
+				lookupOp(10, mac(1), ""),
+				// A learned entry is the data plane's.
+				learnOp(10, mac(1), r1, 0, Added),
+				deleteControlOp(10, mac(1), r1, false),
+				// Delete removes any type.
+				controlOp(10, mac(2), r6, true, nil),
+				deleteOp(10, mac(2), true),
+				statsOp(10, &Stats{Learned: 1, LearnedTotal: 1}),
+			},
+			want: []Entry{{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Learned}},
+		},
+		{
+			name: "control entries do not age",
+			nets: map[uint32]Network{10: {MaxEntries: 10, Ageing: 10 * time.Second}},
+			ops: []op{
+				learnOp(10, mac(1), r1, 0, Added),
+				learnOp(10, mac(2), r1, 0, Added),
+				controlOp(10, mac(2), r2, true, nil),
+				expireOp(1000*time.Hour, 1),
+				lookupOp(10, mac(2), r2),
+				statsOp(10, &Stats{Control: 1, LearnedTotal: 2, Expired: 1}),
+			},
+			entriesAt: 1000 * time.Hour,
+			want:      []Entry{{VNI: 10, MAC: mac(2), Remote: addr(r2), Type: Control}},
+		},
+		{
+			name: "bad control entries",
+			nets: map[uint32]Network{10: std},
+			ops: []op{
+				controlOp(10, mcast, r1, false, ErrNotUnicast),
+				controlOp(10, bcast, r1, false, ErrNotUnicast),
+				controlOp(10, zeroMA, r1, false, ErrNotUnicast),
+				controlOp(10, mac(1), "", false, ErrInvalidRemote),
+				controlOp(11, mac(1), r1, false, ErrUnknownNetwork),
+				deleteControlOp(10, zeroMA, r1, false),
+				statsOp(10, &Stats{}),
+			},
+		},
+		{
+			name: "RemoveNetwork removes control entries",
+			nets: map[uint32]Network{10: std, 20: std},
+			ops: []op{
+				controlOp(10, mac(1), r1, true, nil),
+				controlOp(20, mac(1), r2, true, nil),
+				removeNetworkOp(10),
+				lookupOp(10, mac(1), ""),
+				controlOp(10, mac(1), r1, false, ErrUnknownNetwork),
+				setNetworkOp(10, std),
+				statsOp(10, &Stats{}),
+				lookupOp(10, mac(1), ""),
+				controlOp(10, mac(1), r1, true, nil),
+			},
+			want: []Entry{
+				{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Control},
+				{VNI: 20, MAC: mac(1), Remote: addr(r2), Type: Control},
+			},
+		},
+		{
 			name: "entries are sorted by VNI then MAC",
 			nets: map[uint32]Network{1: std, 2: std, 0xffffff: std},
 			ops: []op{
@@ -493,7 +658,7 @@ func TestTable(t *testing.T) {
 // counts match its entries.
 func checkInvariants(t *testing.T, tb *Table) {
 	t.Helper()
-	type counts struct{ learned, static int }
+	type counts struct{ learned, static, control int }
 	got := map[*vniState]*counts{}
 	refs := map[uint32]int32{}
 	for si := range tb.shards {
@@ -521,10 +686,10 @@ func checkInvariants(t *testing.T, tb *Table) {
 			if m&metaBusy != 0 {
 				t.Errorf("shard %d slot %d (%d %v): claimed", si, j, k.vni, k.mac)
 			}
-			if typ := metaType(m); typ != Learned && typ != Static {
+			if typ := metaType(m); typ != Learned && typ != Static && typ != Control {
 				t.Errorf("shard %d slot %d (%d %v): type %v", si, j, k.vni, k.mac, typ)
-			} else if typ == Static && in.lastSeen.Load() != 0 {
-				t.Errorf("shard %d slot %d (%d %v): static with a last-seen time", si, j, k.vni, k.mac)
+			} else if typ != Learned && (in.lastSeen.Load() != 0 || in.since != 0 || in.moves != 0) {
+				t.Errorf("shard %d slot %d (%d %v): %v with a last-seen time or damping state", si, j, k.vni, k.mac, typ)
 			}
 			h := hash(k.vni, k.mac)
 			k0w, k1w := packKey(k.vni, k.mac)
@@ -550,10 +715,13 @@ func checkInvariants(t *testing.T, tb *Table) {
 				c = &counts{}
 				got[st] = c
 			}
-			if metaType(m) == Learned {
+			switch metaType(m) {
+			case Learned:
 				c.learned++
-			} else {
+			case Static:
 				c.static++
+			case Control:
+				c.control++
 			}
 		}
 		if used != tab.count {
@@ -561,12 +729,16 @@ func checkInvariants(t *testing.T, tb *Table) {
 		}
 		s.mu.RUnlock()
 	}
-	total := 0
+	var total counts
 	for _, c := range got {
-		total += c.learned
+		total.learned += c.learned
+		total.control += c.control
 	}
-	if g := tb.g.learned.Load(); int(g) != total {
-		t.Errorf("table-wide counter says %d learned, entries say %d", g, total)
+	if g := tb.g.learned.Load(); int(g) != total.learned {
+		t.Errorf("table-wide counter says %d learned, entries say %d", g, total.learned)
+	}
+	if g := tb.g.control.Load(); int(g) != total.control {
+		t.Errorf("table-wide counter says %d control, entries say %d", g, total.control)
 	}
 	for vni, st := range *tb.nets.Load() {
 		c := got[st]
@@ -574,8 +746,9 @@ func checkInvariants(t *testing.T, tb *Table) {
 			c = &counts{}
 		}
 		delete(got, st)
-		if l, s := st.learned.Load(), st.static.Load(); int(l) != c.learned || int(s) != c.static {
-			t.Errorf("VNI %d: counters say %d learned, %d static; entries say %d, %d", vni, l, s, c.learned, c.static)
+		if l, s, k := st.learned.Load(), st.static.Load(), st.control.Load(); int(l) != c.learned || int(s) != c.static || int(k) != c.control {
+			t.Errorf("VNI %d: counters say %d learned, %d static, %d control; entries say %d, %d, %d",
+				vni, l, s, k, c.learned, c.static, c.control)
 		}
 	}
 	if len(got) != 0 {
@@ -608,10 +781,13 @@ func countsFromEntries(entries []Entry) map[uint32]Stats {
 	m := map[uint32]Stats{}
 	for _, e := range entries {
 		s := m[e.VNI]
-		if e.Type == Learned {
+		switch e.Type {
+		case Learned:
 			s.Learned++
-		} else {
+		case Static:
 			s.Static++
+		case Control:
+			s.Control++
 		}
 		m[e.VNI] = s
 	}
@@ -620,11 +796,11 @@ func countsFromEntries(entries []Entry) map[uint32]Stats {
 
 func TestTypeAndResultStrings(t *testing.T) {
 	got := []string{
-		Learned.String(), Static.String(), Type(0).String(),
+		Learned.String(), Static.String(), Control.String(), Type(0).String(),
 		Refreshed.String(), Added.String(), Moved.String(), Refused.String(), Ignored.String(), Damped.String(), LearnResult(9).String(),
 	}
 	want := []string{
-		"learned", "static", "Type(0)",
+		"learned", "static", "control", "Type(0)",
 		"refreshed", "added", "moved", "refused", "ignored", "damped", "LearnResult(9)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -674,10 +850,14 @@ func TestAllocs(t *testing.T) {
 	tb := New()
 	tb.SetNetwork(1, Network{MaxEntries: 1 << 20, Ageing: time.Minute})
 	tb.SetNetwork(2, Network{MaxEntries: 0, Ageing: time.Minute})
+	tb.SetNetwork(4, Network{}) // control entries only
 	const n = 4096
 	r1, r2 := addr("192.0.2.1"), addr("2001:db8::2")
 	for i := range n {
 		tb.Learn(1, mac(i), r1, 0)
+		if _, err := tb.AddControl(4, mac(i), r1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	now := int64(0)
 	i := 0
@@ -707,6 +887,20 @@ func TestAllocs(t *testing.T) {
 				t.Fatal("not added")
 			}
 		}},
+		{"AddControl unchanged", func() { tb.AddControl(4, next(), r1) }},
+		{"AddControl move", func() {
+			m := next()
+			tb.AddControl(4, m, r2)
+			tb.AddControl(4, m, r1)
+		}},
+		{"DeleteControl and AddControl again", func() {
+			m := next()
+			tb.DeleteControl(4, m, r1)
+			if changed, err := tb.AddControl(4, m, r1); !changed || err != nil {
+				t.Fatal("not added:", err)
+			}
+		}},
+		{"Learn ignored by a control entry", func() { tb.Learn(4, next(), r2, now) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f() // warm up: let the free lists reach their steady size
