@@ -28,7 +28,7 @@ var (
 	ipB6 = netip.MustParseAddr("2001:db8::b")
 	// snB is ipB6's solicited-node multicast address.
 	snB      = netip.MustParseAddr("ff02::1:ff00:b")
-	allNodes = netip.MustParseAddr("ff02::1")
+	allNodes = netip.IPv6LinkLocalAllNodes()
 	unspec6  = netip.IPv6Unspecified()
 	unspec4  = netip.IPv4Unspecified()
 )
