@@ -3,9 +3,12 @@ package neigh_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,67 +20,71 @@ import (
 )
 
 // Golden replies, checked against gopacket's decoder and an independent
-// checksum (TestGoldenGopacket).
+// checksum (TestGoldenGopacket). Each is written once, as an annotated hex
+// dump that hexDump reads.
 
 // goldenARPReply answers arpRequest(nil), "who has 198.19.0.11? tell
 // 198.19.0.10" from 02:42:c6:13:00:0a, with the known MAC
 // 02:42:c6:13:00:0b: "198.19.0.11 is at 02:42:c6:13:00:0b", padded to 60
-// bytes.
-//
-//	0000  02 42 c6 13 00 0a 02 42  c6 13 00 0b 08 06 00 01  Ethernet | ARP
-//	0010  08 00 06 04 00 02 02 42  c6 13 00 0b c6 13 00 0b  ARP
-//	0020  02 42 c6 13 00 0a c6 13  00 0a 00 00 00 00 00 00  ARP | padding
-//	0030  00 00 00 00 00 00 00 00  00 00 00 00              padding
-var goldenARPReply = []byte{
-	// Ethernet: to 02:42:c6:13:00:0a, from 02:42:c6:13:00:0b, type ARP.
-	0x02, 0x42, 0xc6, 0x13, 0x00, 0x0a,
-	0x02, 0x42, 0xc6, 0x13, 0x00, 0x0b,
-	0x08, 0x06,
-	// ARP: Ethernet/IPv4, reply.
-	0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x02,
-	// Sender 02:42:c6:13:00:0b 198.19.0.11.
-	0x02, 0x42, 0xc6, 0x13, 0x00, 0x0b, 0xc6, 0x13, 0x00, 0x0b,
-	// Target 02:42:c6:13:00:0a 198.19.0.10.
-	0x02, 0x42, 0xc6, 0x13, 0x00, 0x0a, 0xc6, 0x13, 0x00, 0x0a,
-	// Padding to 60 bytes.
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-}
+// bytes. Ethernet: to 02:42:c6:13:00:0a, from 02:42:c6:13:00:0b, type ARP.
+// ARP: Ethernet/IPv4, reply; sender 02:42:c6:13:00:0b 198.19.0.11, target
+// 02:42:c6:13:00:0a 198.19.0.10. Then zeros to 60 bytes.
+var goldenARPReply = hexDump(`
+0000  02 42 c6 13 00 0a 02 42  c6 13 00 0b 08 06 00 01  Ethernet | ARP
+0010  08 00 06 04 00 02 02 42  c6 13 00 0b c6 13 00 0b  ARP
+0020  02 42 c6 13 00 0a c6 13  00 0a 00 00 00 00 00 00  ARP | padding
+0030  00 00 00 00 00 00 00 00  00 00 00 00              padding
+`)
 
 // goldenNA answers nsFrame(dot1q), 2001:db8::a (02:42:c6:13:00:0a) asking
 // for 2001:db8::b on VLAN 100, with the known MAC 02:42:c6:13:00:0b: a
 // Neighbor Advertisement on VLAN 100, flags S and O, with a Target
-// Link-Layer Address option; ICMPv6 checksum 0xc3f7.
-//
-//	0000  02 42 c6 13 00 0a 02 42  c6 13 00 0b 81 00 00 64  Ethernet | 802.1Q
-//	0010  86 dd 60 00 00 00 00 20  3a ff 20 01 0d b8 00 00  IPv6
-//	0020  00 00 00 00 00 00 00 00  00 0b 20 01 0d b8 00 00  IPv6
-//	0030  00 00 00 00 00 00 00 00  00 0a 88 00 c3 f7 60 00  IPv6 | NA
-//	0040  00 00 20 01 0d b8 00 00  00 00 00 00 00 00 00 00  NA
-//	0050  00 0b 02 01 02 42 c6 13  00 0b                    NA | TLLA
-var goldenNA = []byte{
-	// Ethernet: to 02:42:c6:13:00:0a, from 02:42:c6:13:00:0b, 802.1Q tag
-	// VLAN 100, type IPv6.
-	0x02, 0x42, 0xc6, 0x13, 0x00, 0x0a,
-	0x02, 0x42, 0xc6, 0x13, 0x00, 0x0b,
-	0x81, 0x00, 0x00, 0x64,
-	0x86, 0xdd,
-	// IPv6: traffic class 0, flow label 0, payload length 32, ICMPv6,
-	// hop limit 255.
-	0x60, 0x00, 0x00, 0x00, 0x00, 0x20, 0x3a, 0xff,
-	// Source 2001:db8::b.
-	0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
-	// Destination 2001:db8::a.
-	0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a,
-	// ICMPv6 Neighbor Advertisement, code 0, checksum 0xc3f7, flags S O.
-	0x88, 0x00, 0xc3, 0xf7, 0x60, 0x00, 0x00, 0x00,
-	// Target 2001:db8::b.
-	0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
-	// Target Link-Layer Address option: 02:42:c6:13:00:0b.
-	0x02, 0x01, 0x02, 0x42, 0xc6, 0x13, 0x00, 0x0b,
+// Link-Layer Address option; ICMPv6 checksum 0xc3f7. Ethernet: to
+// 02:42:c6:13:00:0a, from 02:42:c6:13:00:0b, 802.1Q tag VLAN 100, type
+// IPv6. IPv6: traffic class 0, flow label 0, payload length 32, ICMPv6,
+// hop limit 255, from 2001:db8::b to 2001:db8::a. ICMPv6 Neighbor
+// Advertisement, code 0, checksum 0xc3f7, flags S O, target 2001:db8::b.
+// Target Link-Layer Address option: 02:42:c6:13:00:0b.
+var goldenNA = hexDump(`
+0000  02 42 c6 13 00 0a 02 42  c6 13 00 0b 81 00 00 64  Ethernet | 802.1Q
+0010  86 dd 60 00 00 00 00 20  3a ff 20 01 0d b8 00 00  IPv6
+0020  00 00 00 00 00 00 00 00  00 0b 20 01 0d b8 00 00  IPv6
+0030  00 00 00 00 00 00 00 00  00 0a 88 00 c3 f7 60 00  IPv6 | NA
+0040  00 00 20 01 0d b8 00 00  00 00 00 00 00 00 00 00  NA
+0050  00 0b 02 01 02 42 c6 13  00 0b                    NA | TLLA
+`)
+
+// hexDump returns the bytes of dump: lines of a 4-digit hex offset, two
+// spaces, up to 16 bytes in hex (an extra space after the eighth), and a
+// note from column 56 that it ignores. A golden is a literal, so it panics
+// on a line that is not in that layout, an offset that is not the count
+// of the bytes before it, or a short line that is not the last: a
+// mistyped golden cannot pass for a different frame.
+func hexDump(dump string) []byte {
+	const hexEnd = 6 + 16*3 // the column after the 16th byte
+	var b []byte
+	lines := strings.Split(strings.TrimSpace(dump), "\n")
+	for i, line := range lines {
+		off, err := strconv.ParseUint(line[:min(4, len(line))], 16, 16)
+		if err != nil || len(line) < 8 || line[4:6] != "  " || int(off) != len(b) {
+			panic(fmt.Sprintf("hexDump: line %d, %q: want offset %04x and two spaces", i+1, line, len(b)))
+		}
+		if len(line) > hexEnd && !strings.HasPrefix(line[hexEnd:], "  ") {
+			panic(fmt.Sprintf("hexDump: line %d, %q: no two spaces before the note", i+1, line))
+		}
+		words := strings.Fields(line[6:min(hexEnd, len(line))])
+		if len(words) > 16 || len(words) < 16 && i != len(lines)-1 {
+			panic(fmt.Sprintf("hexDump: line %d, %q: %d bytes", i+1, line, len(words)))
+		}
+		for _, w := range words {
+			x, err := strconv.ParseUint(w, 16, 8)
+			if err != nil || len(w) != 2 {
+				panic(fmt.Sprintf("hexDump: line %d, %q: %q is not a byte", i+1, line, w))
+			}
+			b = append(b, byte(x))
+		}
+	}
+	return b[:len(b):len(b)]
 }
 
 // reply parses request and answers it with mac, failing on any error.
