@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // The key layout, a contract with operators and other tools (README):
@@ -48,7 +49,7 @@ type Key struct {
 	VNI  uint32
 	Kind Kind
 	VTEP netip.Addr
-	MAC  control.MAC
+	MAC  fdb.MAC
 	IP   netip.Addr
 }
 
@@ -173,12 +174,17 @@ func parseHostIP(s string) (netip.Addr, error) {
 }
 
 // parseHostMAC accepts the canonical form of a unicast, non-zero MAC.
-func parseHostMAC(s string) (control.MAC, error) {
-	m, err := control.ParseMAC(s)
+func parseHostMAC(s string) (fdb.MAC, error) {
+	m, err := fdb.ParseMAC(s)
 	if err != nil {
 		return m, bad(control.ReasonMAC, "%v", err)
 	}
-	if m.IsGroup() {
+	// fdb.ParseMAC also takes upper case and '-' separators; keys must have
+	// one spelling, the lowercase colon form String writes.
+	if m.String() != s {
+		return m, bad(control.ReasonMAC, "mac %q: not in aa:bb:cc:dd:ee:ff form", s)
+	}
+	if !m.IsUnicast() {
 		return m, bad(control.ReasonGroupMAC, "mac %s: broadcast or multicast", s)
 	}
 	if m.IsZero() {
@@ -294,7 +300,7 @@ func decodeValue(e *Entry, value []byte) error {
 
 // EncodeValue is the value this VTEP writes for key k: port for a VTEP
 // key, vtep for a MAC key, mac for an IP key.
-func EncodeValue(k Kind, port uint16, vtep netip.Addr, mac control.MAC) string {
+func EncodeValue(k Kind, port uint16, vtep netip.Addr, mac fdb.MAC) string {
 	switch k {
 	case KindVTEP:
 		return `{"port":` + strconv.Itoa(int(port)) + `}`
