@@ -263,9 +263,9 @@ func (d *Decoder) Decode(key string, value []byte) (Entry, error) {
 func decodeValue(e *Entry, value []byte) error {
 	switch e.Kind {
 	case KindVTEP:
-		var v vtepValue
-		if err := json.Unmarshal(value, &v); err != nil {
-			return bad(control.ReasonJSON, "value %q: %v", value, err)
+		v, err := unmarshalValue[vtepValue](value)
+		if err != nil {
+			return err
 		}
 		e.Port = control.DefaultPort
 		if v.Port != nil {
@@ -275,9 +275,9 @@ func decodeValue(e *Entry, value []byte) error {
 			e.Port = uint16(*v.Port)
 		}
 	case KindMAC:
-		var v macValue
-		if err := json.Unmarshal(value, &v); err != nil {
-			return bad(control.ReasonJSON, "value %q: %v", value, err)
+		v, err := unmarshalValue[macValue](value)
+		if err != nil {
+			return err
 		}
 		ip, err := parseHostIP(v.VTEP)
 		if err != nil {
@@ -285,9 +285,9 @@ func decodeValue(e *Entry, value []byte) error {
 		}
 		e.VTEP = ip
 	case KindIP:
-		var v ipValue
-		if err := json.Unmarshal(value, &v); err != nil {
-			return bad(control.ReasonJSON, "value %q: %v", value, err)
+		v, err := unmarshalValue[ipValue](value)
+		if err != nil {
+			return err
 		}
 		m, err := parseHostMAC(v.MAC)
 		if err != nil {
@@ -296,6 +296,15 @@ func decodeValue(e *Entry, value []byte) error {
 		e.MAC = m
 	}
 	return nil
+}
+
+// unmarshalValue decodes a JSON value; a malformed one is ReasonJSON.
+func unmarshalValue[V any](value []byte) (V, error) {
+	var v V
+	if err := json.Unmarshal(value, &v); err != nil {
+		return v, bad(control.ReasonJSON, "value %q: %v", value, err)
+	}
+	return v, nil
 }
 
 // EncodeValue is the value this VTEP writes for key k: port for a VTEP
