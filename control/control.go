@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // DefaultPort is the VXLAN UDP port a VTEP listens on unless it says
@@ -14,76 +16,21 @@ const DefaultPort = 4789
 // DefaultMaxEntries is the default cap on remote entries of one backend.
 const DefaultMaxEntries = 262144
 
-// MAC is an Ethernet address, comparable and free to copy.
-type MAC [6]byte
-
-// String is the lowercase colon form, the form used in keys and values.
-func (m MAC) String() string {
-	const hex = "0123456789abcdef"
-	b := make([]byte, 0, 17)
-	for i, c := range m {
-		if i > 0 {
-			b = append(b, ':')
-		}
-		b = append(b, hex[c>>4], hex[c&0xf])
-	}
-	return string(b)
-}
-
-// IsGroup reports a broadcast or multicast address (the I/G bit).
-func (m MAC) IsGroup() bool { return m[0]&1 != 0 }
-
-// IsZero reports the all-zero address.
-func (m MAC) IsZero() bool { return m == MAC{} }
-
-// ParseMAC accepts only the canonical form: six lowercase hex pairs
-// separated by colons. Keys are compared as strings in the store, so a
-// second spelling of one MAC would be a second key.
-func ParseMAC(s string) (MAC, error) {
-	var m MAC
-	if len(s) != 17 {
-		return m, fmt.Errorf("mac %q: not in aa:bb:cc:dd:ee:ff form", s)
-	}
-	for i := range m {
-		p := s[i*3:]
-		if i < 5 && p[2] != ':' {
-			return m, fmt.Errorf("mac %q: not in aa:bb:cc:dd:ee:ff form", s)
-		}
-		hi, ok1 := unhex(p[0])
-		lo, ok2 := unhex(p[1])
-		if !ok1 || !ok2 {
-			return m, fmt.Errorf("mac %q: not lowercase hex", s)
-		}
-		m[i] = hi<<4 | lo
-	}
-	return m, nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
-}
-
 // VNIState is the remote view of one VNI.
 type VNIState struct {
 	// VTEPs maps each remote VTEP that joined the VNI to its UDP port.
 	VTEPs map[netip.Addr]uint16
 	// MACs maps an inner MAC to the VTEP it sits behind.
-	MACs map[MAC]netip.Addr
+	MACs map[fdb.MAC]netip.Addr
 	// IPs maps an inner IP to its MAC (the ARP/ND suppression table).
-	IPs map[netip.Addr]MAC
+	IPs map[netip.Addr]fdb.MAC
 }
 
 func newVNIState() *VNIState {
 	return &VNIState{
 		VTEPs: make(map[netip.Addr]uint16),
-		MACs:  make(map[MAC]netip.Addr),
-		IPs:   make(map[netip.Addr]MAC),
+		MACs:  make(map[fdb.MAC]netip.Addr),
+		IPs:   make(map[netip.Addr]fdb.MAC),
 	}
 }
 
@@ -202,7 +149,7 @@ type Event struct {
 	VNI  uint32
 	VTEP netip.Addr
 	Port uint16
-	MAC  MAC
+	MAC  fdb.MAC
 	IP   netip.Addr
 }
 
@@ -333,10 +280,10 @@ type Backend interface {
 	Leave(vni uint32)
 	// SetMAC publishes mac as local (behind this VTEP); DelMAC withdraws it
 	// unless another VTEP has taken it over since.
-	SetMAC(vni uint32, mac MAC)
-	DelMAC(vni uint32, mac MAC)
+	SetMAC(vni uint32, mac fdb.MAC)
+	DelMAC(vni uint32, mac fdb.MAC)
 	// SetIP publishes that ip belongs to the local mac; DelIP withdraws it.
-	SetIP(vni uint32, ip netip.Addr, mac MAC)
+	SetIP(vni uint32, ip netip.Addr, mac fdb.MAC)
 	DelIP(vni uint32, ip netip.Addr)
 	// Status is a snapshot for vtepctl and metrics.
 	Status() Status

@@ -5,28 +5,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-func TestMAC(t *testing.T) {
-	m, err := ParseMAC("02:42:c6:13:00:0a")
-	if err != nil || m != (MAC{2, 0x42, 0xc6, 0x13, 0, 0x0a}) || m.String() != "02:42:c6:13:00:0a" {
-		t.Fatalf("%v %v", m, err)
-	}
-	for _, bad := range []string{"", "02:42:c6:13:00", "02:42:C6:13:00:0a", "02-42-c6-13-00-0a", "02:42:c6:13:00:0g", "02:42:c6:13:00:0a:"} {
-		if _, err := ParseMAC(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-	if !(MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}).IsGroup() || (MAC{2}).IsGroup() {
-		t.Error("IsGroup")
-	}
-}
+	"github.com/vtepd/vtepd/fdb"
+)
 
 // Diff turns one State into another, and applying it gives the other.
 func TestDiff(t *testing.T) {
 	a1, a2 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	ip := netip.MustParseAddr("10.0.0.1")
-	m1, m2 := MAC{2, 0, 0, 0, 0, 1}, MAC{2, 0, 0, 0, 0, 2}
+	m1, m2 := fdb.MAC{2, 0, 0, 0, 0, 1}, fdb.MAC{2, 0, 0, 0, 0, 2}
 	prev := NewState()
 	prev.VNI(1).VTEPs[a1] = 4789
 	prev.VNI(1).MACs[m1] = a1

@@ -5,8 +5,8 @@
 //
 // # What it owns
 //
-// The vocabulary (State, Event, MAC, Reason, Status) and two directions of
-// flow, both defined by Backend:
+// The vocabulary (State, Event, Reason, Status; MACs are fdb.MAC) and two
+// directions of flow, both defined by Backend:
 //
 //   - Remote state flows from the backend to a Sink that the engine
 //     implements. Sync hands over the complete remote view after every full

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // Defaults of Config, as the [control] section documents them.
@@ -237,7 +238,7 @@ func (b *Backend) Leave(vni uint32) {
 }
 
 // SetMAC implements control.Backend.
-func (b *Backend) SetMAC(vni uint32, mac control.MAC) {
+func (b *Backend) SetMAC(vni uint32, mac fdb.MAC) {
 	k := Key{VNI: vni, Kind: KindMAC, MAC: mac}
 	b.mu.Lock()
 	b.setLocked(k, Entry{Key: Key{VNI: vni, Kind: KindMAC, MAC: mac, VTEP: b.dec.Local}}, true)
@@ -245,14 +246,14 @@ func (b *Backend) SetMAC(vni uint32, mac control.MAC) {
 }
 
 // DelMAC implements control.Backend.
-func (b *Backend) DelMAC(vni uint32, mac control.MAC) {
+func (b *Backend) DelMAC(vni uint32, mac fdb.MAC) {
 	b.mu.Lock()
 	b.setLocked(Key{VNI: vni, Kind: KindMAC, MAC: mac}, Entry{}, false)
 	b.mu.Unlock()
 }
 
 // SetIP implements control.Backend.
-func (b *Backend) SetIP(vni uint32, ip netip.Addr, mac control.MAC) {
+func (b *Backend) SetIP(vni uint32, ip netip.Addr, mac fdb.MAC) {
 	ip = ip.Unmap()
 	k := Key{VNI: vni, Kind: KindIP, IP: ip}
 	b.mu.Lock()

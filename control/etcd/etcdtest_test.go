@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // requireEnv mirrors internal/topo: set to "1", a test that cannot run
@@ -327,9 +328,9 @@ func (v *vtepd) stop() {
 	v.done <- nil // later stops return at once
 }
 
-var mac1 = control.MAC{0x02, 0x42, 0xc6, 0x13, 0x00, 0x0a}
+var mac1 = fdb.MAC{0x02, 0x42, 0xc6, 0x13, 0x00, 0x0a}
 
-func mac(last byte) control.MAC { return control.MAC{0x02, 0, 0, 0, 0, last} }
+func mac(last byte) fdb.MAC { return fdb.MAC{0x02, 0, 0, 0, 0, last} }
 
 type testWriter struct {
 	t    *testing.T

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 var (
@@ -19,14 +20,14 @@ var (
 	ip6   = netip.MustParseAddr("fd00::1")
 )
 
-func hasMAC(vni uint32, m control.MAC, vtep netip.Addr) func(*control.State) bool {
+func hasMAC(vni uint32, m fdb.MAC, vtep netip.Addr) func(*control.State) bool {
 	return func(s *control.State) bool {
 		v := s.VNIs[vni]
 		return v != nil && v.MACs[m] == vtep
 	}
 }
 
-func noMAC(vni uint32, m control.MAC) func(*control.State) bool {
+func noMAC(vni uint32, m fdb.MAC) func(*control.State) bool {
 	return func(s *control.State) bool {
 		v := s.VNIs[vni]
 		_, ok := v.MACs[m]
@@ -60,7 +61,7 @@ func TestIntegrationTwoVTEPs(t *testing.T) {
 	b.b.SetMAC(100, mac(2))
 	b.b.SetIP(100, ip6, mac(2))
 
-	want := func(peer netip.Addr, m control.MAC, ip netip.Addr) func(*control.State) bool {
+	want := func(peer netip.Addr, m fdb.MAC, ip netip.Addr) func(*control.State) bool {
 		return func(s *control.State) bool {
 			v := s.VNIs[100]
 			return v != nil && v.VTEPs[peer] == control.DefaultPort && v.MACs[m] == peer && v.IPs[ip] == m &&

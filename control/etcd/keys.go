@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/fdb"
 )
 
 // The key layout, a contract with operators and other tools (README):
@@ -48,7 +49,7 @@ type Key struct {
 	VNI  uint32
 	Kind Kind
 	VTEP netip.Addr
-	MAC  control.MAC
+	MAC  fdb.MAC
 	IP   netip.Addr
 }
 
@@ -173,12 +174,17 @@ func parseHostIP(s string) (netip.Addr, error) {
 }
 
 // parseHostMAC accepts the canonical form of a unicast, non-zero MAC.
-func parseHostMAC(s string) (control.MAC, error) {
-	m, err := control.ParseMAC(s)
+func parseHostMAC(s string) (fdb.MAC, error) {
+	m, err := fdb.ParseMAC(s)
 	if err != nil {
 		return m, bad(control.ReasonMAC, "%v", err)
 	}
-	if m.IsGroup() {
+	// fdb.ParseMAC also takes upper case and '-' separators; keys must have
+	// one spelling, the lowercase colon form String writes.
+	if m.String() != s {
+		return m, bad(control.ReasonMAC, "mac %q: not in aa:bb:cc:dd:ee:ff form", s)
+	}
+	if !m.IsUnicast() {
 		return m, bad(control.ReasonGroupMAC, "mac %s: broadcast or multicast", s)
 	}
 	if m.IsZero() {
@@ -257,9 +263,9 @@ func (d *Decoder) Decode(key string, value []byte) (Entry, error) {
 func decodeValue(e *Entry, value []byte) error {
 	switch e.Kind {
 	case KindVTEP:
-		var v vtepValue
-		if err := json.Unmarshal(value, &v); err != nil {
-			return bad(control.ReasonJSON, "value %q: %v", value, err)
+		v, err := unmarshalValue[vtepValue](value)
+		if err != nil {
+			return err
 		}
 		e.Port = control.DefaultPort
 		if v.Port != nil {
@@ -269,9 +275,9 @@ func decodeValue(e *Entry, value []byte) error {
 			e.Port = uint16(*v.Port)
 		}
 	case KindMAC:
-		var v macValue
-		if err := json.Unmarshal(value, &v); err != nil {
-			return bad(control.ReasonJSON, "value %q: %v", value, err)
+		v, err := unmarshalValue[macValue](value)
+		if err != nil {
+			return err
 		}
 		ip, err := parseHostIP(v.VTEP)
 		if err != nil {
@@ -279,9 +285,9 @@ func decodeValue(e *Entry, value []byte) error {
 		}
 		e.VTEP = ip
 	case KindIP:
-		var v ipValue
-		if err := json.Unmarshal(value, &v); err != nil {
-			return bad(control.ReasonJSON, "value %q: %v", value, err)
+		v, err := unmarshalValue[ipValue](value)
+		if err != nil {
+			return err
 		}
 		m, err := parseHostMAC(v.MAC)
 		if err != nil {
@@ -292,9 +298,18 @@ func decodeValue(e *Entry, value []byte) error {
 	return nil
 }
 
+// unmarshalValue decodes a JSON value; a malformed one is ReasonJSON.
+func unmarshalValue[V any](value []byte) (V, error) {
+	var v V
+	if err := json.Unmarshal(value, &v); err != nil {
+		return v, bad(control.ReasonJSON, "value %q: %v", value, err)
+	}
+	return v, nil
+}
+
 // EncodeValue is the value this VTEP writes for key k: port for a VTEP
 // key, vtep for a MAC key, mac for an IP key.
-func EncodeValue(k Kind, port uint16, vtep netip.Addr, mac control.MAC) string {
+func EncodeValue(k Kind, port uint16, vtep netip.Addr, mac fdb.MAC) string {
 	switch k {
 	case KindVTEP:
 		return `{"port":` + strconv.Itoa(int(port)) + `}`

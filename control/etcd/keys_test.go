@@ -84,6 +84,26 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// parseHostMAC takes only the canonical spelling of a host MAC, though
+// fdb.ParseMAC takes more.
+func TestParseHostMAC(t *testing.T) {
+	m, err := parseHostMAC("02:42:c6:13:00:0a")
+	if err != nil || m != mac1 || m.String() != "02:42:c6:13:00:0a" {
+		t.Fatalf("%v %v", m, err)
+	}
+	for _, bad := range []string{"", "02:42:c6:13:00", "02:42:C6:13:00:0a", "02-42-c6-13-00-0a", "02:42:c6:13:00:0g", "02:42:c6:13:00:0a:"} {
+		if _, err := parseHostMAC(bad); ReasonOf(err) != control.ReasonMAC {
+			t.Errorf("%q: %v, want %v", bad, err, control.ReasonMAC)
+		}
+	}
+	if _, err := parseHostMAC("ff:ff:ff:ff:ff:ff"); ReasonOf(err) != control.ReasonGroupMAC {
+		t.Errorf("broadcast: %v", err)
+	}
+	if _, err := parseHostMAC("02:00:00:00:00:00"); err != nil {
+		t.Errorf("unicast: %v", err)
+	}
+}
+
 func FuzzParseKey(f *testing.F) {
 	for _, s := range []string{
 		"/vtepd/v1/vni/100/vtep/198.18.0.2",
@@ -112,7 +132,7 @@ func FuzzParseKey(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if e.Kind == KindIP && (e.MAC.IsGroup() || e.MAC.IsZero()) {
+		if e.Kind == KindIP && (!e.MAC.IsUnicast() || e.MAC.IsZero()) {
 			t.Fatalf("accepted a group or zero MAC: %+v", e)
 		}
 		if e.Kind == KindMAC && !e.VTEP.Is4() {

@@ -56,16 +56,7 @@ func TestIntegrationOutagePaused(t *testing.T) {
 	}
 	s.signal(syscall.SIGCONT)
 
-	for _, v := range []*vtepd{a, b} {
-		waitConnected(t, v, true, 20*time.Second)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for a.b.C.Leases.Load() < 2 || b.b.C.Leases.Load() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("leases not granted again: A %d, B %d", a.b.C.Leases.Load(), b.b.C.Leases.Load())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitNewLeases(t, a, b)
 	waitFor(t, a.sink, 10*time.Second, "A sees B again", converged)
 	waitFor(t, b.sink, 10*time.Second, "B sees A again", converged)
 	// Converged on the new leases, and stays so once the old ones expire.
@@ -98,16 +89,7 @@ func TestIntegrationOutageRestart(t *testing.T) {
 		t.Fatal("the view was not kept through the outage")
 	}
 	s.start()
-	for _, v := range []*vtepd{a, b} {
-		waitConnected(t, v, true, 20*time.Second)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for a.b.C.Leases.Load() < 2 || b.b.C.Leases.Load() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("leases not granted again: A %d, B %d", a.b.C.Leases.Load(), b.b.C.Leases.Load())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitNewLeases(t, a, b)
 	time.Sleep(3 * time.Second) // the old leases expire
 	waitFor(t, a.sink, 5*time.Second, "A sees B", converged)
 	waitFor(t, b.sink, 5*time.Second, "B sees A", converged)
@@ -209,5 +191,21 @@ func TestIntegrationSteadyState(t *testing.T) {
 		t.Error("no keepalives seen: is the metric there?")
 	} else {
 		t.Logf("%v keepalives in 3s from two vtepds (ttl 2s)", k)
+	}
+}
+
+// waitNewLeases waits until a and b are connected again after an outage
+// and have each been granted a second lease.
+func waitNewLeases(t *testing.T, a, b *vtepd) {
+	t.Helper()
+	for _, v := range []*vtepd{a, b} {
+		waitConnected(t, v, true, 20*time.Second)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for a.b.C.Leases.Load() < 2 || b.b.C.Leases.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("leases not granted again: A %d, B %d", a.b.C.Leases.Load(), b.b.C.Leases.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
