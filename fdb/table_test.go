@@ -165,6 +165,25 @@ func runOps(t *testing.T, tb *Table, ops []op) {
 	}
 }
 
+// checkEntries reports whether tb's entries are want, and fails the test
+// if not.
+func checkEntries(t *testing.T, tb *Table, want []Entry) bool {
+	t.Helper()
+	diff := cmp.Diff(want, tb.Entries(0), cmpOpts...)
+	if diff != "" {
+		t.Errorf("Entries(0) (-want +got):\n%s", diff)
+	}
+	return diff == ""
+}
+
+// withShard calls f with the key's shard, under its lock.
+func withShard(tb *Table, k key, f func(s *shard)) {
+	s := tb.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
 // tableTest is a case of TestTable: the ops run on a table with the
 // networks nets, then its entries at entriesAt must be want.
 type tableTest struct {
