@@ -162,11 +162,12 @@ func TestRemoveNetworkInterleavings(t *testing.T) {
 		tb.SetNetwork(vni, n)
 		old := tb.network(vni)
 		tb.RemoveNetwork(vni)
-		s := tb.shard(k)
-		s.mu.Lock()
-		r := s.learnLocked(k, r1, old, 0)
-		err := s.addStaticLocked(key{vni, mac(2)}, r1, old)
-		s.mu.Unlock()
+		var r LearnResult
+		var err error
+		withShard(tb, k, func(s *shard) {
+			r = s.learnLocked(k, r1, old, 0)
+			err = s.addStaticLocked(key{vni, mac(2)}, r1, old)
+		})
 		if r != Ignored {
 			t.Errorf("learn with a removed state: %v, want %v", r, Ignored)
 		}
@@ -188,10 +189,8 @@ func TestRemoveNetworkInterleavings(t *testing.T) {
 		if r := tb.Learn(vni, k.mac, r2, 0); r != Added {
 			t.Fatalf("Learn: %v", r)
 		}
-		s := tb.shard(k)
-		s.mu.Lock()
-		r := s.learnLocked(k, r1, old, 0)
-		s.mu.Unlock()
+		var r LearnResult
+		withShard(tb, k, func(s *shard) { r = s.learnLocked(k, r1, old, 0) })
 		if r != Ignored {
 			t.Errorf("learn with a removed state: %v, want %v", r, Ignored)
 		}
@@ -224,13 +223,10 @@ func TestRemoveNetworkInterleavings(t *testing.T) {
 			t.Errorf("old state still counts %d learned, %d static", l, s)
 		}
 		tb.sweep(old)
-		want := []Entry{
+		checkEntries(t, tb, []Entry{
 			{VNI: vni, MAC: mac(1), Remote: r2, Type: Learned},
 			{VNI: vni, MAC: mac(2), Remote: r2, Type: Static},
-		}
-		if diff := cmp.Diff(want, tb.Entries(0), cmpOpts...); diff != "" {
-			t.Errorf("Entries after the sweep (-want +got):\n%s", diff)
-		}
+		})
 		s, _ := tb.Stats(vni)
 		if diff := cmp.Diff(Stats{Learned: 1, Static: 1, LearnedTotal: 1}, s); diff != "" {
 			t.Errorf("Stats (-want +got):\n%s", diff)

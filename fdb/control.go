@@ -126,16 +126,5 @@ func (t *Table) DeleteControl(vni uint32, mac MAC, remote netip.Addr) bool {
 	if !remote.IsValid() {
 		return false
 	}
-	remote = remote.Unmap()
-	h := hash(vni, mac)
-	s := &t.shards[h>>(64-shardBits)]
-	k0, k1 := packKey(vni, mac)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i, m, ok := s.tab.Load().find(h, k0, k1)
-	if !ok || metaType(m) != Control || !s.rem.is(m, remote) {
-		return false
-	}
-	s.removeAt(i)
-	return true
+	return t.remove(vni, mac, remote.Unmap())
 }

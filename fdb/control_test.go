@@ -80,9 +80,8 @@ func TestPrecedence(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("results (-want +got):\n%s", diff)
 			}
-			wantEntries := []Entry{{VNI: vni, MAC: m, Remote: remote, Type: typ}}
-			if diff := cmp.Diff(wantEntries, tb.Entries(0), cmpOpts...); diff != "" {
-				t.Fatalf("Entries (-want +got):\n%s", diff)
+			if !checkEntries(t, tb, []Entry{{VNI: vni, MAC: m, Remote: remote, Type: typ}}) {
+				t.FailNow()
 			}
 
 			// Withdraw the last control route, if there was one.
@@ -139,10 +138,7 @@ func TestControlRefreshInterleavings(t *testing.T) {
 			if s := lastSeen(t, tb, k); s != 0 {
 				t.Errorf("the control entry's last-seen time is %d", s)
 			}
-			want := []Entry{{VNI: vni, MAC: k.mac, Remote: to, Type: Control}}
-			if diff := cmp.Diff(want, tb.Entries(0), cmpOpts...); diff != "" {
-				t.Errorf("Entries (-want +got):\n%s", diff)
-			}
+			checkEntries(t, tb, []Entry{{VNI: vni, MAC: k.mac, Remote: to, Type: Control}})
 			checkInvariants(t, tb)
 		})
 	}
@@ -306,21 +302,16 @@ func TestControlEntriesOfRemovedNetwork(t *testing.T) {
 		}
 	}
 	k := key{vni, mac(3)}
-	s := tb.shard(k)
-	s.mu.Lock()
-	_, err := s.addControlLocked(k, r1, old)
-	s.mu.Unlock()
+	var err error
+	withShard(tb, k, func(s *shard) { _, err = s.addControlLocked(k, r1, old) })
 	if !errors.Is(err, ErrUnknownNetwork) {
 		t.Errorf("AddControl with a removed state: %v, want ErrUnknownNetwork", err)
 	}
 	tb.sweep(old)
-	want := []Entry{
+	checkEntries(t, tb, []Entry{
 		{VNI: vni, MAC: mac(1), Remote: r2, Type: Control},
 		{VNI: vni, MAC: mac(2), Remote: r2, Type: Control},
-	}
-	if diff := cmp.Diff(want, tb.Entries(0), cmpOpts...); diff != "" {
-		t.Errorf("Entries (-want +got):\n%s", diff)
-	}
+	})
 	if g := tb.GlobalStats(); g.Control != 2 || g.ControlRefused != 0 {
 		t.Errorf("GlobalStats() = %+v, want 2 control entries, none refused", g)
 	}

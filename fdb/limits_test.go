@@ -110,6 +110,74 @@ func TestGlobalCap(t *testing.T) {
 	wantGlobal(6, 7)
 }
 
+// watchCap polls count, in a goroutine, until the returned stop is called;
+// stop fails the test if count was ever seen over capacity.
+func watchCap(t *testing.T, what string, capacity int, count func() int) (stop func()) {
+	var done atomic.Bool
+	var over atomic.Int64
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		for !done.Load() {
+			if n := count(); n > capacity {
+				over.Store(int64(n))
+			}
+		}
+	})
+	return func() {
+		t.Helper()
+		done.Store(true)
+		watch.Wait()
+		if n := over.Load(); n != 0 {
+			t.Errorf("%d %s entries, over the cap of %d", n, what, capacity)
+		}
+	}
+}
+
+// raceForCap has workers goroutines each try per distinct keys, numbered
+// n = w*per+i, at once; try reports whether the key was added or refused.
+// Exactly capacity must be added and the rest refused. It returns how many
+// were refused.
+func raceForCap(t *testing.T, capacity, workers, per int, try func(n int) (added, refused bool)) int64 {
+	t.Helper()
+	var added, refused atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range per {
+				a, r := try(w*per + i)
+				if a {
+					added.Add(1)
+				}
+				if r {
+					refused.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if added.Load() != int64(capacity) || refused.Load() != int64(workers*per-capacity) {
+		t.Errorf("added %d, refused %d; want %d and %d", added.Load(), refused.Load(), capacity, workers*per-capacity)
+	}
+	return refused.Load()
+}
+
+// churn has workers goroutines each make 3000 calls of step at once, with
+// i counting the worker w's calls, over the first keys MACs spread across
+// vnis, and a clock that every call moves on by 10µs.
+func churn(workers, keys int, vnis []uint32, step func(w, i int, vni uint32, m MAC, now int64)) {
+	var clock atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range 3000 {
+				n := (w*3000 + i*7) % keys
+				step(w, i, vnis[n%len(vnis)], mac(n), clock.Add(int64(10*time.Microsecond)))
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestGlobalCapConcurrent races learners in several VNIs (and shards) for
 // the last units of a table-wide cap: the count never passes it, and
 // exactly the cap's worth are added. Then it churns with deletes and
@@ -127,40 +195,15 @@ func TestGlobalCapConcurrent(t *testing.T) {
 	}
 	tb.SetLimits(Limits{MaxLearned: capacity})
 	remote := addr("192.0.2.1")
-
-	var stop atomic.Bool
-	var over atomic.Int64
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		for !stop.Load() {
-			if n := tb.GlobalStats().Learned; n > capacity {
-				over.Store(int64(n))
-			}
-		}
-	})
+	stopWatch := watchCap(t, "learned", capacity, func() int { return tb.GlobalStats().Learned })
 
 	// Phase 1: distinct MACs, no removals: exactly capacity are added.
-	var added, refused atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range 200 {
-				n := w*200 + i
-				switch tb.Learn(vnis[n%len(vnis)], mac(n), remote, 0) {
-				case Added:
-					added.Add(1)
-				case Refused:
-					refused.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if added.Load() != capacity || refused.Load() != workers*200-capacity {
-		t.Errorf("added %d, refused %d; want %d and %d", added.Load(), refused.Load(), capacity, workers*200-capacity)
-	}
-	if g := tb.GlobalStats(); g.Learned != capacity || g.Refused != uint64(refused.Load()) {
-		t.Errorf("GlobalStats() = %+v, want %d learned, %d refused", g, capacity, refused.Load())
+	refused := raceForCap(t, capacity, workers, 200, func(n int) (bool, bool) {
+		r := tb.Learn(vnis[n%len(vnis)], mac(n), remote, 0)
+		return r == Added, r == Refused
+	})
+	if g := tb.GlobalStats(); g.Learned != capacity || g.Refused != uint64(refused) {
+		t.Errorf("GlobalStats() = %+v, want %d learned, %d refused", g, capacity, refused)
 	}
 	if n := len(tb.Entries(0)); n != capacity {
 		t.Errorf("%d entries, want %d", n, capacity)
@@ -169,35 +212,22 @@ func TestGlobalCapConcurrent(t *testing.T) {
 
 	// Phase 2: learners, deleters, ageing and a network removed and
 	// created again, all at once.
-	var clock atomic.Int64
-	for w := range workers {
-		wg.Go(func() {
-			for i := range 3000 {
-				n := (w*3000 + i*7) % 2000
-				vni := vnis[n%len(vnis)]
-				now := clock.Add(int64(10 * time.Microsecond))
-				switch i % 10 {
-				case 0, 1:
-					tb.Delete(vni, mac(n))
-				case 2:
-					tb.Expire(now)
-				case 3:
-					if w == 0 && i%300 == 3 {
-						tb.RemoveNetwork(4)
-						tb.SetNetwork(4, Network{MaxEntries: perVNI, Ageing: 10 * time.Millisecond})
-					}
-				default:
-					tb.Learn(vni, mac(n), remote, now)
-				}
+	churn(workers, 2000, vnis, func(w, i int, vni uint32, m MAC, now int64) {
+		switch i % 10 {
+		case 0, 1:
+			tb.Delete(vni, m)
+		case 2:
+			tb.Expire(now)
+		case 3:
+			if w == 0 && i%300 == 3 {
+				tb.RemoveNetwork(4)
+				tb.SetNetwork(4, Network{MaxEntries: perVNI, Ageing: 10 * time.Millisecond})
 			}
-		})
-	}
-	wg.Wait()
-	stop.Store(true)
-	watch.Wait()
-	if n := over.Load(); n != 0 {
-		t.Errorf("%d learned entries, over the cap of %d", n, capacity)
-	}
+		default:
+			tb.Learn(vni, m, remote, now)
+		}
+	})
+	stopWatch()
 	if n := len(tb.Entries(0)); n > capacity {
 		t.Errorf("%d entries, over the cap of %d", n, capacity)
 	}
@@ -444,71 +474,35 @@ func TestControlCapConcurrent(t *testing.T) {
 		}
 	}
 
-	var stop atomic.Bool
-	var over atomic.Int64
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		for !stop.Load() {
-			if n := tb.GlobalStats().Control; n > capacity {
-				over.Store(int64(n))
-			}
-		}
-	})
+	stopWatch := watchCap(t, "control", capacity, func() int { return tb.GlobalStats().Control })
 
-	var added, refused atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range 50 {
-				n := w*50 + i
-				switch _, err := tb.AddControl(vnis[n%len(vnis)], mac(n), remote); {
-				case err == nil:
-					added.Add(1)
-				case errors.Is(err, ErrControlFull):
-					refused.Add(1)
-				default:
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if added.Load() != capacity || refused.Load() != workers*50-capacity {
-		t.Errorf("added %d, refused %d; want %d and %d", added.Load(), refused.Load(), capacity, workers*50-capacity)
-	}
-	if g := tb.GlobalStats(); g.Control != capacity || g.ControlRefused != uint64(refused.Load()) {
-		t.Errorf("GlobalStats() = %+v, want %d control, %d refused", g, capacity, refused.Load())
+	refused := raceForCap(t, capacity, workers, 50, func(n int) (bool, bool) {
+		_, err := tb.AddControl(vnis[n%len(vnis)], mac(n), remote)
+		if err != nil && !errors.Is(err, ErrControlFull) {
+			t.Error(err)
+		}
+		return err == nil, errors.Is(err, ErrControlFull)
+	})
+	if g := tb.GlobalStats(); g.Control != capacity || g.ControlRefused != uint64(refused) {
+		t.Errorf("GlobalStats() = %+v, want %d control, %d refused", g, capacity, refused)
 	}
 	checkInvariants(t, tb)
 
-	var clock atomic.Int64
-	for w := range workers {
-		wg.Go(func() {
-			for i := range 3000 {
-				n := (w*3000 + i*7) % 400
-				vni := vnis[n%len(vnis)]
-				now := clock.Add(int64(10 * time.Microsecond))
-				switch i % 8 {
-				case 0:
-					tb.DeleteControl(vni, mac(n), remote)
-				case 1:
-					tb.Delete(vni, mac(n))
-				case 2:
-					tb.Expire(now)
-				case 3, 4:
-					tb.Learn(vni, mac(n), remote, now)
-				default:
-					tb.AddControl(vni, mac(n), remote)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	stop.Store(true)
-	watch.Wait()
-	if n := over.Load(); n != 0 {
-		t.Errorf("%d control entries, over the cap of %d", n, capacity)
-	}
+	churn(workers, 400, vnis, func(_, i int, vni uint32, m MAC, now int64) {
+		switch i % 8 {
+		case 0:
+			tb.DeleteControl(vni, m, remote)
+		case 1:
+			tb.Delete(vni, m)
+		case 2:
+			tb.Expire(now)
+		case 3, 4:
+			tb.Learn(vni, m, remote, now)
+		default:
+			tb.AddControl(vni, m, remote)
+		}
+	})
+	stopWatch()
 	control := 0
 	for _, e := range tb.Entries(0) {
 		if e.Type == Control {

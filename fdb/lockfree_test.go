@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // sameShardKeys returns n keys in the given VNIs that all land in the
@@ -668,15 +666,8 @@ func TestExpireSkipsOnlyWhatCannotBeDue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tb := New()
-			for v, n := range tt.nets {
-				tb.SetNetwork(v, n)
-			}
-			for _, o := range tt.ops {
-				if diff := cmp.Diff(o.want, o.do(tb), cmpOpts...); diff != "" {
-					t.Fatalf("%s (-want +got):\n%s", o.desc, diff)
-				}
-			}
+			tb := withNetworks(tt.nets)
+			runOps(t, tb, tt.ops)
 			checkInvariants(t, tb)
 		})
 	}

@@ -429,16 +429,24 @@ func (s *shard) addStaticLocked(k key, remote netip.Addr, st *vniState) error {
 // whether there was one. A control plane withdraws its routes with
 // DeleteControl instead.
 func (t *Table) Delete(vni uint32, mac MAC) bool {
+	return t.remove(vni, mac, netip.Addr{})
+}
+
+// remove is Delete and DeleteControl: it removes the entry for the key and
+// reports whether it did. With a valid remote, unmapped, it removes only a
+// control entry pointing at remote; with the zero Addr, any entry.
+func (t *Table) remove(vni uint32, mac MAC, remote netip.Addr) bool {
 	h := hash(vni, mac)
 	s := &t.shards[h>>(64-shardBits)]
 	k0, k1 := packKey(vni, mac)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i, _, ok := s.tab.Load().find(h, k0, k1)
-	if ok {
-		s.removeAt(i)
+	i, m, ok := s.tab.Load().find(h, k0, k1)
+	if !ok || remote.IsValid() && (metaType(m) != Control || !s.rem.is(m, remote)) {
+		return false
 	}
-	return ok
+	s.removeAt(i)
+	return true
 }
 
 // Expire removes the learned entries that have gone unseen for at least

@@ -145,6 +145,163 @@ func removeNetworkOp(vni uint32) op {
 	}
 }
 
+// withNetworks returns a new Table with the networks set.
+func withNetworks(nets map[uint32]Network) *Table {
+	tb := New()
+	for vni, n := range nets {
+		tb.SetNetwork(vni, n)
+	}
+	return tb
+}
+
+// runOps runs the ops on tb in turn and stops the test at the first whose
+// result is not the one wanted.
+func runOps(t *testing.T, tb *Table, ops []op) {
+	t.Helper()
+	for _, o := range ops {
+		if diff := cmp.Diff(o.want, o.do(tb), cmpOpts...); diff != "" {
+			t.Fatalf("%s (-want +got):\n%s", o.desc, diff)
+		}
+	}
+}
+
+// checkEntries reports whether tb's entries are want, and fails the test
+// if not.
+func checkEntries(t *testing.T, tb *Table, want []Entry) bool {
+	t.Helper()
+	diff := cmp.Diff(want, tb.Entries(0), cmpOpts...)
+	if diff != "" {
+		t.Errorf("Entries(0) (-want +got):\n%s", diff)
+	}
+	return diff == ""
+}
+
+// withShard calls f with the key's shard, under its lock.
+func withShard(tb *Table, k key, f func(s *shard)) {
+	s := tb.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+// tableTest is a case of TestTable: the ops run on a table with the
+// networks nets, then its entries at entriesAt must be want.
+type tableTest struct {
+	name      string
+	nets      map[uint32]Network
+	ops       []op
+	entriesAt time.Duration
+	want      []Entry
+}
+
+// pinKind is a type of entry that is set from outside the data plane,
+// Static or Control: learning neither changes nor ages it, and it does
+// not count against MaxEntries.
+type pinKind struct {
+	typ Type
+	// add sets an entry and wants err; a control entry that is set must
+	// report a change.
+	add func(vni uint32, m MAC, remote string, err error) op
+	// stats returns s with n entries of the type.
+	stats func(s Stats, n int) *Stats
+}
+
+var pinKinds = []pinKind{
+	{
+		typ:   Static,
+		add:   staticOp,
+		stats: func(s Stats, n int) *Stats { s.Static = n; return &s },
+	},
+	{
+		typ: Control,
+		add: func(vni uint32, m MAC, remote string, err error) op {
+			return controlOp(vni, m, remote, err == nil, err)
+		},
+		stats: func(s Stats, n int) *Stats { s.Control = n; return &s },
+	},
+}
+
+// pinnedTests are the cases of TestTable that static and control entries
+// share.
+func pinnedTests(k pinKind) []tableTest {
+	const (
+		r1 = "192.0.2.1"
+		r2 = "192.0.2.2"
+	)
+	std := Network{MaxEntries: 100, Ageing: 300 * time.Second}
+	return []tableTest{
+		{
+			name: fmt.Sprintf("learning does not change a %v entry", k.typ),
+			nets: map[uint32]Network{10: std},
+			ops: []op{
+				k.add(10, mac(1), r1, nil),
+				learnOp(10, mac(1), r2, time.Second, Ignored),
+				learnOp(10, mac(1), r1, time.Second, Ignored),
+				lookupOp(10, mac(1), r1),
+				statsOp(10, k.stats(Stats{}, 1)),
+			},
+			entriesAt: time.Hour,
+			want:      []Entry{{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: k.typ}},
+		},
+		{
+			name: fmt.Sprintf("%v replaces learned and gives its room back", k.typ),
+			nets: map[uint32]Network{10: {MaxEntries: 2, Ageing: time.Minute}},
+			ops: []op{
+				learnOp(10, mac(1), r1, 0, Added),
+				learnOp(10, mac(2), r2, 0, Added),
+				learnOp(10, mac(3), r1, 0, Refused),
+				k.add(10, mac(1), r1, nil), // same remote: still a change
+				k.add(10, mac(2), r1, nil),
+				lookupOp(10, mac(1), r1),
+				lookupOp(10, mac(2), r1),
+				statsOp(10, k.stats(Stats{LearnedTotal: 2, Refused: 1}, 2)),
+				learnOp(10, mac(1), r2, time.Second, Ignored),
+				// The replaced entries no longer take learning room.
+				learnOp(10, mac(3), r1, time.Second, Added),
+				learnOp(10, mac(4), r1, time.Second, Added),
+				// Nor do new ones when learning is full.
+				k.add(10, mac(5), r2, nil),
+				statsOp(10, k.stats(Stats{Learned: 2, LearnedTotal: 4, Refused: 1}, 3)),
+			},
+			entriesAt: 2 * time.Second,
+			want: []Entry{
+				{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: k.typ},
+				{VNI: 10, MAC: mac(2), Remote: addr(r1), Type: k.typ},
+				{VNI: 10, MAC: mac(3), Remote: addr(r1), Type: Learned, Age: time.Second},
+				{VNI: 10, MAC: mac(4), Remote: addr(r1), Type: Learned, Age: time.Second},
+				{VNI: 10, MAC: mac(5), Remote: addr(r2), Type: k.typ},
+			},
+		},
+		{
+			name: fmt.Sprintf("%v entries do not age", k.typ),
+			nets: map[uint32]Network{10: {MaxEntries: 10, Ageing: 10 * time.Second}},
+			ops: []op{
+				learnOp(10, mac(1), r1, 0, Added),
+				learnOp(10, mac(2), r1, 0, Added),
+				k.add(10, mac(2), r2, nil),
+				expireOp(1000*time.Hour, 1),
+				lookupOp(10, mac(2), r2),
+				statsOp(10, k.stats(Stats{LearnedTotal: 2, Expired: 1}, 1)),
+			},
+			entriesAt: 1000 * time.Hour,
+			want:      []Entry{{VNI: 10, MAC: mac(2), Remote: addr(r2), Type: k.typ}},
+		},
+		{
+			name: fmt.Sprintf("bad %v entries", k.typ),
+			nets: map[uint32]Network{10: std},
+			ops: []op{
+				k.add(10, mcast, r1, ErrNotUnicast),
+				k.add(10, bcast, r1, ErrNotUnicast),
+				k.add(10, zeroMA, r1, ErrNotUnicast),
+				k.add(10, mac(1), "", ErrInvalidRemote),
+				k.add(11, mac(1), r1, ErrUnknownNetwork),
+				lookupOp(10, bcast, ""),
+				statsOp(10, &Stats{}),
+			},
+		},
+	}
+}
+
 func TestTable(t *testing.T) {
 	const (
 		r1 = "192.0.2.1"
@@ -152,13 +309,7 @@ func TestTable(t *testing.T) {
 		r6 = "2001:db8::1"
 	)
 	std := Network{MaxEntries: 100, Ageing: 300 * time.Second}
-	tests := []struct {
-		name      string
-		nets      map[uint32]Network
-		ops       []op
-		entriesAt time.Duration
-		want      []Entry
-	}{
+	tests := []tableTest{
 		{
 			name: "learn",
 			nets: map[uint32]Network{10: std},
@@ -230,39 +381,6 @@ func TestTable(t *testing.T) {
 			want: []Entry{
 				{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Learned},
 				{VNI: 10, MAC: mac(2), Remote: addr(r2), Type: Static},
-			},
-		},
-		{
-			name: "learn does not change a static entry",
-			nets: map[uint32]Network{10: std},
-			ops: []op{
-				staticOp(10, mac(1), r1, nil),
-				learnOp(10, mac(1), r2, time.Second, Ignored),
-				learnOp(10, mac(1), r1, time.Second, Ignored),
-				lookupOp(10, mac(1), r1),
-				statsOp(10, &Stats{Static: 1}),
-			},
-			entriesAt: time.Hour,
-			want:      []Entry{{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Static}},
-		},
-		{
-			name: "static replaces learned",
-			nets: map[uint32]Network{10: {MaxEntries: 1, Ageing: time.Minute}},
-			ops: []op{
-				learnOp(10, mac(1), r2, 0, Added),
-				learnOp(10, mac(2), r2, 0, Refused),
-				staticOp(10, mac(1), r1, nil),
-				lookupOp(10, mac(1), r1),
-				statsOp(10, &Stats{Static: 1, LearnedTotal: 1, Refused: 1}),
-				learnOp(10, mac(1), r2, time.Second, Ignored),
-				// The replaced entry no longer takes learning room.
-				learnOp(10, mac(2), r2, time.Second, Added),
-				statsOp(10, &Stats{Learned: 1, Static: 1, LearnedTotal: 2, Refused: 1}),
-			},
-			entriesAt: 2 * time.Second,
-			want: []Entry{
-				{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Static},
-				{VNI: 10, MAC: mac(2), Remote: addr(r2), Type: Learned, Age: time.Second},
 			},
 		},
 		{
@@ -381,17 +499,13 @@ func TestTable(t *testing.T) {
 			},
 		},
 		{
-			name: "non-unicast and zero MACs and invalid remotes are ignored",
+			name: "learning ignores non-unicast and zero MACs and invalid remotes",
 			nets: map[uint32]Network{10: std},
 			ops: []op{
 				learnOp(10, mcast, r1, 0, Ignored),
 				learnOp(10, bcast, r1, 0, Ignored),
 				learnOp(10, zeroMA, r1, 0, Ignored),
 				learnOp(10, mac(1), "", 0, Ignored),
-				staticOp(10, mcast, r1, ErrNotUnicast),
-				staticOp(10, bcast, r1, ErrNotUnicast),
-				staticOp(10, zeroMA, r1, ErrNotUnicast),
-				staticOp(10, mac(1), "", ErrInvalidRemote),
 				lookupOp(10, bcast, ""),
 				statsOp(10, &Stats{}),
 			},
@@ -492,39 +606,6 @@ func TestTable(t *testing.T) {
 			},
 		},
 		{
-			name: "learning does not change a control entry",
-			nets: map[uint32]Network{10: std},
-			ops: []op{
-				controlOp(10, mac(1), r1, true, nil),
-				learnOp(10, mac(1), r2, time.Second, Ignored),
-				learnOp(10, mac(1), r1, time.Second, Ignored),
-				lookupOp(10, mac(1), r1),
-				statsOp(10, &Stats{Control: 1}),
-			},
-			entriesAt: time.Hour,
-			want:      []Entry{{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Control}},
-		},
-		{
-			name: "control replaces learned and gives its room back",
-			nets: map[uint32]Network{10: {MaxEntries: 1, Ageing: time.Minute}},
-			ops: []op{
-				learnOp(10, mac(1), r1, 0, Added),
-				learnOp(10, mac(2), r1, 0, Refused),
-				controlOp(10, mac(1), r1, true, nil), // same remote: still a change
-				statsOp(10, &Stats{Control: 1, LearnedTotal: 1, Refused: 1}),
-				learnOp(10, mac(2), r1, time.Second, Added),
-				// Control entries do not count against MaxEntries.
-				controlOp(10, mac(3), r2, true, nil),
-				statsOp(10, &Stats{Learned: 1, Control: 2, LearnedTotal: 2, Refused: 1}),
-			},
-			entriesAt: 2 * time.Second,
-			want: []Entry{
-				{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Control},
-				{VNI: 10, MAC: mac(2), Remote: addr(r1), Type: Learned, Age: time.Second},
-				{VNI: 10, MAC: mac(3), Remote: addr(r2), Type: Control},
-			},
-		},
-		{
 			name: "static wins over control",
 			nets: map[uint32]Network{10: std},
 			ops: []op{
@@ -551,6 +632,7 @@ func TestTable(t *testing.T) {
 				controlOp(10, mac(1), r1, true, nil),
 				deleteControlOp(10, mac(1), r2, false), // moved since
 				deleteControlOp(10, mac(1), "", false),
+				deleteControlOp(10, zeroMA, r1, false),
 				deleteControlOp(11, mac(1), r1, false),
 				deleteControlOp(10, mac(1), "::ffff:"+r1, true),
 				deleteControlOp(10, mac(1), r1, false),
@@ -564,33 +646,6 @@ func TestTable(t *testing.T) {
 				statsOp(10, &Stats{Learned: 1, LearnedTotal: 1}),
 			},
 			want: []Entry{{VNI: 10, MAC: mac(1), Remote: addr(r1), Type: Learned}},
-		},
-		{
-			name: "control entries do not age",
-			nets: map[uint32]Network{10: {MaxEntries: 10, Ageing: 10 * time.Second}},
-			ops: []op{
-				learnOp(10, mac(1), r1, 0, Added),
-				learnOp(10, mac(2), r1, 0, Added),
-				controlOp(10, mac(2), r2, true, nil),
-				expireOp(1000*time.Hour, 1),
-				lookupOp(10, mac(2), r2),
-				statsOp(10, &Stats{Control: 1, LearnedTotal: 2, Expired: 1}),
-			},
-			entriesAt: 1000 * time.Hour,
-			want:      []Entry{{VNI: 10, MAC: mac(2), Remote: addr(r2), Type: Control}},
-		},
-		{
-			name: "bad control entries",
-			nets: map[uint32]Network{10: std},
-			ops: []op{
-				controlOp(10, mcast, r1, false, ErrNotUnicast),
-				controlOp(10, bcast, r1, false, ErrNotUnicast),
-				controlOp(10, zeroMA, r1, false, ErrNotUnicast),
-				controlOp(10, mac(1), "", false, ErrInvalidRemote),
-				controlOp(11, mac(1), r1, false, ErrUnknownNetwork),
-				deleteControlOp(10, zeroMA, r1, false),
-				statsOp(10, &Stats{}),
-			},
 		},
 		{
 			name: "RemoveNetwork removes control entries",
@@ -630,17 +685,13 @@ func TestTable(t *testing.T) {
 			},
 		},
 	}
+	for _, k := range pinKinds {
+		tests = append(tests, pinnedTests(k)...)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tb := New()
-			for vni, n := range tt.nets {
-				tb.SetNetwork(vni, n)
-			}
-			for _, o := range tt.ops {
-				if diff := cmp.Diff(o.want, o.do(tb), cmpOpts...); diff != "" {
-					t.Fatalf("%s (-want +got):\n%s", o.desc, diff)
-				}
-			}
+			tb := withNetworks(tt.nets)
+			runOps(t, tb, tt.ops)
 			if diff := cmp.Diff(tt.want, tb.Entries(int64(tt.entriesAt)), cmpOpts...); diff != "" {
 				t.Errorf("Entries(%v) (-want +got):\n%s", tt.entriesAt, diff)
 			}
