@@ -124,7 +124,10 @@ func Save(dir string, inst Instance, entries []Entry, now time.Time) (path strin
 	return path, nil
 }
 
-// writeFile writes data to path through a temporary file in dir.
+// writeFile writes data to path through a temporary file in dir, synced
+// before the rename and the directory after it, so that a crash or power
+// loss leaves the old file or the new one whole, never an empty one (the
+// rename can reach the disk before the data otherwise).
 func writeFile(dir, path string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -138,10 +141,22 @@ func writeFile(dir, path string, data []byte) error {
 		tmp.Close()
 		return err
 	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Load reads the state file at path and vets all of it for inst, taking
