@@ -92,6 +92,9 @@ type Backend struct {
 	connected bool
 	linkUp    bool
 	since     time.Time
+	// downLogged: a line saying we are not connected was logged since the
+	// last "connected" (or since the start).
+	downLogged bool
 
 	watching atomic.Bool // a list succeeded and its watch runs
 	revision atomic.Int64
@@ -324,9 +327,18 @@ func (b *Backend) setConnected(up bool, why error) {
 	b.stMu.Lock()
 	defer b.stMu.Unlock()
 	if b.connected == up {
+		// A backend that has not connected yet (a wrong certificate,
+		// CA or password, or no etcd) says so once; the failures after
+		// that are only counted.
+		if up || b.downLogged || errors.Is(why, context.Canceled) {
+			return
+		}
+		b.downLogged = true
+		b.log.Warn("control: cannot connect, retrying", "endpoints", b.cfg.Endpoints, "err", why)
 		return
 	}
 	b.connected, b.since = up, time.Now()
+	b.downLogged = !up
 	if up {
 		b.log.Info("control: connected", "endpoints", b.cfg.Endpoints, "revision", b.revision.Load())
 	} else {
