@@ -42,5 +42,9 @@
 // Connected is true when the client's connection is ready and the last
 // list succeeded. A client keepalive on the gRPC connection notices a
 // stopped server; a reconnect triggers a list, so that anything missed is
-// synced even if the watch would have resumed by itself.
+// synced even if the watch would have resumed by itself. A backend that
+// has not connected yet (a wrong certificate, CA or password) logs that
+// once, with the connection's own error when there is one, since the
+// client's requests wait for a ready connection and end with a bare
+// deadline; the failures after that are only counted.
 package etcd

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
 
 	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/fdb"
@@ -92,6 +95,13 @@ type Backend struct {
 	connected bool
 	linkUp    bool
 	since     time.Time
+	// downLogged: a line saying we are not connected was logged since the
+	// last "connected" (or since the start).
+	downLogged bool
+	// connErr is the last request that failed for want of a connection
+	// (gRPC Unavailable: refused, TLS handshake, ...), which says why
+	// better than the deadline that the client's retries end with.
+	connErr error
 
 	watching atomic.Bool // a list succeeded and its watch runs
 	revision atomic.Int64
@@ -324,14 +334,54 @@ func (b *Backend) setConnected(up bool, why error) {
 	b.stMu.Lock()
 	defer b.stMu.Unlock()
 	if b.connected == up {
+		// A backend that has not connected yet (a wrong certificate,
+		// CA or password, or no etcd) says so once; the failures after
+		// that are only counted.
+		if up || b.downLogged || errors.Is(why, context.Canceled) {
+			return
+		}
+		b.downLogged = true
+		b.log.Warn("control: cannot connect, retrying", b.downAttrs(why)...)
 		return
 	}
 	b.connected, b.since = up, time.Now()
+	b.downLogged = !up
 	if up {
+		b.connErr = nil
 		b.log.Info("control: connected", "endpoints", b.cfg.Endpoints, "revision", b.revision.Load())
 	} else {
-		b.log.Warn("control: disconnected, keeping the last view", "endpoints", b.cfg.Endpoints, "err", why)
+		b.log.Warn("control: disconnected, keeping the last view", b.downAttrs(why)...)
 	}
+}
+
+// downAttrs are the attributes of a line saying we are not connected.
+// b.stMu is held.
+func (b *Backend) downAttrs(why error) []any {
+	attrs := []any{"endpoints", b.cfg.Endpoints, "err", why}
+	if b.connErr != nil && !errors.Is(why, context.Canceled) {
+		attrs = append(attrs, "conn_err", b.connErr)
+	}
+	return attrs
+}
+
+// recordConnErr is a gRPC interceptor, inside the client's retries, that
+// keeps the last error of a request that found no connection: the client
+// waits for a ready connection until the deadline, and turns the error
+// gRPC gives then, which names the connection's, into the bare deadline.
+func (b *Backend) recordConnErr(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	st, _ := status.FromError(err)
+	switch {
+	case st.Code() == codes.Unavailable:
+	case st.Code() == codes.DeadlineExceeded && strings.HasPrefix(st.Message(), "latest balancer error: "):
+	default:
+		return err
+	}
+	b.stMu.Lock()
+	b.connErr = errors.New(st.Message())
+	b.stMu.Unlock()
+	return err
 }
 
 // link reports whether the gRPC connection is up.
@@ -356,10 +406,13 @@ func (b *Backend) Run(ctx context.Context) error {
 		// Reconnect within a couple of seconds of etcd's return (gRPC's
 		// default backoff grows to two minutes), so that we republish
 		// before the leases that a restarted etcd extends run out.
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           grpcbackoff.Config{BaseDelay: minBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
-			MinConnectTimeout: requestTimeout,
-		})},
+		DialOptions: []grpc.DialOption{
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           grpcbackoff.Config{BaseDelay: minBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
+				MinConnectTimeout: requestTimeout,
+			}),
+			grpc.WithChainUnaryInterceptor(b.recordConnErr),
+		},
 	}
 	var cli *clientv3.Client
 	bo := backoff{}

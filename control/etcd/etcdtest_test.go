@@ -58,10 +58,15 @@ type etcdServer struct {
 	bin, dir  string
 	clientURL string
 	peerURL   string
-	mu        sync.Mutex
-	cmd       *exec.Cmd
-	out       *bytes.Buffer
-	done      chan struct{}
+	// tls, when set, serves the client URL over https and requires a
+	// client certificate signed by its CA; http reaches the client URL
+	// (health, metrics) with the helper's own client certificate.
+	tls  *testPKI
+	http *http.Client
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
 }
 
 func freePort(t *testing.T) int {
@@ -76,12 +81,28 @@ func freePort(t *testing.T) int {
 
 func startEtcd(t *testing.T) *etcdServer {
 	t.Helper()
+	return startEtcdTLS(t, nil)
+}
+
+// startEtcdTLS starts etcd with https client URLs, its server certificate
+// from pki and --client-cert-auth trusting pki's CA; plain http with nil.
+func startEtcdTLS(t *testing.T, pki *testPKI) *etcdServer {
+	t.Helper()
+	scheme := "http"
+	if pki != nil {
+		scheme = "https"
+	}
 	s := &etcdServer{
 		t:         t,
 		bin:       etcdBinary(t),
 		dir:       t.TempDir(),
-		clientURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(t)),
 		peerURL:   fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		tls:       pki,
+		http:      &http.Client{Timeout: 5 * time.Second},
+	}
+	if pki != nil {
+		s.http.Transport = &http.Transport{TLSClientConfig: pki.clientTLS(t)}
 	}
 	s.start()
 	t.Cleanup(func() {
@@ -116,15 +137,24 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // start runs etcd (again, on the same data and ports) and waits for health.
 func (s *etcdServer) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--name", "t",
 		"--data-dir", s.dir,
 		"--listen-client-urls", s.clientURL,
 		"--advertise-client-urls", s.clientURL,
 		"--listen-peer-urls", s.peerURL,
 		"--initial-advertise-peer-urls", s.peerURL,
-		"--initial-cluster", "t="+s.peerURL,
-	)
+		"--initial-cluster", "t=" + s.peerURL,
+	}
+	if s.tls != nil {
+		args = append(args,
+			"--cert-file", s.tls.serverCert,
+			"--key-file", s.tls.serverKey,
+			"--client-cert-auth",
+			"--trusted-ca-file", s.tls.caFile,
+		)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH)
 	s.mu.Lock()
 	if s.out == nil {
@@ -143,7 +173,7 @@ func (s *etcdServer) start() {
 	s.mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(s.clientURL + "/health")
+		resp, err := s.http.Get(s.clientURL + "/health")
 		if err == nil {
 			body := new(bytes.Buffer)
 			body.ReadFrom(resp.Body)
@@ -187,10 +217,22 @@ func (s *etcdServer) signal(sig syscall.Signal) {
 	}
 }
 
-// client is a plain client, the operator's etcdctl.
+// client is a plain client, the operator's etcdctl (with the helper's
+// client certificate under TLS).
 func (s *etcdServer) client() *clientv3.Client {
 	s.t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{s.clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	return s.clientWith(func(*clientv3.Config) {})
+}
+
+// clientWith is client with tweak applied to its config (credentials).
+func (s *etcdServer) clientWith(tweak func(*clientv3.Config)) *clientv3.Client {
+	s.t.Helper()
+	cfg := clientv3.Config{Endpoints: []string{s.clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if s.tls != nil {
+		cfg.TLS = s.tls.clientTLS(s.t)
+	}
+	tweak(&cfg)
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -201,7 +243,7 @@ func (s *etcdServer) client() *clientv3.Client {
 // metric sums the samples of etcd's /metrics whose line starts with name.
 func (s *etcdServer) metric(name string) float64 {
 	s.t.Helper()
-	resp, err := http.Get(s.clientURL + "/metrics")
+	resp, err := s.http.Get(s.clientURL + "/metrics")
 	if err != nil {
 		s.t.Fatal(err)
 	}
