@@ -147,32 +147,28 @@ func sockaddr(a netip.Addr, port uint16) unix.Sockaddr {
 // accepts datagrams without a UDP checksum (UDP_NO_CHECK6_RX), and scope
 // is the interface of a link-local group.
 func openRecvSocket(local netip.Addr, port uint16, reuse, zeroCsum bool, scope int) (*os.File, error) {
-	fd, err := unix.Socket(family(local), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, fail, err := socket(local, unix.SOCK_DGRAM)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, err
 	}
 	if reuse {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			unix.Close(fd)
-			return nil, os.NewSyscallError("setsockopt SO_REUSEPORT", err)
+			return fail("setsockopt SO_REUSEPORT", err)
 		}
 	}
 	if local.Is6() {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
-			unix.Close(fd)
-			return nil, os.NewSyscallError("setsockopt IPV6_V6ONLY", err)
+			return fail("setsockopt IPV6_V6ONLY", err)
 		}
 		if zeroCsum {
 			if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_NO_CHECK6_RX, 1); err != nil {
-				unix.Close(fd)
-				return nil, os.NewSyscallError("setsockopt UDP_NO_CHECK6_RX", err)
+				return fail("setsockopt UDP_NO_CHECK6_RX", err)
 			}
 		}
 	} else {
 		// Only groups this socket joined, not every group of the host.
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
-			unix.Close(fd)
-			return nil, os.NewSyscallError("setsockopt IP_MULTICAST_ALL", err)
+			return fail("setsockopt IP_MULTICAST_ALL", err)
 		}
 	}
 	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, socketRecvBuffer)
