@@ -529,3 +529,25 @@ func (t *Table) Entries(now int64) []Entry {
 	})
 	return out
 }
+
+// Get returns the entry for the key, with its age against now, as Entries
+// would list it. It takes the shard's read lock: it is for tools, not for
+// the data path, which uses Lookup.
+func (t *Table) Get(vni uint32, mac MAC, now int64) (Entry, bool) {
+	h := hash(vni, mac)
+	s := &t.shards[h>>(64-shardBits)]
+	k0, k1 := packKey(vni, mac)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tb := s.tab.Load()
+	i, m, ok := tb.find(h, k0, k1)
+	if !ok || tb.info[i].net.Load().removed.Load() {
+		return Entry{}, false
+	}
+	a, _ := t.rem.addr(m)
+	ent := Entry{VNI: vni, MAC: mac, Remote: a, Type: metaType(m)}
+	if ent.Type == Learned {
+		ent.Age = time.Duration(max(now-tb.info[i].lastSeen.Load(), 0))
+	}
+	return ent, true
+}

@@ -169,9 +169,20 @@ func runOps(t *testing.T, tb *Table, ops []op) {
 // if not.
 func checkEntries(t *testing.T, tb *Table, want []Entry) bool {
 	t.Helper()
-	diff := cmp.Diff(want, tb.Entries(0), cmpOpts...)
+	got := tb.Entries(0)
+	diff := cmp.Diff(want, got, cmpOpts...)
 	if diff != "" {
 		t.Errorf("Entries(0) (-want +got):\n%s", diff)
+	}
+	// Get finds each listed entry as Entries lists it.
+	for _, en := range got {
+		if g, ok := tb.Get(en.VNI, en.MAC, 0); !ok || g != en {
+			t.Errorf("Get(%d, %v) = %+v, %v; Entries has %+v", en.VNI, en.MAC, g, ok, en)
+			diff = "get"
+		}
+	}
+	if g, ok := tb.Get(1, MAC{0x02, 0xff, 0xff, 0xff, 0xff, 0xfe}, 0); ok {
+		t.Errorf("Get of a MAC no test uses = %+v, true", g)
 	}
 	return diff == ""
 }

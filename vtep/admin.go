@@ -93,11 +93,29 @@ func (e *Engine) Admin(req admin.Request) (resp admin.Response) {
 	}
 	switch req.Cmd {
 	case admin.CmdFDBShow:
-		entries := e.FDBEntries()
 		if req.VNI != nil {
 			if _, ok := e.nets.Load().byVNI[*req.VNI]; !ok {
 				return fail("unknown VNI %d", *req.VNI)
 			}
+		}
+		if req.MAC != "" {
+			// One entry, without listing the table: what a script that
+			// waits for an entry polls.
+			mac, err := fdb.ParseMAC(req.MAC)
+			if err != nil {
+				return fail("%q is not a MAC address", req.MAC)
+			}
+			if req.VNI == nil {
+				return fail("vni is required with a MAC")
+			}
+			en, ok := e.fdb.Get(*req.VNI, mac, e.Now())
+			if !ok {
+				return admin.Response{FDB: []admin.FDBEntry{}}
+			}
+			return admin.Response{FDB: []admin.FDBEntry{fdbEntry(en)}}
+		}
+		entries := e.FDBEntries()
+		if req.VNI != nil {
 			kept := entries[:0]
 			for _, en := range entries {
 				if en.VNI == *req.VNI {

@@ -217,15 +217,19 @@ func (e *Engine) FDBEntries() []admin.FDBEntry {
 	entries := e.fdb.Entries(e.Now())
 	out := make([]admin.FDBEntry, 0, len(entries))
 	for _, en := range entries {
-		out = append(out, admin.FDBEntry{
-			VNI:        en.VNI,
-			MAC:        en.MAC.String(),
-			Remote:     en.Remote.String(),
-			Type:       en.Type.String(),
-			AgeSeconds: en.Age.Seconds(),
-		})
+		out = append(out, fdbEntry(en))
 	}
 	return out
+}
+
+func fdbEntry(en fdb.Entry) admin.FDBEntry {
+	return admin.FDBEntry{
+		VNI:        en.VNI,
+		MAC:        en.MAC.String(),
+		Remote:     en.Remote.String(),
+		Type:       en.Type.String(),
+		AgeSeconds: en.Age.Seconds(),
+	}
 }
 
 // FloodList returns a network's flood list, for logs and tools.
