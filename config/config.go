@@ -18,19 +18,25 @@ import (
 
 // Defaults for keys a config file may leave out.
 const (
-	DefaultPort          = encap.Port
-	DefaultSrcPortLow    = 49152 // RFC 7348 §5: the dynamic/private port range
-	DefaultSrcPortHigh   = 65535
-	DefaultMetricsListen = "127.0.0.1:9476"
-	DefaultAdminSocket   = admin.DefaultSocket
-	DefaultStateDir      = "/var/lib/vtepd"
-	DefaultMoveHold      = 10 * time.Second
-	DefaultAgeing        = 300 * time.Second // the kernel's vxlan ageing default
-	DefaultMaxEntries    = 16384
-	DefaultMulticastTTL  = 1  // BUM traffic stays on the underlay segment unless told otherwise
-	maxIfNameLen         = 15 // IFNAMSIZ - 1
-	maxQueues            = 64
-	maxBusyPoll          = 10 * time.Second
+	DefaultPort              = encap.Port
+	DefaultSrcPortLow        = 49152 // RFC 7348 §5: the dynamic/private port range
+	DefaultSrcPortHigh       = 65535
+	DefaultMetricsListen     = "127.0.0.1:9476"
+	DefaultAdminSocket       = admin.DefaultSocket
+	DefaultStateDir          = "/var/lib/vtepd"
+	DefaultMoveHold          = 10 * time.Second
+	DefaultAgeing            = 300 * time.Second // the kernel's vxlan ageing default
+	DefaultMaxEntries        = 16384
+	DefaultMulticastTTL      = 1 // BUM traffic stays on the underlay segment unless told otherwise
+	DefaultControlEndpoint   = "http://127.0.0.1:2379"
+	DefaultControlPrefix     = "/vtepd"
+	DefaultControlLeaseTTL   = 10 * time.Second
+	DefaultControlMaxEntries = 262144
+	minLeaseTTL              = 2 * time.Second
+	maxLeaseTTL              = time.Hour
+	maxIfNameLen             = 15 // IFNAMSIZ - 1
+	maxQueues                = 64
+	maxBusyPoll              = 10 * time.Second
 )
 
 // Config is a validated configuration: every address parsed, every default
@@ -91,6 +97,22 @@ type Config struct {
 	// MoveHold. MaxMoves 0: no damping.
 	MaxMoves int           `reload:"live" key:"limits.max_moves"`
 	MoveHold time.Duration `reload:"live" key:"limits.move_hold"`
+	// ControlBackend is the control plane: "" (none: flood and learn
+	// only) or "etcd". The other Control fields are its [control] keys;
+	// a change of any of them needs a restart.
+	ControlBackend   string        `reload:"restart" key:"control.backend"`
+	ControlEndpoints []string      `reload:"restart" key:"control.endpoints"`
+	ControlPrefix    string        `reload:"restart" key:"control.prefix"`
+	ControlLeaseTTL  time.Duration `reload:"restart" key:"control.lease_ttl"`
+	// ControlMaxEntries caps the entries learned from the control plane
+	// (VTEPs, MACs and IPs of every VNI).
+	ControlMaxEntries int `reload:"restart" key:"control.max_entries"`
+	// TLS with a client certificate, and etcd's own authentication.
+	ControlCAFile   string `reload:"restart" key:"control.ca_file"`
+	ControlCertFile string `reload:"restart" key:"control.cert_file"`
+	ControlKeyFile  string `reload:"restart" key:"control.key_file"`
+	ControlUsername string `reload:"restart" key:"control.username"`
+	ControlPassword string `reload:"restart" key:"control.password"`
 	// Networks are the [[network]] sections, in file order. A reload
 	// matches them by VNI and compares each pair with DiffNetwork.
 	Networks     []Network `reload:"networks" key:"network"`
@@ -128,6 +150,14 @@ type Network struct {
 	// DropVLAN (inner_vlan = "drop") discards 802.1Q/802.1ad-tagged inner
 	// frames.
 	DropVLAN bool `reload:"live" key:"inner_vlan"`
+	// Control puts the network on the control plane: its VTEPs, local
+	// MACs and IP bindings are published and the other VTEPs' are
+	// installed. Default: on when a control backend is configured.
+	Control bool `reload:"live" key:"control"`
+	// ARPSuppress answers ARP requests and Neighbor Solicitations read
+	// from the TAP for IPs the control plane knows, instead of flooding
+	// them. Default: Control.
+	ARPSuppress bool `reload:"live" key:"arp_suppress"`
 }
 
 // Source is the file the configuration was read from (the name given to
@@ -169,24 +199,40 @@ type fileConfig struct {
 		Listen *string `toml:"listen"`
 		Pprof  bool    `toml:"pprof"`
 	} `toml:"metrics"`
+	Control fileControl   `toml:"control"`
 	Network []fileNetwork `toml:"network"`
 }
 
+type fileControl struct {
+	Backend    *string  `toml:"backend"`
+	Endpoints  []string `toml:"endpoints"`
+	Prefix     *string  `toml:"prefix"`
+	LeaseTTL   *string  `toml:"lease_ttl"`
+	MaxEntries *int64   `toml:"max_entries"`
+	CAFile     *string  `toml:"ca_file"`
+	CertFile   *string  `toml:"cert_file"`
+	KeyFile    *string  `toml:"key_file"`
+	Username   *string  `toml:"username"`
+	Password   *string  `toml:"password"`
+}
+
 type fileNetwork struct {
-	Name       string       `toml:"name"`
-	VNI        *int64       `toml:"vni"`
-	Bridge     string       `toml:"bridge"`
-	TAP        string       `toml:"tap"`
-	Peers      []string     `toml:"peers"`
-	Group      string       `toml:"group"`
-	TTL        *int         `toml:"ttl"`
-	Learning   *bool        `toml:"learning"`
-	Ageing     *string      `toml:"ageing"`
-	MaxEntries *int64       `toml:"max_entries"`
-	AcceptFrom []string     `toml:"accept_from"`
-	FloodRate  *int64       `toml:"flood_rate"`
-	InnerVLAN  string       `toml:"inner_vlan"`
-	Static     []fileStatic `toml:"static"`
+	Name        string       `toml:"name"`
+	VNI         *int64       `toml:"vni"`
+	Bridge      string       `toml:"bridge"`
+	TAP         string       `toml:"tap"`
+	Peers       []string     `toml:"peers"`
+	Group       string       `toml:"group"`
+	TTL         *int         `toml:"ttl"`
+	Learning    *bool        `toml:"learning"`
+	Ageing      *string      `toml:"ageing"`
+	MaxEntries  *int64       `toml:"max_entries"`
+	AcceptFrom  []string     `toml:"accept_from"`
+	FloodRate   *int64       `toml:"flood_rate"`
+	InnerVLAN   string       `toml:"inner_vlan"`
+	Control     *bool        `toml:"control"`
+	ARPSuppress *bool        `toml:"arp_suppress"`
+	Static      []fileStatic `toml:"static"`
 }
 
 type fileStatic struct {

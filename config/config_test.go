@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +185,21 @@ func TestParseErrors(t *testing.T) {
 		{"newline in parser message", base + "port = 0b\n", []string{"line"}},
 		{"udp_gso without offload", "offload = false\n" + strings.Replace(base, "[underlay]\n", "[underlay]\nudp_gso = true\n", 1) + "[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"underlay.udp_gso", "offload"}},
 		{"metrics listen", base + "[metrics]\nlisten = \"nowhere\"\n[[network]]\nvni = 1\nbridge = \"b\"\n", []string{"line 4", "metrics.listen"}},
+		{"control backend", net("[control]\nbackend = \"consul\"\n"), []string{"line 7", "control.backend", "consul"}},
+		{"control backend empty", net("[control]\nbackend = \"\"\n"), []string{"line 7", "control.backend"}},
+		{"control key without backend", net("[control]\nprefix = \"/x\"\n"), []string{"control.backend", "control.prefix"}},
+		{"control endpoint", net("[control]\nbackend = \"etcd\"\nendpoints = [\"http://198.18.0.9:2379\", \"198.18.0.9:2379\"]\n"), []string{"line 8", "control.endpoints[1]"}},
+		{"control endpoints empty", net("[control]\nbackend = \"etcd\"\nendpoints = []\n"), []string{"line 8", "control.endpoints"}},
+		{"control prefix", net("[control]\nbackend = \"etcd\"\nprefix = \"vtepd\"\n"), []string{"line 8", "control.prefix"}},
+		{"control lease_ttl short", net("[control]\nbackend = \"etcd\"\nlease_ttl = \"1s\"\n"), []string{"line 8", "control.lease_ttl"}},
+		{"control lease_ttl fraction", net("[control]\nbackend = \"etcd\"\nlease_ttl = \"2500ms\"\n"), []string{"line 8", "control.lease_ttl", "whole"}},
+		{"control max_entries", net("[control]\nbackend = \"etcd\"\nmax_entries = 0\n"), []string{"line 8", "control.max_entries"}},
+		{"control cert without key", net("[control]\nbackend = \"etcd\"\ncert_file = \"/etc/c.pem\"\n"), []string{"control.cert_file", "key_file"}},
+		{"control relative ca", net("[control]\nbackend = \"etcd\"\nca_file = \"ca.pem\"\n"), []string{"line 8", "control.ca_file", "absolute"}},
+		{"control password alone", net("[control]\nbackend = \"etcd\"\npassword = \"x\"\n"), []string{"line 8", "control.password", "username"}},
+		{"network control without backend", net("control = true\n"), []string{"line 6", "network[0].control", "control.backend"}},
+		{"arp_suppress without control", net("arp_suppress = true\n"), []string{"line 6", "network[0].arp_suppress"}},
+		{"arp_suppress off control", net("control = false\narp_suppress = true\n[control]\nbackend = \"etcd\"\n"), []string{"line 7", "network[0].arp_suppress"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,5 +255,57 @@ func TestParseBusyPoll(t *testing.T) {
 		if cfg.BusyPoll != tt.want {
 			t.Errorf("%q: BusyPoll = %v, want %v", tt.value, cfg.BusyPoll, tt.want)
 		}
+	}
+}
+
+func TestParseControl(t *testing.T) {
+	const head = "[underlay]\nlocal = \"198.18.0.1\"\n"
+	nets := "[[network]]\nvni = 200\nbridge = \"br0\"\n[[network]]\nvni = 201\nbridge = \"br1\"\ncontrol = false\n" +
+		"[[network]]\nvni = 202\nbridge = \"br2\"\narp_suppress = false\n"
+
+	cfg, err := Parse("none.toml", []byte(head+"[[network]]\nvni = 200\nbridge = \"br0\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ControlBackend != "" || cfg.ControlEndpoints != nil || cfg.Networks[0].Control || cfg.Networks[0].ARPSuppress {
+		t.Errorf("without [control]: %+v", cfg)
+	}
+
+	cfg, err = Parse("defaults.toml", []byte(head+"[control]\nbackend = \"etcd\"\n"+nets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ControlBackend != "etcd" || !slices.Equal(cfg.ControlEndpoints, []string{DefaultControlEndpoint}) ||
+		cfg.ControlPrefix != "/vtepd" || cfg.ControlLeaseTTL != 10*time.Second || cfg.ControlMaxEntries != 262144 {
+		t.Errorf("[control] defaults: %+v", cfg)
+	}
+	var got []string
+	for _, n := range cfg.Networks {
+		got = append(got, fmt.Sprintf("%d control=%v arp_suppress=%v", n.VNI, n.Control, n.ARPSuppress))
+	}
+	want := []string{"200 control=true arp_suppress=true", "201 control=false arp_suppress=false", "202 control=true arp_suppress=false"}
+	if !slices.Equal(got, want) {
+		t.Errorf("networks: %q, want %q", got, want)
+	}
+
+	cfg, err = Parse("full.toml", []byte(head+`[control]
+backend = "etcd"
+endpoints = ["https://198.18.0.7:2379", "https://198.18.0.8:2379/"]
+prefix = "/lab/vtepd"
+lease_ttl = "3s"
+max_entries = 1000
+ca_file = "/etc/vtepd/ca.pem"
+cert_file = "/etc/vtepd/client.pem"
+key_file = "/etc/vtepd/client-key.pem"
+username = "vtepd"
+password = "secret"
+`+nets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ControlPrefix != "/lab/vtepd" || cfg.ControlLeaseTTL != 3*time.Second || cfg.ControlMaxEntries != 1000 ||
+		len(cfg.ControlEndpoints) != 2 || cfg.ControlCAFile != "/etc/vtepd/ca.pem" || cfg.ControlCertFile != "/etc/vtepd/client.pem" ||
+		cfg.ControlKeyFile != "/etc/vtepd/client-key.pem" || cfg.ControlUsername != "vtepd" || cfg.ControlPassword != "secret" {
+		t.Errorf("[control] as written: %+v", cfg)
 	}
 }

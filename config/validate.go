@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,6 +165,7 @@ func (v *validator) config(fc *fileConfig) *Config {
 			}
 		}
 	}
+	v.control(&fc.Control, cfg)
 	if len(fc.Network) == 0 {
 		v.fail("network", "at least one [[network]] is required")
 	}
@@ -170,7 +173,7 @@ func (v *validator) config(fc *fileConfig) *Config {
 	taps := map[string]int{}
 	bridges := map[string]int{}
 	for i := range fc.Network {
-		n := v.network(i, &fc.Network[i], cfg.Local)
+		n := v.network(i, &fc.Network[i], cfg)
 		if v.err != nil {
 			return nil
 		}
@@ -192,7 +195,114 @@ func (v *validator) config(fc *fileConfig) *Config {
 	return cfg
 }
 
-func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) Network {
+// control validates the [control] section into cfg. Without a backend,
+// any other key of the section is a mistake: it would be silently unused.
+func (v *validator) control(fc *fileControl, cfg *Config) {
+	if fc.Backend != nil {
+		cfg.ControlBackend = *fc.Backend
+	}
+	switch cfg.ControlBackend {
+	case "etcd":
+	case "":
+		if fc.Backend != nil {
+			v.fail("control.backend", "\"\" is not a backend; leave [control] out for none")
+			return
+		}
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{
+			{"endpoints", fc.Endpoints != nil}, {"prefix", fc.Prefix != nil},
+			{"lease_ttl", fc.LeaseTTL != nil}, {"max_entries", fc.MaxEntries != nil},
+			{"ca_file", fc.CAFile != nil}, {"cert_file", fc.CertFile != nil},
+			{"key_file", fc.KeyFile != nil}, {"username", fc.Username != nil},
+			{"password", fc.Password != nil},
+		} {
+			if k.set {
+				v.fail("control.backend", "required with control.%s: \"etcd\"", k.name)
+				return
+			}
+		}
+		return
+	default:
+		v.fail("control.backend", "%q is not a backend: \"etcd\"", cfg.ControlBackend)
+		return
+	}
+	cfg.ControlEndpoints = []string{DefaultControlEndpoint}
+	if fc.Endpoints != nil {
+		if len(fc.Endpoints) == 0 {
+			v.fail("control.endpoints", "empty: leave it out for %q", DefaultControlEndpoint)
+		}
+		for j, e := range fc.Endpoints {
+			u, err := url.Parse(e)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
+				v.fail(fmt.Sprintf("control.endpoints[%d]", j), "%q is not an http:// or https:// URL with a host and port", e)
+				return
+			}
+		}
+		cfg.ControlEndpoints = slices.Clone(fc.Endpoints)
+	}
+	cfg.ControlPrefix = DefaultControlPrefix
+	if p := fc.Prefix; p != nil {
+		if !strings.HasPrefix(*p, "/") || strings.HasSuffix(*p, "/") && *p != "/" || strings.Contains(*p, "//") {
+			v.fail("control.prefix", "%q must start with / and not end with one, such as %q", *p, DefaultControlPrefix)
+		}
+		cfg.ControlPrefix = strings.TrimSuffix(*p, "/")
+	}
+	cfg.ControlLeaseTTL = DefaultControlLeaseTTL
+	if s := fc.LeaseTTL; s != nil {
+		d, err := time.ParseDuration(*s)
+		if err != nil || d < minLeaseTTL || d > maxLeaseTTL || d%time.Second != 0 {
+			v.fail("control.lease_ttl", "%q is not a whole number of seconds from %v to %v (etcd leases count seconds)", *s, minLeaseTTL, maxLeaseTTL)
+		}
+		cfg.ControlLeaseTTL = d
+	}
+	cfg.ControlMaxEntries = DefaultControlMaxEntries
+	if p := fc.MaxEntries; p != nil {
+		if *p < 1 || *p > 1<<24 {
+			v.fail("control.max_entries", "%d out of range 1..%d", *p, 1<<24)
+		}
+		cfg.ControlMaxEntries = int(*p)
+	}
+	for _, f := range []struct {
+		key string
+		in  *string
+		out *string
+	}{
+		{"control.ca_file", fc.CAFile, &cfg.ControlCAFile},
+		{"control.cert_file", fc.CertFile, &cfg.ControlCertFile},
+		{"control.key_file", fc.KeyFile, &cfg.ControlKeyFile},
+	} {
+		if f.in != nil {
+			if !strings.HasPrefix(*f.in, "/") {
+				v.fail(f.key, "%q must be an absolute path", *f.in)
+			}
+			*f.out = *f.in
+		}
+	}
+	if (cfg.ControlCertFile == "") != (cfg.ControlKeyFile == "") {
+		if cfg.ControlCertFile == "" {
+			v.fail("control.key_file", "needs control.cert_file too")
+		} else {
+			v.fail("control.cert_file", "needs control.key_file too")
+		}
+	}
+	if fc.Username != nil {
+		cfg.ControlUsername = *fc.Username
+	}
+	if fc.Password != nil {
+		cfg.ControlPassword = *fc.Password
+		if cfg.ControlUsername == "" {
+			v.fail("control.password", "needs control.username")
+		}
+	}
+	if fc.Username != nil && cfg.ControlUsername == "" {
+		v.fail("control.username", "empty: leave it out for no authentication")
+	}
+}
+
+func (v *validator) network(i int, fn *fileNetwork, cfg *Config) Network {
+	local := cfg.Local
 	key := func(k string) string { return fmt.Sprintf("network[%d].%s", i, k) }
 	n := Network{
 		Name:       fn.Name,
@@ -318,6 +428,20 @@ func (v *validator) network(i int, fn *fileNetwork, local netip.Addr) Network {
 		n.DropVLAN = true
 	default:
 		v.fail(key("inner_vlan"), "%q is not \"pass\" or \"drop\"", fn.InnerVLAN)
+	}
+	n.Control = cfg.ControlBackend != ""
+	if fn.Control != nil {
+		if *fn.Control && cfg.ControlBackend == "" {
+			v.fail(key("control"), "needs a control plane: set control.backend")
+		}
+		n.Control = *fn.Control
+	}
+	n.ARPSuppress = n.Control
+	if fn.ARPSuppress != nil {
+		if *fn.ARPSuppress && !n.Control {
+			v.fail(key("arp_suppress"), "needs the control plane: the table it answers from comes from there")
+		}
+		n.ARPSuppress = *fn.ARPSuppress
 	}
 	macs := map[fdb.MAC]bool{}
 	for j, s := range fn.Static {

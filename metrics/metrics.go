@@ -72,7 +72,12 @@ type Counters struct {
 	TxBytes      atomic.Uint64 // inner frame bytes of those
 	FloodPackets atomic.Uint64 // datagrams sent as flooded copies (BUM, unknown unicast)
 	TxSegmented  atomic.Uint64 // TCP super-frames read from the TAP and cut into segments (offload)
-	_            [32]byte
+	// ARPSuppressed and NDSuppressed count ARP requests and Neighbor
+	// Solicitations read from the TAP that vtepd answered from the
+	// control plane's table instead of flooding them (arp_suppress).
+	ARPSuppressed atomic.Uint64
+	NDSuppressed  atomic.Uint64
+	_             [16]byte
 	// LearnLimited counts new MACs not learned because their VTEP was
 	// over limits.learn_rate.
 	LearnLimited atomic.Uint64
@@ -88,6 +93,7 @@ func (c *Counters) Drop(r Reason, n uint64) { c.Drops[r].Add(n) }
 type FDBStats struct {
 	Learned      int    // learned entries now
 	Static       int    // static entries now
+	Control      int    // entries from the control plane now
 	LearnedTotal uint64 // entries ever learned
 	Moves        uint64 // learned MACs that moved to another VTEP
 	Refused      uint64 // learn attempts refused by max_entries
@@ -104,26 +110,28 @@ type VNI struct {
 }
 
 var (
-	descRxPackets                         = desc("vtep_rx_packets_total", "Datagrams decapsulated and delivered to the TAP.")
-	descRxBytes                           = desc("vtep_rx_bytes_total", "Inner frame bytes delivered to the TAP.")
-	descTxPackets                         = desc("vtep_tx_packets_total", "Datagrams sent to remote VTEPs, each flooded copy counted.")
-	descTxBytes                           = desc("vtep_tx_bytes_total", "Inner frame bytes sent to remote VTEPs.")
-	descFlood                             = desc("vtep_flood_packets_total", "Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.")
-	descRxCoalesced                       = desc("vtep_rx_coalesced_total", "TCP super-frames written to the TAP, each carrying several received datagrams (offload).")
-	descRxGROTrains                       = desc("vtep_rx_gro_trains_total", "Trains of several datagrams received in one message (UDP GRO), counted once each.")
-	descTxSegmented                       = desc("vtep_tx_segmented_total", "TCP super-frames read from the TAP and cut into MSS-sized datagrams (offload).")
-	descDrops                             = desc("vtep_drops_total", "Packets dropped, by reason.", "reason")
-	descFDBEntries                        = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
-	descFDBLearned                        = desc("vtep_fdb_learned_total", "MAC addresses learned from received datagrams.")
-	descFDBMoves                          = desc("vtep_fdb_moves_total", "Learned MAC addresses that moved to another remote VTEP.")
-	descFDBRefused                        = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries (or limits.max_learned) was reached.")
-	descFDBExpired                        = desc("vtep_fdb_expired_total", "Learned entries removed by ageing.")
-	descFDBDamped                         = desc("vtep_fdb_moves_damped_total", "Moves of learned MACs refused because the MAC was flapping (limits.max_moves, limits.move_hold).")
-	descLearnLimited                      = desc("vtep_fdb_learn_limited_total", "New MACs not learned because their VTEP exceeded limits.learn_rate.")
-	descTAPRecreated                      = desc("vtep_tap_recreated_total", "TAPs recreated and re-attached after being deleted under vtepd.")
-	counterDescs                          = []*prometheus.Desc{descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descRxCoalesced, descRxGROTrains, descTxSegmented, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descFDBDamped, descLearnLimited, descTAPRecreated}
-	allDescriptions                       = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
-	_                prometheus.Collector = (*Collector)(nil)
+	descRxPackets                          = desc("vtep_rx_packets_total", "Datagrams decapsulated and delivered to the TAP.")
+	descRxBytes                            = desc("vtep_rx_bytes_total", "Inner frame bytes delivered to the TAP.")
+	descTxPackets                          = desc("vtep_tx_packets_total", "Datagrams sent to remote VTEPs, each flooded copy counted.")
+	descTxBytes                            = desc("vtep_tx_bytes_total", "Inner frame bytes sent to remote VTEPs.")
+	descFlood                              = desc("vtep_flood_packets_total", "Datagrams sent by head-end replication of broadcast, multicast and unknown unicast frames.")
+	descRxCoalesced                        = desc("vtep_rx_coalesced_total", "TCP super-frames written to the TAP, each carrying several received datagrams (offload).")
+	descRxGROTrains                        = desc("vtep_rx_gro_trains_total", "Trains of several datagrams received in one message (UDP GRO), counted once each.")
+	descTxSegmented                        = desc("vtep_tx_segmented_total", "TCP super-frames read from the TAP and cut into MSS-sized datagrams (offload).")
+	descDrops                              = desc("vtep_drops_total", "Packets dropped, by reason.", "reason")
+	descFDBEntries                         = desc("vtep_fdb_entries", "Forwarding database entries, by type.", "type")
+	descFDBLearned                         = desc("vtep_fdb_learned_total", "MAC addresses learned from received datagrams.")
+	descFDBMoves                           = desc("vtep_fdb_moves_total", "Learned MAC addresses that moved to another remote VTEP.")
+	descFDBRefused                         = desc("vtep_fdb_refused_total", "Learn attempts refused because max_entries (or limits.max_learned) was reached.")
+	descFDBExpired                         = desc("vtep_fdb_expired_total", "Learned entries removed by ageing.")
+	descFDBDamped                          = desc("vtep_fdb_moves_damped_total", "Moves of learned MACs refused because the MAC was flapping (limits.max_moves, limits.move_hold).")
+	descLearnLimited                       = desc("vtep_fdb_learn_limited_total", "New MACs not learned because their VTEP exceeded limits.learn_rate.")
+	descTAPRecreated                       = desc("vtep_tap_recreated_total", "TAPs recreated and re-attached after being deleted under vtepd.")
+	descARPSuppressed                      = desc("vtep_arp_suppressed_total", "ARP requests from the TAP answered by vtepd from the control plane's table instead of being flooded (arp_suppress).")
+	descNDSuppressed                       = desc("vtep_nd_suppressed_total", "IPv6 Neighbor Solicitations from the TAP answered by vtepd from the control plane's table instead of being flooded (arp_suppress).")
+	counterDescs                           = []*prometheus.Desc{descARPSuppressed, descNDSuppressed, descRxPackets, descRxBytes, descTxPackets, descTxBytes, descFlood, descRxCoalesced, descRxGROTrains, descTxSegmented, descFDBLearned, descFDBMoves, descFDBRefused, descFDBExpired, descFDBDamped, descLearnLimited, descTAPRecreated}
+	allDescriptions                        = append([]*prometheus.Desc{descDrops, descFDBEntries}, counterDescs...)
+	_                 prometheus.Collector = (*Collector)(nil)
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -177,8 +185,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFDBDamped, v.FDB.Damped)
 		counter(descLearnLimited, cn.LearnLimited.Load())
 		counter(descTAPRecreated, cn.TAPRecreated.Load())
+		counter(descARPSuppressed, cn.ARPSuppressed.Load())
+		counter(descNDSuppressed, cn.NDSuppressed.Load())
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Learned), v.Label, "learned")
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Static), v.Label, "static")
+		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(v.FDB.Control), v.Label, "control")
 	}
 }
 
@@ -230,4 +241,40 @@ func GSOSockets(open func() float64) prometheus.Collector {
 		Name: "vtep_udp_gso_sockets",
 		Help: "UDP sockets open for sending GSO trains, one per source port in use (underlay.udp_gso).",
 	}, open)
+}
+
+// Control exports the control plane: whether its store is reachable, and
+// the errors it met, by reason (every reason, from 0). connected reports
+// the state now; errors returns the counts of reasons, in the order of
+// names.
+func Control(connected func() bool, names []string, errors func() []uint64) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vtep_control_connected",
+			Help: "1 while the control plane's store is reachable and watched, else 0.",
+		}, func() float64 {
+			if connected() {
+				return 1
+			}
+			return 0
+		}),
+		&controlErrors{names: names, errors: errors},
+	}
+}
+
+var descControlErrors = prometheus.NewDesc("vtep_control_errors_total",
+	"Control-plane keys refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, group_mac, unknown_vni, cap) and failures (request, lease_lost, compacted), by reason.",
+	[]string{"reason"}, nil)
+
+type controlErrors struct {
+	names  []string
+	errors func() []uint64
+}
+
+func (c *controlErrors) Describe(ch chan<- *prometheus.Desc) { ch <- descControlErrors }
+
+func (c *controlErrors) Collect(ch chan<- prometheus.Metric) {
+	for i, n := range c.errors() {
+		ch <- prometheus.MustNewConstMetric(descControlErrors, prometheus.CounterValue, float64(n), c.names[i])
+	}
 }

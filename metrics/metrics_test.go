@@ -17,11 +17,13 @@ func TestCollectorExposition(t *testing.T) {
 	c200.TxBytes.Add(500)
 	c200.FloodPackets.Add(2)
 	c200.Drop(InnerTooShort, 1)
+	c200.ARPSuppressed.Add(4)
+	c200.NDSuppressed.Add(2)
 	unknown.Drop(TooShort, 4)
 	unknown.Drop(UnknownVNI, 6)
 	col := NewCollector(func() []VNI {
 		return []VNI{
-			{Label: "200", Counters: &c200, FDB: FDBStats{Learned: 7, Static: 1, LearnedTotal: 9, Moves: 2, Refused: 1, Expired: 2}},
+			{Label: "200", Counters: &c200, FDB: FDBStats{Learned: 7, Static: 1, Control: 5, LearnedTotal: 9, Moves: 2, Refused: 1, Expired: 2}},
 			{Label: UnknownVNILabel, Counters: &unknown, DropsOnly: true},
 		}
 	})
@@ -45,6 +47,13 @@ vtep_flood_packets_total{vni="200"} 2
 # TYPE vtep_fdb_entries gauge
 vtep_fdb_entries{type="learned",vni="200"} 7
 vtep_fdb_entries{type="static",vni="200"} 1
+vtep_fdb_entries{type="control",vni="200"} 5
+# HELP vtep_arp_suppressed_total ARP requests from the TAP answered by vtepd from the control plane's table instead of being flooded (arp_suppress).
+# TYPE vtep_arp_suppressed_total counter
+vtep_arp_suppressed_total{vni="200"} 4
+# HELP vtep_nd_suppressed_total IPv6 Neighbor Solicitations from the TAP answered by vtepd from the control plane's table instead of being flooded (arp_suppress).
+# TYPE vtep_nd_suppressed_total counter
+vtep_nd_suppressed_total{vni="200"} 2
 # HELP vtep_fdb_learned_total MAC addresses learned from received datagrams.
 # TYPE vtep_fdb_learned_total counter
 vtep_fdb_learned_total{vni="200"} 9
@@ -53,7 +62,8 @@ vtep_fdb_learned_total{vni="200"} 9
 vtep_fdb_moves_total{vni="200"} 2
 `
 	names := []string{"vtep_rx_packets_total", "vtep_rx_bytes_total", "vtep_tx_packets_total", "vtep_tx_bytes_total",
-		"vtep_flood_packets_total", "vtep_fdb_entries", "vtep_fdb_learned_total", "vtep_fdb_moves_total"}
+		"vtep_flood_packets_total", "vtep_fdb_entries", "vtep_fdb_learned_total", "vtep_fdb_moves_total",
+		"vtep_arp_suppressed_total", "vtep_nd_suppressed_total"}
 	if err := testutil.CollectAndCompare(col, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}

@@ -167,6 +167,16 @@ func (e *Engine) Admin(req admin.Request) (resp admin.Response) {
 		return admin.Response{Message: fmt.Sprintf("added %s dst %s to VNI %d", mac, remote, *req.VNI)}
 	case admin.CmdStats:
 		return admin.Response{Stats: e.Stats()}
+	case admin.CmdControl:
+		st := e.ControlStatus()
+		return admin.Response{Control: &st}
+	case admin.CmdNeigh:
+		if req.VNI != nil {
+			if _, ok := e.nets.Load().byVNI[*req.VNI]; !ok {
+				return fail("unknown VNI %d", *req.VNI)
+			}
+		}
+		return admin.Response{Neigh: e.NeighEntries(req.VNI)}
 	case admin.CmdPeers:
 		return admin.Response{Peers: e.peers.snapshot(e.Now())}
 	case admin.CmdReload:

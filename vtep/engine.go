@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vtepd/vtepd/config"
+	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/ether"
 	"github.com/vtepd/vtepd/fdb"
@@ -110,6 +111,8 @@ type Engine struct {
 	// watchHost follows the TAPs and bridges on the host (netlink) and
 	// mends what was deleted under us; nil over fakes.
 	watchHost func(ctx context.Context)
+
+	ctl controlPlane // its backend is nil without a control plane
 
 	// LogLevel, when set, follows log_level across reloads.
 	LogLevel *slog.LevelVar
@@ -225,6 +228,7 @@ func newEngine(cfg *config.Config, log *slog.Logger) *Engine {
 		groups: map[netip.Addr]*group{},
 		busy:   newBusyPoller(),
 	}
+	e.ctl = controlPlane{e: e, installed: control.NewState(), joined: map[uint32]bool{}}
 	e.cfg.Store(cfg)
 	e.fdb.SetLimits(fdbLimits(cfg))
 	e.peers.init(maxPeers)
@@ -233,7 +237,7 @@ func newEngine(cfg *config.Config, log *slog.Logger) *Engine {
 
 // fdbLimits are the table-wide FDB limits of cfg's [limits].
 func fdbLimits(cfg *config.Config) fdb.Limits {
-	return fdb.Limits{MaxLearned: cfg.MaxLearned, MaxMoves: cfg.MaxMoves, MoveHold: cfg.MoveHold}
+	return fdb.Limits{MaxLearned: cfg.MaxLearned, MaxMoves: cfg.MaxMoves, MoveHold: cfg.MoveHold, MaxControl: cfg.ControlMaxEntries}
 }
 
 // minTAPMTU is the smallest TAP MTU that still carries IPv4 (RFC 791: 68);
@@ -318,6 +322,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Unlock()
 
 	bg.Go(func() { e.ageLoop(ctx) })
+	if e.ctl.b != nil {
+		bg.Go(func() { e.ctl.run(ctx) })
+	}
 	bg.Go(func() { e.dropWatch(ctx) })
 	if e.watchHost != nil {
 		bg.Go(func() { e.watchHost(ctx) })
@@ -423,6 +430,7 @@ func (e *Engine) ageLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			e.fdb.Expire(e.Now())
+			e.ctl.expire(e.Now())
 			if e.trains != nil {
 				e.trains.Sweep(e.Now())
 			}

@@ -6,6 +6,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 
+	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/metrics"
 )
 
@@ -16,6 +17,21 @@ func (e *Engine) httpHandler() http.Handler {
 	gsoSockets := func() float64 { return float64(e.trains.Sockets()) }
 	cs := append(metrics.BusyPoll(e.busy.active.Load, e.busy.seconds, standdowns),
 		metrics.GSOSockets(gsoSockets), metrics.NewCollector(e.Snapshot))
+	if b := e.ctl.b; b != nil {
+		names := make([]string, control.NumReasons)
+		for r := range control.NumReasons {
+			names[r] = r.String()
+		}
+		errs := func() []uint64 {
+			m := b.Status().Errors
+			out := make([]uint64, len(names))
+			for i, name := range names {
+				out[i] = m[name]
+			}
+			return out
+		}
+		cs = append(cs, metrics.Control(func() bool { return b.Status().Connected }, names, errs)...)
+	}
 	if h, err := metrics.Handler(cs...); err == nil {
 		mux.Handle("GET /metrics", h)
 	} else {

@@ -73,6 +73,11 @@ type network struct {
 	// are replaced with it). The receive pipelines borrow them (pollTX).
 	txp   atomic.Pointer[[]*txPipeline]
 	flood rateLimiter // flood_rate
+	// floodList is where BUM frames go besides the group: the static
+	// peers and the VTEPs the control plane has for the network.
+	floodList atomic.Pointer[[]netip.Addr]
+	remote    remoteView // from the control plane
+	local     localTable // to the control plane
 
 	closed     atomic.Bool // set before the network's resources go
 	recovering atomic.Bool // a TAP recovery is under way
@@ -101,6 +106,9 @@ func (e *Engine) openNetwork(nc config.Network) (n *network, err error) {
 	n = &network{vni: nc.VNI, label: strconv.FormatUint(uint64(nc.VNI), 10)}
 	n.dev.Store(&dev)
 	n.cfg.Store(&nc)
+	n.remote.init()
+	n.local.init(nc.MaxEntries)
+	e.ctl.setFloodList(n)
 	if nc.Group.IsValid() {
 		if err := e.joinGroup(nc.Group); err != nil {
 			closeDevice(dev)
@@ -202,7 +210,7 @@ func (e *Engine) Snapshot() []metrics.VNI {
 		row := metrics.VNI{Label: n.label, Counters: &n.counters}
 		if s, ok := e.fdb.Stats(n.vni); ok {
 			row.FDB = metrics.FDBStats{
-				Learned: s.Learned, Static: s.Static,
+				Learned: s.Learned, Static: s.Static, Control: s.Control,
 				LearnedTotal: s.LearnedTotal, Moves: s.Moves, Refused: s.Refused, Expired: s.Expired,
 				Damped: s.Damped,
 			}
@@ -235,7 +243,7 @@ func fdbEntry(en fdb.Entry) admin.FDBEntry {
 // FloodList returns a network's flood list, for logs and tools.
 func (e *Engine) FloodList(vni uint32) []netip.Addr {
 	if n, ok := e.nets.Load().byVNI[vni]; ok {
-		return slices.Clone(n.cfg.Load().Peers)
+		return slices.Clone(*n.floodList.Load())
 	}
 	return nil
 }

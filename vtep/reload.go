@@ -89,6 +89,9 @@ func (e *Engine) Reload(cfg *config.Config) (string, error) {
 
 	// Take the networks that go out of the table, then stop them: their
 	// TAP names become free for the networks that replace them.
+	for _, n := range removed {
+		e.ctl.leave(n.vni)
+	}
 	gone := append(removed, replaced...)
 	if len(gone) > 0 {
 		e.nets.Store(tbl.without(gone))
@@ -126,6 +129,12 @@ func (e *Engine) Reload(cfg *config.Config) (string, error) {
 		next.order = append(next.order, n)
 	}
 	e.nets.Store(next)
+	for _, n := range opened {
+		e.ctl.restore(n) // the routes of a VNI that was replaced
+	}
+	for _, n := range next.order {
+		e.ctl.join(n) // added, or control turned on or off
+	}
 	if e.run != nil {
 		for _, n := range opened {
 			e.startNetwork(n)
@@ -173,6 +182,10 @@ func (e *Engine) update(n *network, nc config.Network) []string {
 		e.fdb.Delete(n.vni, mac)
 	}
 	n.cfg.Store(&nc)
+	e.ctl.setFloodList(n) // peers, or control
+	if len(was) > 0 {
+		e.ctl.restore(n) // routes the removed static entries hid
+	}
 	return keys
 }
 

@@ -22,11 +22,13 @@ func liveTestEngine(t *testing.T) *Engine {
 	t.Helper()
 	nc := netCfg(200, peerB, peerC)
 	nc.Static = []config.StaticEntry{{MAC: fdb.MAC{2, 0, 0, 0, 0, 0xaa}, Remote: peerB}}
+	nc.Control, nc.ARPSuppress = true, true
 	cfg := reloadConfig(nc)
 	cfg.MaxMoves, cfg.MoveHold = 1, 10*time.Second // so that move_hold matters
 	tp := newFakeTAP("t200")
 	e := NewWithDevices(cfg, testLogger(), []underlay.Conn{newFakeConn()}, []Device{{Queues: []FrameQueue{tp}, Closer: tp}}, 1450)
 	e.LogLevel = new(slog.LevelVar)
+	e.SetControl(newFakeBackend())
 	return e
 }
 
@@ -48,10 +50,16 @@ var liveNetworkSettings = map[string]liveCheck{
 			t.Errorf("flood list %v, want %v", got, want.Networks[0].Peers)
 		}
 	},
-	"learning":    nil, // read by the receive pipeline, per datagram
-	"accept_from": nil, // read by the receive pipeline, per datagram
-	"inner_vlan":  nil, // read by both pipelines, per frame
-	"flood_rate":  nil, // read by the TX pipeline, per flood
+	"control": func(t *testing.T, e *Engine, want *config.Config) {
+		if got := e.ctl.b.(*fakeBackend).joined[200]; got != want.Networks[0].Control {
+			t.Errorf("joined the control plane: %v, want control = %v", got, want.Networks[0].Control)
+		}
+	},
+	"arp_suppress": nil, // read by the TX pipeline, per batch
+	"learning":     nil, // read by the receive pipeline, per datagram
+	"accept_from":  nil, // read by the receive pipeline, per datagram
+	"inner_vlan":   nil, // read by both pipelines, per frame
+	"flood_rate":   nil, // read by the TX pipeline, per flood
 	"max_entries": func(t *testing.T, e *Engine, want *config.Config) {
 		if got := learnable(e, 200); got != want.Networks[0].MaxEntries {
 			t.Errorf("the FDB took %d learned entries, want max_entries %d", got, want.Networks[0].MaxEntries)

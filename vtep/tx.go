@@ -7,11 +7,11 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/ether"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/metrics"
+	"github.com/vtepd/vtepd/neigh"
 	"github.com/vtepd/vtepd/offload"
 	"github.com/vtepd/vtepd/underlay"
 )
@@ -55,6 +55,11 @@ type txPipeline struct {
 	hdrs        []byte   // the headers of a train's segments
 	parts       [][]byte // a train: each segment's headers, then its payload
 	train       openTrain
+
+	// On the control plane: the source MACs reported lately, and a
+	// buffer for ARP and ND replies (behind a virtio_net_hdr).
+	local localCache
+	reply [offload.VirtioNetHdrLen + neigh.MaxReplyLen]byte
 }
 
 func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn underlay.Conn, offloads bool) *txPipeline {
@@ -157,6 +162,9 @@ func (p *txPipeline) forward(count int) {
 	n := p.n
 	nc := n.cfg.Load() // peers and group may change between batches
 	now := p.e.Now()
+	flood := *n.floodList.Load()
+	ctl := nc.Control && p.e.ctl.b != nil
+	gen := n.local.gen.Load()
 	for i := 0; i < count; i++ {
 		size := p.sizes[i]
 		if size < ether.HeaderLen {
@@ -191,13 +199,16 @@ func (p *txPipeline) forward(count int) {
 			n.counters.Drop(metrics.VLAN, 1)
 			continue
 		}
-		remote, ok := p.route(frame, nc, now)
+		if ctl && p.controlFrame(frame, nc.ARPSuppress && !gso, gen, now) {
+			continue
+		}
+		remote, ok := p.route(frame, flood, nc.FloodRate, now)
 		if !ok {
 			continue
 		}
 		sport := encap.SourcePort(encap.FlowHash(frame), p.lo, p.hi)
 		if !gso {
-			p.emit(encap.Encap(p.bufs[i], n.vni, sport, p.port, size), remote, nc)
+			p.emit(encap.Encap(p.bufs[i], n.vni, sport, p.port, size), remote, flood)
 			continue
 		}
 		if p.trainWriter != nil && remote.IsValid() {
@@ -209,7 +220,7 @@ func (p *txPipeline) forward(count int) {
 		for !p.seg.Done() {
 			buf := p.segBuf()
 			m := p.seg.Next(buf[encap.Headroom:])
-			p.emit(encap.Encap(buf, n.vni, sport, p.port, m), remote, nc)
+			p.emit(encap.Encap(buf, n.vni, sport, p.port, m), remote, flood)
 		}
 	}
 	p.flushTrain()
@@ -229,7 +240,7 @@ func (p *txPipeline) forward(count int) {
 // destination, or, when the returned address is invalid, flooded to the
 // peers and the group. ok is false when the frame is dropped (counted).
 // A super-frame counts as one frame against flood_rate.
-func (p *txPipeline) route(frame []byte, nc *config.Network, now int64) (remote netip.Addr, ok bool) {
+func (p *txPipeline) route(frame []byte, flood []netip.Addr, floodRate int, now int64) (remote netip.Addr, ok bool) {
 	n := p.n
 	dst := fdb.MAC(ether.Header(frame).Dst())
 	if dst.IsUnicast() {
@@ -237,11 +248,11 @@ func (p *txPipeline) route(frame []byte, nc *config.Network, now int64) (remote 
 			return remote, true
 		}
 	}
-	if len(nc.Peers) == 0 && p.groupWriter == nil {
+	if len(flood) == 0 && p.groupWriter == nil {
 		n.counters.Drop(metrics.NoDestination, 1)
 		return netip.Addr{}, false
 	}
-	if !n.flood.allow(now, nc.FloodRate) {
+	if !n.flood.allow(now, floodRate) {
 		n.counters.Drop(metrics.Storm, 1)
 		return netip.Addr{}, false
 	}
@@ -249,13 +260,13 @@ func (p *txPipeline) route(frame []byte, nc *config.Network, now int64) (remote 
 }
 
 // emit queues the datagram pkt for remote, or, for an invalid remote, for
-// every peer and the group.
-func (p *txPipeline) emit(pkt []byte, remote netip.Addr, nc *config.Network) {
+// every VTEP of the flood list and the group.
+func (p *txPipeline) emit(pkt []byte, remote netip.Addr, flood []netip.Addr) {
 	if remote.IsValid() {
 		p.enqueue(pkt, remote)
 		return
 	}
-	for _, peer := range nc.Peers {
+	for _, peer := range flood {
 		p.enqueue(pkt, peer)
 		p.flooded++
 	}

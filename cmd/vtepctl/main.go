@@ -19,12 +19,14 @@ import (
 )
 
 const usage = `usage:
-  vtepctl [-s SOCKET] [-j] fdb show [vni N]
+  vtepctl [-s SOCKET] [-j] fdb show [vni N [mac MAC]]
   vtepctl [-s SOCKET] fdb add MAC dst ADDR vni N
   vtepctl [-s SOCKET] fdb del MAC vni N
   vtepctl [-s SOCKET] [-j] stats
   vtepctl [-s SOCKET] [-j] peers
   vtepctl [-s SOCKET] reload
+  vtepctl [-s SOCKET] [-j] control
+  vtepctl [-s SOCKET] [-j] neigh show [vni N]
 `
 
 func main() {
@@ -82,12 +84,18 @@ func parse(words []string) (admin.Request, error) {
 		return req, usagef("no command")
 	}
 	switch words[0] {
-	case "stats", "peers", "reload":
+	case "stats", "peers", "reload", "control":
 		if len(words) > 1 {
 			return req, usagef("%s takes no arguments", words[0])
 		}
 		req.Cmd = words[0]
 		return req, nil
+	case "neigh":
+		if len(words) < 2 || words[1] != "show" {
+			return req, usagef("neigh: show?")
+		}
+		req.Cmd = admin.CmdNeigh
+		return req, keywords(words[2:], map[string]func(string) error{"vni": vniArg(&req)})
 	case "fdb":
 	default:
 		return req, usagef("unknown command %q", words[0])
@@ -99,7 +107,18 @@ func parse(words []string) (admin.Request, error) {
 	switch words[1] {
 	case "show":
 		req.Cmd = admin.CmdFDBShow
-		return req, keywords(rest, map[string]func(string) error{"vni": vniArg(&req)})
+		err := keywords(rest, map[string]func(string) error{"vni": vniArg(&req), "mac": func(s string) error {
+			mac, err := fdb.ParseMAC(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a MAC address (want aa:bb:cc:dd:ee:ff)", s)
+			}
+			req.MAC = mac.String()
+			return nil
+		}})
+		if err == nil && req.MAC != "" && req.VNI == nil {
+			err = usagef("fdb show: mac needs vni N")
+		}
+		return req, err
 	case "add", "del":
 		if len(rest) == 0 {
 			return req, usagef("fdb %s: MAC missing", words[1])
@@ -186,6 +205,10 @@ func print(w io.Writer, cmd string, resp admin.Response, asJSON bool) error {
 			return enc.Encode(nonNil(resp.Stats))
 		case admin.CmdPeers:
 			return enc.Encode(nonNil(resp.Peers))
+		case admin.CmdControl:
+			return enc.Encode(resp.Control)
+		case admin.CmdNeigh:
+			return enc.Encode(nonNil(resp.Neigh))
 		}
 		return enc.Encode(map[string]string{"message": resp.Message})
 	}
@@ -216,10 +239,48 @@ func print(w io.Writer, cmd string, resp admin.Response, asJSON bool) error {
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", p.Addr, p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, seen)
 		}
+	case admin.CmdControl:
+		printControl(tw, resp.Control)
+	case admin.CmdNeigh:
+		// The shape of `ip neigh show`: address, then its attributes.
+		for _, n := range resp.Neigh {
+			fmt.Fprintf(tw, "%s\tlladdr %s\tvni %d\t%s\n", n.IP, n.MAC, n.VNI, n.Type)
+		}
 	default:
 		fmt.Fprintln(tw, resp.Message)
 	}
 	return nil
+}
+
+func printControl(w io.Writer, c *admin.ControlStatus) {
+	if c == nil || c.Backend == "" {
+		fmt.Fprintln(w, "no control plane: flood and learn only (set [control] backend)")
+		return
+	}
+	state := "no"
+	if c.Connected {
+		state = "yes"
+	}
+	if !c.Since.IsZero() {
+		state += fmt.Sprintf(" (since %s, %s ago)", c.Since.Format(time.RFC3339), time.Since(c.Since).Round(time.Second))
+	}
+	lease := "none"
+	if c.LeaseID != 0 {
+		lease = fmt.Sprintf("%x", c.LeaseID)
+	}
+	fmt.Fprintf(w, "backend\t%s\n", c.Backend)
+	fmt.Fprintf(w, "endpoints\t%s\n", strings.Join(c.Endpoints, ","))
+	fmt.Fprintf(w, "local\t%s\n", c.Local)
+	fmt.Fprintf(w, "connected\t%s\n", state)
+	fmt.Fprintf(w, "revision\t%d\n", c.Revision)
+	fmt.Fprintf(w, "lease\t%s (ttl %s)\n", lease, time.Duration(c.LeaseTTL*1e9))
+	fmt.Fprintf(w, "pending\t%d\n", c.Pending)
+	fmt.Fprintf(w, "errors\t%s\n", drops(c.Errors))
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "VNI\tREMOTE VTEPS\tREMOTE MACS\tREMOTE IPS\tLOCAL MACS\tLOCAL IPS")
+	for _, e := range c.Entries {
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\n", e.VNI, e.RemoteVTEPs, e.RemoteMACs, e.RemoteIPs, e.LocalMACs, e.LocalIPs)
+	}
 }
 
 func drops(m map[string]uint64) string {

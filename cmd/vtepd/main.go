@@ -51,10 +51,19 @@ func run() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &level}))
 
+	ctl, sink, err := newControl(cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
+		return 2
+	}
 	engine, err := vtep.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vtepd: %v\n", err)
 		return 1
+	}
+	if ctl != nil {
+		sink.Sink = engine.ControlSink()
+		engine.SetControl(ctl)
 	}
 	if *logLevel == "" {
 		engine.LogLevel = &level // a -log-level flag wins over reloads

@@ -62,6 +62,8 @@ func Mutate(v reflect.Value) error {
 			a = a.Next()
 		}
 		*p = append(slices.Clip(*p), a)
+	case *[]string:
+		*p = append(slices.Clip(*p), "http://198.18.0.250:2379")
 	case *[]netip.Prefix:
 		*p = append(slices.Clip(*p), NewPrefix)
 	case *[]config.StaticEntry:
