@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -43,6 +44,13 @@ const (
 	// spotChecks is how many fleet MACs are looked up one by one after a
 	// full sync, for their type and remote.
 	spotChecks = 16
+	// rssSettleMax bounds the wait for the pages a GC freed to leave
+	// RSS; a fall of less than rssSettleKB counts as none.
+	rssSettleMax = 10 * time.Second
+	rssSettleKB  = 256
+	// busyWarn is the background load, in percent of the machine, above
+	// which the report warns that the figures are noisy.
+	busyWarn = 10
 )
 
 // runner is one run: the lab, etcd, the fleet and the results so far.
@@ -98,6 +106,9 @@ func run(o options, progress func(string, ...any)) (res *Results, err error) {
 		return nil, err
 	}
 	defer harness.CloseLab(r.lab, &err)
+	if r.res.BusyBefore, err = backgroundBusy(); err != nil {
+		return nil, err
+	}
 	if err := r.setup(); err != nil {
 		return nil, err
 	}
@@ -112,6 +123,15 @@ func run(o options, progress func(string, ...any)) (res *Results, err error) {
 	}
 	if err := r.fl.err(); err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	cancel()
+	r.fl.close()
+	if r.res.BusyAfter, err = backgroundBusy(); err != nil {
+		return nil, err
+	}
+	if busy := max(r.res.BusyBefore, r.res.BusyAfter); busy > busyWarn {
+		r.note("the machine was %.0f%% busy before the run and %.0f%% after it with nothing of ours running: "+
+			"other load shared the CPUs and etcd's disk, so the latencies are noisy", r.res.BusyBefore, r.res.BusyAfter)
 	}
 	r.res.Time = time.Now().UTC().Truncate(time.Second)
 	r.res.System = harness.ThisSystem()
@@ -235,7 +255,7 @@ func (r *runner) phases(ctx context.Context) error {
 		return err
 	}
 	time.Sleep(o.settle)
-	if r.res.RSS.Empty, err = a.rssKB(); err != nil {
+	if r.res.RSS.Empty, err = a.settledRSS(); err != nil {
 		return err
 	}
 	r.progress("%s on the empty store: connected, RSS %.1f MiB", a.name, mib(r.res.RSS.Empty))
@@ -299,11 +319,17 @@ func (r *runner) phases(ctx context.Context) error {
 	if r.res.RSS.Synced, err = b.rssKB(); err != nil {
 		return err
 	}
+	if r.res.RSS.Settled, err = b.settledRSS(); err != nil {
+		return err
+	}
 	if v, ok := b.metric("go_memstats_heap_inuse_bytes"); ok {
 		r.res.RSS.HeapInuseMiB = round3(v / (1 << 20))
 	}
-	r.progress("%s RSS %.1f MiB with %s entries (%+.1f MiB)", b.name, mib(r.res.RSS.Synced), thousands(macs+vteps+ips),
-		mib(r.res.RSS.Synced)-mib(r.res.RSS.Empty))
+	r.res.RSS.GrowthMiB = round3(mib(r.res.RSS.Settled) - mib(r.res.RSS.Empty))
+	r.res.RSS.TransientGrowthMiB = round3(mib(r.res.RSS.Synced) - mib(r.res.RSS.Empty))
+	r.progress("%s RSS with %s entries: %.1f MiB %v after the sync (%+.1f MiB), %.1f MiB after a GC (%+.1f MiB)",
+		b.name, thousands(macs+vteps+ips), mib(r.res.RSS.Synced), o.settle, r.res.RSS.TransientGrowthMiB,
+		mib(r.res.RSS.Settled), r.res.RSS.GrowthMiB)
 
 	// 4. Steady state: etcd's requests over the window.
 	if err := r.steady(b); err != nil {
@@ -312,7 +338,6 @@ func (r *runner) phases(ctx context.Context) error {
 	if r.res.RSS.Later, err = b.rssKB(); err != nil {
 		return err
 	}
-	r.res.RSS.GrowthMiB = round3(mib(max(r.res.RSS.Synced, r.res.RSS.Later)) - mib(r.res.RSS.Empty))
 
 	// 5. Convergence of single changes.
 	if o.changes > 0 {
@@ -501,7 +526,8 @@ func (r *runner) vtepdConfig(socket string) string {
 	var b strings.Builder
 	b.WriteString("state_dir = \"\"\nlog_level = \"info\"\n")
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\n", localPrefix.Addr())
-	fmt.Fprintf(&b, "[metrics]\nlisten = %q\n", metricsAddr)
+	// pprof: settledRSS asks for a garbage collection through it.
+	fmt.Fprintf(&b, "[metrics]\nlisten = %q\npprof = true\n", metricsAddr)
 	fmt.Fprintf(&b, "[admin]\nsocket = %q\n", socket)
 	fmt.Fprintf(&b, "[control]\nbackend = \"etcd\"\nendpoints = [%q]\nprefix = %q\nlease_ttl = %q\nmax_entries = 262144\n",
 		"http://"+etcdClient, r.o.l.prefix, r.o.leaseTTL.String())
@@ -673,6 +699,58 @@ func (d *daemon) rssKB() (uint64, error) {
 		return 0, err
 	}
 	return statusField(b, "VmRSS")
+}
+
+// settledRSS is the process's VmRSS once a garbage collection has run
+// (asked through /debug/pprof/heap?gc=1) and the runtime has given the
+// freed pages back: what the live data costs. Left alone, an idle vtepd
+// collects only when the runtime forces it, two minutes on, and holds
+// what a sync left as garbage until then.
+func (d *daemon) settledRSS() (uint64, error) {
+	if _, err := d.h.HTTPGet("http://" + metricsAddr + "/debug/pprof/heap?gc=1"); err != nil {
+		return 0, fmt.Errorf("%s: garbage collection through pprof: %w", d.name, err)
+	}
+	// The scavenger returns the pages within seconds: wait until RSS
+	// has not fallen for a second, or rssSettleMax.
+	deadline := time.Now().Add(rssSettleMax)
+	low, lowAt := uint64(math.MaxUint64), time.Now()
+	for {
+		kb, err := d.rssKB()
+		if err != nil {
+			return 0, err
+		}
+		now := time.Now()
+		if kb+rssSettleKB < low {
+			lowAt = now
+		}
+		low = min(low, kb)
+		if now.Sub(lowAt) >= time.Second || now.After(deadline) {
+			return kb, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// backgroundBusy is the machine's busy share over one second, while
+// nothing of the harness runs (etcd and the fleet idle or not yet there).
+func backgroundBusy() (float64, error) {
+	read := func() (cpuTimes, error) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return cpuTimes{}, err
+		}
+		return parseProcStat(b)
+	}
+	a, err := read()
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(time.Second)
+	b, err := read()
+	if err != nil {
+		return 0, err
+	}
+	return busyPercent(a, b), nil
 }
 
 // stop ends the daemon with SIGTERM; it must exit with status 0.

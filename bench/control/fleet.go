@@ -38,9 +38,10 @@ type fleet struct {
 	quiet sync.Mutex
 	// lost is the first keepalive failure: a lease gone, or a stream
 	// broken. A run with a lost lease measured a fleet that shrank.
-	lostOnce sync.Once
-	lost     atomic.Pointer[error]
-	wg       sync.WaitGroup
+	lostOnce  sync.Once
+	lost      atomic.Pointer[error]
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // keepalivePeriod is how often a lease of ttl is kept alive: a third of
@@ -283,12 +284,14 @@ func (f *fleet) quiesce(fn func() error) (uint64, error) {
 	return n, fn()
 }
 
-// close stops the clients; the keepers end with the context given to
-// keepAlive, which the caller cancels first. The leases are left to
+// close stops the clients, once; the keepers end with the context given
+// to keepAlive, which the caller cancels first. The leases are left to
 // expire with the lab's etcd.
 func (f *fleet) close() {
-	for _, c := range f.clis {
-		c.Close()
-	}
-	f.wg.Wait()
+	f.closeOnce.Do(func() {
+		for _, c := range f.clis {
+			c.Close()
+		}
+		f.wg.Wait()
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -134,6 +135,7 @@ func runStandin(args []string) error {
 		st, _ := tbl.Stats(vni)
 		fmt.Fprintf(w, "# TYPE vtep_fdb_entries gauge\nvtep_fdb_entries{type=\"control\",vni=\"%d\"} %d\n", vni, st.Control)
 	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(hl)
 	defer srv.Close()
