@@ -105,6 +105,7 @@ func run(o options, progress func(string, ...any)) (res *Results, err error) {
 	if r.lab, err = topo.New(labPrefix); err != nil {
 		return nil, err
 	}
+	r.res.lab, r.res.dir = r.lab.Name(), r.dir
 	defer harness.CloseLab(r.lab, &err)
 	if r.res.BusyBefore, err = backgroundBusy(); err != nil {
 		return nil, err

@@ -45,6 +45,10 @@ type Results struct {
 	Verdicts []Verdict `json:"verdicts"`
 	Pass     bool      `json:"pass"`
 	Notes    []string  `json:"notes,omitempty"`
+
+	// lab and dir are the run's lab and temporary directory, for the
+	// test that checks they are gone.
+	lab, dir string
 }
 
 // Settings are the flags the run was made with.
