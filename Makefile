@@ -75,6 +75,17 @@ BENCHFLAGS ?= -reps 3 -duration 5s
 bench: deps build
 	$(GO) run ./bench -vtepd $(BIN)/vtepd $(BENCHFLAGS)
 
+# vtepd's control plane on etcd at the scale of issue #11 (root): one
+# etcd, 1000 simulated VTEPs × 100 MACs on leases of their own, one vtepd
+# watching; full sync time, convergence p50/p99 at 100 changes/s, RSS
+# growth, etcd's requests in steady state, each against its target; a
+# table and bench/results/control/latest.{json,md}. About a minute; see
+# `go run ./bench/control -h` for the flags.
+BENCHCONTROLFLAGS ?=
+.PHONY: bench-control
+bench-control: deps build
+	$(GO) run ./bench/control -vtepd $(BIN)/vtepd $(BENCHCONTROLFLAGS)
+
 # vtepd for SOAK_SECONDS of churning, hostile and mixed traffic, a quarter
 # of it over the kernel's vxlan for reference (root): RSS, goroutines and
 # fds flat, no crash, every hostile datagram counted, no more loss than the
