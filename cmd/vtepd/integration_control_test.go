@@ -254,7 +254,7 @@ func TestIntegrationControlPlane(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		bad := map[string]string{
-			"/vtepd/v1/vni/200/mac/02:42:c6:13:00:77": `{"vtep":`,               // bad_json
+			"/vtepd/v1/vni/200/mac/02:42:c6:13:00:77": `{"vtep":`,              // bad_json
 			"/vtepd/v1/vni/200/mac/02:42:c6:13:00":    `{"vtep":"198.18.0.9"}`, // bad_mac
 			"/vtepd/v1/vni/200/vtep/2001:db8::9":      `{"port":4789}`,         // wrong_family
 			"/vtepd/v1/vni/200/ip/198.19.0.77":        `{"mac":"01:00:5e:00:00:01"}`,
