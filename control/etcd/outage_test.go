@@ -123,7 +123,7 @@ func TestIntegrationCompaction(t *testing.T) {
 		// past them, so the watch from rev+1 cannot be served.
 		ctx := context.Background()
 		c.Put(ctx, "/vtepd/v1/vni/1/mac/02:00:00:00:00:05", `{"vtep":"198.18.0.5"}`)
-		r, err := c.Put(ctx, "/vtepd/v1/vni/1/vtep/198.18.0.5", `{"port":4790}`)
+		r, err := c.Put(ctx, "/vtepd/v1/vni/1/vtep/198.18.0.5", `{"port":4789}`)
 		if err != nil {
 			t.Error(err)
 			return
@@ -138,7 +138,7 @@ func TestIntegrationCompaction(t *testing.T) {
 	})
 	waitFor(t, a.sink, 10*time.Second, "resync after compaction", func(s *control.State) bool {
 		v := s.VNIs[1]
-		return v != nil && v.VTEPs[netipAddr("198.18.0.5")] == 4790 && v.MACs[mac(5)] == netipAddr("198.18.0.5")
+		return v != nil && v.VTEPs[netipAddr("198.18.0.5")] == 4789 && v.MACs[mac(5)] == netipAddr("198.18.0.5")
 	})
 	if a.b.C.Errors[control.ReasonCompacted].Load() == 0 {
 		t.Error("compaction not counted")
