@@ -230,6 +230,18 @@ func TestIntegrationControlPlane(t *testing.T) {
 		}
 	}
 
+	// What an operator sees.
+	out, _, code := ctl(t, cl.socks[0], "control")
+	if code != 0 || !strings.Contains(out, "connected  yes") || !strings.Contains(out, "200  2") {
+		t.Errorf("vtepctl control: exit %d\n%s", code, out)
+	}
+	t.Logf("vtepctl control:\n%s", out)
+	out, _, code = ctl(t, cl.socks[0], "neigh", "show", "vni", "200")
+	want := strings.Join([]string{cl.nodes[1].ctr.Addr.Addr().String(), "lladdr", cl.nodes[1].mac.String(), "vni", "200", "control"}, " ")
+	if code != 0 || !slices.ContainsFunc(strings.Split(out, "\n"), func(l string) bool { return strings.Join(strings.Fields(l), " ") == want }) {
+		t.Errorf("vtepctl neigh show: exit %d\n%s", code, out)
+	}
+
 	t.Run("move", func(t *testing.T) {
 		// a's container takes a new MAC; b's takes a's old one. The
 		// others follow the MAC to b.
