@@ -338,3 +338,43 @@ func getKeys(t *testing.T, cli *clientv3.Client, prefix string) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// TestIntegrationControlStartsWithoutEtcd: a vtepd whose etcd is down when
+// it starts comes up all the same and forwards with its static peers and
+// learning; when etcd comes, it connects, registers and publishes, and
+// the control plane's entries take over.
+func TestIntegrationControlStartsWithoutEtcd(t *testing.T) {
+	t.Parallel()
+	cl := newControlLab(t, "vcw", 2, 1)
+	cl.etcd[0].Kill()
+	for i, n := range cl.nodes {
+		cfg := strings.Replace(cl.config(i, ""), "peers = []", fmt.Sprintf("peers = [%q]", cl.nodes[1-i].host.Underlay), 1)
+		n.runVtepd(t, strings.Replace(cfg, "learning = false", "learning = true", 1))
+	}
+	for i := range cl.nodes {
+		if v := metric(t, cl.nodes[i].host, "vtep_control_connected"); v != 0 {
+			t.Errorf("%s: vtep_control_connected = %v with etcd down", cl.nodes[i].host.Name, v)
+		}
+	}
+	pingEach(t, cl.nodes)
+	for i, n := range cl.nodes {
+		expectFDB(t, n.host, cl.nodes[1-i].mac, "learned", cl.nodes[1-i].host.Underlay)
+	}
+
+	cl.etcd[0].Restart()
+	keys := func() []string { return getKeys(t, cl.etcd[0].Client(nil), "/vtepd/v1/vni/200/vtep/") }
+	eventually(t, 10*time.Second, "both vtepds registered", func() error {
+		if k := keys(); len(k) != 2 {
+			return fmt.Errorf("vtep keys %q", k)
+		}
+		return nil
+	})
+	for i := range cl.nodes {
+		cl.announce(t, 1-i)
+		cl.expectRoute(t, i, cl.nodes[1-i].mac, cl.nodes[1-i].host.Underlay, 5*time.Second)
+		if v := metric(t, cl.nodes[i].host, "vtep_control_connected"); v != 1 {
+			t.Errorf("%s: vtep_control_connected = %v with etcd up", cl.nodes[i].host.Name, v)
+		}
+	}
+	pingEach(t, cl.nodes)
+}
