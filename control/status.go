@@ -22,12 +22,13 @@ const (
 	ReasonRequest                 // a request to the store that failed
 	ReasonLease                   // our lease was lost (expired or revoked)
 	ReasonCompacted               // the watch fell behind a compaction
+	ReasonPort                    // a VTEP on another UDP port than ours
 	NumReasons
 )
 
 var reasonNames = [NumReasons]string{
 	"bad_key", "bad_json", "bad_mac", "bad_ip", "wrong_family", "group_mac",
-	"unknown_vni", "cap", "request", "lease_lost", "compacted",
+	"unknown_vni", "cap", "request", "lease_lost", "compacted", "wrong_port",
 }
 
 func (r Reason) String() string {

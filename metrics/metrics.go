@@ -263,7 +263,7 @@ func Control(connected func() bool, names []string, errors func() []uint64) []pr
 }
 
 var descControlErrors = prometheus.NewDesc("vtep_control_errors_total",
-	"Control-plane keys refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, group_mac, unknown_vni, cap) and failures (request, lease_lost, compacted), by reason.",
+	"Control-plane keys refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, wrong_port, group_mac, unknown_vni, cap) and failures (request, lease_lost, compacted), by reason.",
 	[]string{"reason"}, nil)
 
 type controlErrors struct {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -97,5 +98,31 @@ func TestReasonNames(t *testing.T) {
 			t.Errorf("reason %d has name %q", r, s)
 		}
 		seen[s] = true
+	}
+}
+
+func TestControlExposition(t *testing.T) {
+	up := true
+	names := []string{"bad_key", "cap"}
+	counts := []uint64{0, 3}
+	reg := prometheus.NewRegistry()
+	for _, c := range Control(func() bool { return up }, names, func() []uint64 { return counts }) {
+		reg.MustRegister(c)
+	}
+	want := `
+# HELP vtep_control_connected 1 while the control plane's store is reachable and watched, else 0.
+# TYPE vtep_control_connected gauge
+vtep_control_connected 1
+# HELP vtep_control_errors_total Control-plane keys refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, wrong_port, group_mac, unknown_vni, cap) and failures (request, lease_lost, compacted), by reason.
+# TYPE vtep_control_errors_total counter
+vtep_control_errors_total{reason="bad_key"} 0
+vtep_control_errors_total{reason="cap"} 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	up = false
+	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP vtep_control_connected 1 while the control plane's store is reachable and watched, else 0.\n# TYPE vtep_control_connected gauge\nvtep_control_connected 0\n"), "vtep_control_connected"); err != nil {
+		t.Error(err)
 	}
 }

@@ -1,8 +1,11 @@
 package vtep
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/offload"
@@ -13,7 +16,20 @@ import (
 // writer, over an in-memory underlay that discards: the engine's own cost
 // per batch, without syscalls.
 func BenchmarkTxPipeline(b *testing.B) {
-	te := newTestEngine(b)
+	benchTx(b, newTestEngine(b))
+}
+
+// BenchmarkTxPipelineControl is BenchmarkTxPipeline with the network on a
+// (fake) control plane: each frame's source MAC is reported (a cache hit)
+// and checked for ARP and ND.
+func BenchmarkTxPipelineControl(b *testing.B) {
+	te := newTestEngine(b, config.Network{Name: "demo", VNI: 200, Bridge: "br0", TAP: "vtep200",
+		Peers: []netip.Addr{peerB, peerC}, Learning: true, Ageing: time.Minute, MaxEntries: 100, Control: true, ARPSuppress: true})
+	te.SetControl(newFakeBackend())
+	benchTx(b, te)
+}
+
+func benchTx(b *testing.B, te *testEngine) {
 	te.conn.discard = true
 	te.fdb.Learn(200, macRemote, peerB, 0)
 	tx := te.newTxPipeline(te.net(0), te.taps[0], te.conn, false)

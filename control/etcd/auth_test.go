@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/internal/etcdtest"
 )
 
 // etcd's own authentication: with auth enabled through the client API, a
@@ -16,10 +17,10 @@ import (
 // password is refused, and one without credentials may not read or write:
 // both count and log it, and keep trying.
 func TestIntegrationAuth(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := s.client()
+	c := s.Client(nil)
 	must := func(what string, err error) {
 		t.Helper()
 		if err != nil {
@@ -44,7 +45,7 @@ func TestIntegrationAuth(t *testing.T) {
 	if _, err := c.Get(ctx, "/vtepd/"); err == nil {
 		t.Fatal("auth enabled, yet an anonymous client may read")
 	}
-	root := s.clientWith(func(c *clientv3.Config) { c.Username, c.Password = "root", "rootpw" })
+	root := s.Client(func(c *clientv3.Config) { c.Username, c.Password = "root", "rootpw" })
 
 	withUser := func(c *Config) { c.Username, c.Password = "vtepd", "s3cret" }
 	a := startVTEP(t, s, addrA.String(), withUser)

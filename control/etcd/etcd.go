@@ -168,7 +168,7 @@ func New(cfg Config) (*Backend, error) {
 		view:     control.NewState(),
 		since:    time.Now(),
 	}
-	b.dec = Decoder{Prefix: b.prefix, Local: cfg.Local.Unmap(), Serves: b.serves}
+	b.dec = Decoder{Prefix: b.prefix, Local: cfg.Local.Unmap(), Serves: b.serves, Port: cfg.Port}
 	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
 		info := transport.TLSInfo{TrustedCAFile: cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile}
 		t, err := info.ClientConfig()

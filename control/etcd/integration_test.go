@@ -11,6 +11,7 @@ import (
 
 	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/fdb"
+	"github.com/vtepd/vtepd/internal/etcdtest"
 )
 
 var (
@@ -50,7 +51,7 @@ func getValue(t *testing.T, c *clientv3.Client, key string) string {
 // Two vtepds on one etcd see each other's VTEP, MAC and IP entries, and
 // neither sees its own.
 func TestIntegrationTwoVTEPs(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	a := startVTEP(t, s, addrA.String(), nil)
 	b := startVTEP(t, s, addrB.String(), nil)
 	for _, v := range []*vtepd{a, b} {
@@ -71,7 +72,7 @@ func TestIntegrationTwoVTEPs(t *testing.T) {
 	waitFor(t, a.sink, 5*time.Second, "A sees B", want(addrB, mac(2), ip6))
 	waitFor(t, b.sink, 5*time.Second, "B sees A", want(addrA, mac(1), ip1))
 
-	c := s.client()
+	c := s.Client(nil)
 	if got := getValue(t, c, "/vtepd/v1/vni/100/mac/02:00:00:00:00:01"); got != `{"vtep":"198.18.0.1"}` {
 		t.Errorf("A's MAC key holds %q", got)
 	}
@@ -102,12 +103,12 @@ func TestIntegrationTwoVTEPs(t *testing.T) {
 // A MAC that moves is overwritten by its new owner; the old owner's late
 // delete does not remove it (compare-and-delete), and the MAC can move back.
 func TestIntegrationMACMove(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	a := startVTEP(t, s, addrA.String(), nil)
 	b := startVTEP(t, s, addrB.String(), nil)
 	a.b.Join(7)
 	b.b.Join(7)
-	c := s.client()
+	c := s.Client(nil)
 	key := "/vtepd/v1/vni/7/mac/02:42:c6:13:00:0a"
 
 	a.b.SetMAC(7, mac1)
@@ -145,10 +146,10 @@ func TestIntegrationMACMove(t *testing.T) {
 // Compare-and-delete, directly: a put by someone else between our put and
 // our delete makes the delete a no-op.
 func TestIntegrationDeleteOnlyOurs(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	a := startVTEP(t, s, addrA.String(), nil)
 	a.b.Join(5)
-	c := s.client()
+	c := s.Client(nil)
 	key := "/vtepd/v1/vni/5/ip/10.0.0.1"
 	a.b.SetIP(5, ip1, mac(1))
 	deadline := time.Now().Add(5 * time.Second)
@@ -190,7 +191,7 @@ func TestIntegrationDeleteOnlyOurs(t *testing.T) {
 // A vtepd that dies without revoking its lease disappears from the others
 // within the lease TTL plus a second; one that stops cleanly at once.
 func TestIntegrationLeaseExpiry(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	a := startVTEP(t, s, addrA.String(), nil)
 	b := startVTEP(t, s, addrB.String(), nil)
 	c := startVTEP(t, s, "198.18.0.3", nil)
@@ -222,8 +223,8 @@ func TestIntegrationLeaseExpiry(t *testing.T) {
 // Hostile keys, each bad kind, are counted and skipped, and the good keys
 // after them are applied; both in the first list and in the watch.
 func TestIntegrationHostileKeys(t *testing.T) {
-	s := startEtcd(t)
-	c := s.client()
+	s := etcdtest.Start(t, etcdtest.Options{})
+	c := s.Client(nil)
 	bad := []struct {
 		key, value string
 		reason     control.Reason
@@ -290,8 +291,8 @@ func TestIntegrationHostileKeys(t *testing.T) {
 
 // Entries beyond the cap are refused and counted, in a list and a watch.
 func TestIntegrationCap(t *testing.T) {
-	s := startEtcd(t)
-	c := s.client()
+	s := etcdtest.Start(t, etcdtest.Options{})
+	c := s.Client(nil)
 	for i := 0; i < 8; i++ {
 		c.Put(context.Background(), fmt.Sprintf("/vtepd/v1/vni/1/mac/02:00:00:00:00:%02x", i), `{"vtep":"198.18.0.5"}`)
 	}

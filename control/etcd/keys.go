@@ -216,6 +216,9 @@ type Decoder struct {
 	Local netip.Addr
 	// Serves reports whether a VNI is served here; nil serves all.
 	Serves func(vni uint32) bool
+	// Port, when set, is the one UDP port a VTEP may register: the data
+	// plane sends every datagram to its own port (ReasonPort).
+	Port uint16
 }
 
 // DecodeKey parses key and checks its VNI and family.
@@ -251,6 +254,9 @@ func (d *Decoder) Decode(key string, value []byte) (Entry, error) {
 	e := Entry{Key: k}
 	if err := decodeValue(&e, value); err != nil {
 		return e, fmt.Errorf("key %q: %w", key, err)
+	}
+	if e.Kind == KindVTEP && d.Port != 0 && e.Port != d.Port {
+		return e, fmt.Errorf("key %q: %w", key, bad(control.ReasonPort, "port %d: this VTEP sends to port %d only", e.Port, d.Port))
 	}
 	if e.Kind == KindMAC {
 		if err := d.checkFamily(e.VTEP); err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 func TestDecode(t *testing.T) {
-	d := Decoder{Prefix: "/vtepd/", Local: netip.MustParseAddr("198.18.0.1"), Serves: func(v uint32) bool { return v != 9 }}
+	d := Decoder{Prefix: "/vtepd/", Local: netip.MustParseAddr("198.18.0.1"), Serves: func(v uint32) bool { return v != 9 }, Port: 4789}
 	tests := []struct {
 		key, value string
 		want       Entry
@@ -45,6 +45,7 @@ func TestDecode(t *testing.T) {
 		{key: "/vtepd/v1/vni/1/vtep/198.18.0.2", value: `{"port":0}`, reason: control.ReasonJSON},
 		{key: "/vtepd/v1/vni/1/vtep/198.18.0.2", value: `{"port":65536}`, reason: control.ReasonJSON},
 		{key: "/vtepd/v1/vni/1/vtep/198.18.0.2", value: `port=1`, reason: control.ReasonJSON},
+		{key: "/vtepd/v1/vni/1/vtep/198.18.0.2", value: `{"port":8472}`, reason: control.ReasonPort},
 		{key: "/vtepd/v1/vni/1/mac/02:42:c6:13:00:0a", value: `{"vtep":"2001:db8::1"}`, reason: control.ReasonFamily},
 		{key: "/vtepd/v1/vni/1/mac/02:42:c6:13:00:0a", value: `{"vtep":""}`, reason: control.ReasonIP},
 		{key: "/vtepd/v1/vni/1/ip/10.0.0.1", value: `{"mac":"ff:ff:ff:ff:ff:ff"}`, reason: control.ReasonGroupMAC},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vtepd/vtepd/control"
+	"github.com/vtepd/vtepd/internal/etcdtest"
 )
 
 func converged(s *control.State) bool {
@@ -14,7 +15,7 @@ func converged(s *control.State) bool {
 	return v != nil && len(v.VTEPs) == 1 && len(v.MACs) == 1 && len(v.IPs) == 1
 }
 
-func startPair(t *testing.T, s *etcdServer) (a, b *vtepd) {
+func startPair(t *testing.T, s *etcdtest.Server) (a, b *vtepd) {
 	t.Helper()
 	a = startVTEP(t, s, addrA.String(), nil)
 	b = startVTEP(t, s, addrB.String(), nil)
@@ -44,17 +45,17 @@ func waitConnected(t *testing.T, v *vtepd, want bool, d time.Duration) {
 // kept, never replaced by an empty one; when etcd is back both vtepds
 // notice their leases are gone, register again, republish, and resync.
 func TestIntegrationOutagePaused(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	a, b := startPair(t, s)
 	syncs := a.b.C.Syncs.Load()
 
-	s.signal(syscall.SIGSTOP)
+	s.Signal(syscall.SIGSTOP)
 	waitConnected(t, a, false, 15*time.Second)
 	time.Sleep(3 * time.Second) // past the 2s TTL
 	if !a.sink.view(converged) || !b.sink.view(converged) || a.sink.emptySyncs+b.sink.emptySyncs != 0 {
 		t.Fatal("the view was not kept through the outage")
 	}
-	s.signal(syscall.SIGCONT)
+	s.Signal(syscall.SIGCONT)
 
 	waitNewLeases(t, a, b)
 	waitFor(t, a.sink, 10*time.Second, "A sees B again", converged)
@@ -80,20 +81,20 @@ func TestIntegrationOutagePaused(t *testing.T) {
 // view is kept while it is down; afterwards a resync and a republish on a
 // new lease, and the keys of the old lease expire without leaving a hole.
 func TestIntegrationOutageRestart(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	a, b := startPair(t, s)
-	s.kill()
+	s.Kill()
 	waitConnected(t, a, false, 15*time.Second)
 	time.Sleep(3 * time.Second)
 	if !a.sink.view(converged) || !b.sink.view(converged) || a.sink.emptySyncs+b.sink.emptySyncs != 0 {
 		t.Fatal("the view was not kept through the outage")
 	}
-	s.start()
+	s.Restart()
 	waitNewLeases(t, a, b)
 	time.Sleep(3 * time.Second) // the old leases expire
 	waitFor(t, a.sink, 5*time.Second, "A sees B", converged)
 	waitFor(t, b.sink, 5*time.Second, "B sees A", converged)
-	c := s.client()
+	c := s.Client(nil)
 	resp, err := c.Get(context.Background(), "/vtepd/v1/vni/1/mac/02:00:00:00:00:01")
 	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease != a.b.leaseID.Load() {
 		t.Fatalf("A's MAC key is not on A's new lease: %v %v", resp, err)
@@ -108,8 +109,8 @@ func TestIntegrationOutageRestart(t *testing.T) {
 // A compaction that overtakes the watch makes the backend list again and
 // Sync the difference.
 func TestIntegrationCompaction(t *testing.T) {
-	s := startEtcd(t)
-	c := s.client()
+	s := etcdtest.Start(t, etcdtest.Options{})
+	c := s.Client(nil)
 	once := make(chan struct{}, 1)
 	once <- struct{}{}
 	hook := func(rev int64) {
@@ -122,7 +123,7 @@ func TestIntegrationCompaction(t *testing.T) {
 		// past them, so the watch from rev+1 cannot be served.
 		ctx := context.Background()
 		c.Put(ctx, "/vtepd/v1/vni/1/mac/02:00:00:00:00:05", `{"vtep":"198.18.0.5"}`)
-		r, err := c.Put(ctx, "/vtepd/v1/vni/1/vtep/198.18.0.5", `{"port":4790}`)
+		r, err := c.Put(ctx, "/vtepd/v1/vni/1/vtep/198.18.0.5", `{"port":4789}`)
 		if err != nil {
 			t.Error(err)
 			return
@@ -137,7 +138,7 @@ func TestIntegrationCompaction(t *testing.T) {
 	})
 	waitFor(t, a.sink, 10*time.Second, "resync after compaction", func(s *control.State) bool {
 		v := s.VNIs[1]
-		return v != nil && v.VTEPs[netipAddr("198.18.0.5")] == 4790 && v.MACs[mac(5)] == netipAddr("198.18.0.5")
+		return v != nil && v.VTEPs[netipAddr("198.18.0.5")] == 4789 && v.MACs[mac(5)] == netipAddr("198.18.0.5")
 	})
 	if a.b.C.Errors[control.ReasonCompacted].Load() == 0 {
 		t.Error("compaction not counted")
@@ -150,7 +151,7 @@ func TestIntegrationCompaction(t *testing.T) {
 // In steady state the only requests to etcd are lease keepalives:
 // refreshing every local entry costs nothing.
 func TestIntegrationSteadyState(t *testing.T) {
-	s := startEtcd(t)
+	s := etcdtest.Start(t, etcdtest.Options{})
 	a, b := startPair(t, s)
 	for i := 0; i < 50; i++ {
 		a.b.SetMAC(1, mac(byte(10+i)))
@@ -159,14 +160,14 @@ func TestIntegrationSteadyState(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 
 	writes := func() float64 {
-		return s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Txn"`) +
-			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Put"`) +
-			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Range"`) +
-			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="DeleteRange"`) +
-			s.metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="LeaseGrant"`)
+		return s.Metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Txn"`) +
+			s.Metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Put"`) +
+			s.Metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="Range"`) +
+			s.Metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="DeleteRange"`) +
+			s.Metric(`grpc_server_handled_total{grpc_code="OK",grpc_method="LeaseGrant"`)
 	}
 	keepalives := func() float64 {
-		return s.metric(`grpc_server_msg_received_total{grpc_method="LeaseKeepAlive"`)
+		return s.Metric(`grpc_server_msg_received_total{grpc_method="LeaseKeepAlive"`)
 	}
 	w0, k0 := writes(), keepalives()
 	txns := a.b.C.Txns.Load() + b.b.C.Txns.Load()

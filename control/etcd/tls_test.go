@@ -2,19 +2,8 @@ package etcd
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,109 +11,8 @@ import (
 
 	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/fdb"
+	"github.com/vtepd/vtepd/internal/etcdtest"
 )
-
-// testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, all ECDSA P-256, as PEM files in a temporary directory.
-type testPKI struct {
-	caFile                string
-	serverCert, serverKey string
-	clientCert, clientKey string
-}
-
-func newTestPKI(t *testing.T, name string) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	p := &testPKI{
-		caFile:     filepath.Join(dir, "ca.pem"),
-		serverCert: filepath.Join(dir, "server.pem"),
-		serverKey:  filepath.Join(dir, "server-key.pem"),
-		clientCert: filepath.Join(dir, "client.pem"),
-		clientKey:  filepath.Join(dir, "client-key.pem"),
-	}
-	now := time.Now()
-	serial := int64(0)
-	template := func(cn string) *x509.Certificate {
-		serial++
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn, Organization: []string{"vtepd test " + name}},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(time.Hour),
-		}
-	}
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	writePEM := func(path, typ string, der []byte) {
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeKey := func(path string, k *ecdsa.PrivateKey) {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writePEM(path, "PRIVATE KEY", der)
-	}
-
-	caKey := newKey()
-	caTmpl := template(name + " CA")
-	caTmpl.IsCA = true
-	caTmpl.BasicConstraintsValid = true
-	caTmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(p.caFile, "CERTIFICATE", caDER)
-
-	issue := func(cn string, usage []x509.ExtKeyUsage, ips []net.IP, certFile, keyFile string) {
-		k := newKey()
-		tmpl := template(cn)
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = usage
-		tmpl.IPAddresses = ips
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writePEM(certFile, "CERTIFICATE", der)
-		writeKey(keyFile, k)
-	}
-	// etcd 3.4's gRPC gateway dials its own client URL with the server
-	// certificate, so that must be good for client auth too.
-	issue("etcd", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, []net.IP{net.IPv4(127, 0, 0, 1)}, p.serverCert, p.serverKey)
-	issue("vtepd", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, p.clientCert, p.clientKey)
-	return p
-}
-
-// clientTLS trusts the CA and presents the client certificate.
-func (p *testPKI) clientTLS(t *testing.T) *tls.Config {
-	t.Helper()
-	pem, err := os.ReadFile(p.caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("no CA certificate in", p.caFile)
-	}
-	cert, err := tls.LoadX509KeyPair(p.clientCert, p.clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-}
 
 // logRec keeps a backend's log lines (and passes them to t.Log).
 type logRec struct {
@@ -154,7 +42,7 @@ func (l *logRec) logger() *slog.Logger {
 
 // startRefused starts a backend that etcd must refuse, joined to vni with
 // a MAC to publish, and records its log.
-func startRefused(t *testing.T, s *etcdServer, local string, vni uint32, tweak func(*Config)) (*vtepd, *logRec) {
+func startRefused(t *testing.T, s *etcdtest.Server, local string, vni uint32, tweak func(*Config)) (*vtepd, *logRec) {
 	t.Helper()
 	lr := &logRec{t: t, pfx: local}
 	v := startVTEP(t, s, local, func(c *Config) {
@@ -207,11 +95,11 @@ func checkRefused(t *testing.T, what string, v *vtepd, lr *logRec, d time.Durati
 // that trusts another CA, are refused, count and log it, and keep trying
 // without reaching the sink or etcd.
 func TestIntegrationTLS(t *testing.T) {
-	pki := newTestPKI(t, "good")
-	other := newTestPKI(t, "other")
-	s := startEtcdTLS(t, pki)
+	pki := etcdtest.NewPKI(t, "good")
+	other := etcdtest.NewPKI(t, "other")
+	s := etcdtest.Start(t, etcdtest.Options{PKI: pki})
 
-	withCert := func(c *Config) { c.CAFile, c.CertFile, c.KeyFile = pki.caFile, pki.clientCert, pki.clientKey }
+	withCert := func(c *Config) { c.CAFile, c.CertFile, c.KeyFile = pki.CAFile, pki.ClientCert, pki.ClientKey }
 	a := startVTEP(t, s, addrA.String(), withCert)
 	b := startVTEP(t, s, addrB.String(), withCert)
 	a.b.Join(100)
@@ -228,15 +116,15 @@ func TestIntegrationTLS(t *testing.T) {
 	waitFor(t, a.sink, 10*time.Second, "A sees B over TLS", sees(addrB, mac(2)))
 	waitFor(t, b.sink, 10*time.Second, "B sees A over TLS", sees(addrA, mac(1)))
 	waitConnected(t, a, true, 5*time.Second)
-	if got := getValue(t, s.client(), "/vtepd/v1/vni/100/mac/02:00:00:00:00:01"); got != `{"vtep":"198.18.0.1"}` {
+	if got := getValue(t, s.Client(nil), "/vtepd/v1/vni/100/mac/02:00:00:00:00:01"); got != `{"vtep":"198.18.0.1"}` {
 		t.Errorf("A's MAC key holds %q", got)
 	}
 
 	// The server's certificate is good, ours is missing.
-	noCert, noCertLog := startRefused(t, s, "198.18.0.3", 100, func(c *Config) { c.CAFile = pki.caFile })
+	noCert, noCertLog := startRefused(t, s, "198.18.0.3", 100, func(c *Config) { c.CAFile = pki.CAFile })
 	// Our certificate is good, the server's is not signed by the CA we trust.
 	wrongCA, wrongCALog := startRefused(t, s, "198.18.0.4", 100, func(c *Config) {
-		c.CAFile, c.CertFile, c.KeyFile = other.caFile, pki.clientCert, pki.clientKey
+		c.CAFile, c.CertFile, c.KeyFile = other.CAFile, pki.ClientCert, pki.ClientKey
 	})
 	checkRefused(t, "no client certificate", noCert, noCertLog, 30*time.Second, false)
 	checkRefused(t, "another CA", wrongCA, wrongCALog, 30*time.Second, false)
@@ -255,7 +143,7 @@ func TestIntegrationTLS(t *testing.T) {
 	// Nothing of theirs reached etcd, and the good pair is undisturbed.
 	for _, key := range []string{"/vtepd/v1/vni/100/vtep/198.18.0.3", "/vtepd/v1/vni/100/vtep/198.18.0.4",
 		"/vtepd/v1/vni/100/mac/02:00:00:00:00:09"} {
-		if got := getValue(t, s.client(), key); got != "" {
+		if got := getValue(t, s.Client(nil), key); got != "" {
 			t.Errorf("%s holds %q", key, got)
 		}
 	}
