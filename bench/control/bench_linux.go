@@ -44,10 +44,13 @@ const (
 	// spotChecks is how many fleet MACs are looked up one by one after a
 	// full sync, for their type and remote.
 	spotChecks = 16
-	// rssSettleMax bounds the wait for the pages a GC freed to leave
-	// RSS; a fall of less than rssSettleKB counts as none.
-	rssSettleMax = 10 * time.Second
-	rssSettleKB  = 256
+	// After a GC, RSS is read once it has not fallen for rssSettleQuiet,
+	// rssSettleMin at the earliest and rssSettleMax at the latest; a fall
+	// of less than rssSettleKB counts as none.
+	rssSettleMin   = 3 * time.Second
+	rssSettleQuiet = 2 * time.Second
+	rssSettleMax   = 15 * time.Second
+	rssSettleKB    = 256
 	// busyWarn is the background load, in percent of the machine, above
 	// which the report warns that the figures are noisy.
 	busyWarn = 10
@@ -323,8 +326,14 @@ func (r *runner) phases(ctx context.Context) error {
 	if r.res.RSS.Settled, err = b.settledRSS(); err != nil {
 		return err
 	}
-	if v, ok := b.metric("go_memstats_heap_inuse_bytes"); ok {
-		r.res.RSS.HeapInuseMiB = round3(v / (1 << 20))
+	if ms, err := b.metrics(); err == nil {
+		inuse, ok1 := promtext.Value(ms, "go_memstats_heap_inuse_bytes")
+		idle, ok2 := promtext.Value(ms, "go_memstats_heap_idle_bytes")
+		released, ok3 := promtext.Value(ms, "go_memstats_heap_released_bytes")
+		if ok1 && ok2 && ok3 {
+			r.res.RSS.HeapInuseMiB = round3(inuse / (1 << 20))
+			r.res.RSS.HeapUnreleasedMiB = round3((idle - released) / (1 << 20))
+		}
 	}
 	r.res.RSS.GrowthMiB = round3(mib(r.res.RSS.Settled) - mib(r.res.RSS.Empty))
 	r.res.RSS.TransientGrowthMiB = round3(mib(r.res.RSS.Synced) - mib(r.res.RSS.Empty))
@@ -622,14 +631,6 @@ func (d *daemon) metrics() ([]promtext.Sample, error) {
 	return promtext.Parse(string(body))
 }
 
-func (d *daemon) metric(name string, labels ...string) (float64, bool) {
-	s, err := d.metrics()
-	if err != nil {
-		return 0, false
-	}
-	return promtext.Value(s, name, labels...)
-}
-
 // installed is the number of control entries in the FDB, from
 // vtep_fdb_entries{type="control"}; byMetric is false when the daemon
 // does not export it and the control status's remote MACs were counted.
@@ -711,10 +712,11 @@ func (d *daemon) settledRSS() (uint64, error) {
 	if _, err := d.h.HTTPGet("http://" + metricsAddr + "/debug/pprof/heap?gc=1"); err != nil {
 		return 0, fmt.Errorf("%s: garbage collection through pprof: %w", d.name, err)
 	}
-	// The scavenger returns the pages within seconds: wait until RSS
-	// has not fallen for a second, or rssSettleMax.
-	deadline := time.Now().Add(rssSettleMax)
-	low, lowAt := uint64(math.MaxUint64), time.Now()
+	// The pages go back within a second on a quiet machine, later on a
+	// busy one: wait rssSettleMin, then until RSS has not fallen for
+	// rssSettleQuiet, or rssSettleMax.
+	start := time.Now()
+	low, lowAt := uint64(math.MaxUint64), start
 	for {
 		kb, err := d.rssKB()
 		if err != nil {
@@ -725,7 +727,7 @@ func (d *daemon) settledRSS() (uint64, error) {
 			lowAt = now
 		}
 		low = min(low, kb)
-		if now.Sub(lowAt) >= time.Second || now.After(deadline) {
+		if (now.Sub(start) >= rssSettleMin && now.Sub(lowAt) >= rssSettleQuiet) || now.Sub(start) >= rssSettleMax {
 			return kb, nil
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -131,9 +131,12 @@ type RSSFigures struct {
 	// TransientGrowthMiB is Synced - Empty.
 	GrowthMiB          float64 `json:"growth_mib"`
 	TransientGrowthMiB float64 `json:"transient_growth_mib"`
-	// HeapInuse is vtepd's go_memstats_heap_inuse_bytes at Settled, in
-	// MiB, when its /metrics has it.
-	HeapInuseMiB float64 `json:"heap_inuse_mib,omitempty"`
+	// HeapInuseMiB is vtepd's go_memstats_heap_inuse_bytes at Settled,
+	// HeapUnreleasedMiB its heap_idle less heap_released (free heap the
+	// runtime has not given back, which RSS still counts), when its
+	// /metrics has them.
+	HeapInuseMiB      float64 `json:"heap_inuse_mib,omitempty"`
+	HeapUnreleasedMiB float64 `json:"heap_unreleased_mib,omitempty"`
 }
 
 // Verdict is one target of the issue.
@@ -217,7 +220,7 @@ func writeTable(w io.Writer, r *Results) error {
 	}
 	heap := ""
 	if r.RSS.HeapInuseMiB > 0 {
-		heap = fmt.Sprintf(", Go heap in use %.1f MiB", r.RSS.HeapInuseMiB)
+		heap = fmt.Sprintf("; Go heap in use %.1f MiB, free but not released %.1f MiB", r.RSS.HeapInuseMiB, r.RSS.HeapUnreleasedMiB)
 	}
 	row("RSS", fmt.Sprintf("empty %.1f MiB; after the full sync %.1f MiB (%+.1f), after a GC %.1f MiB (%+.1f)%s",
 		mib(r.RSS.Empty), mib(r.RSS.Synced), r.RSS.TransientGrowthMiB, mib(r.RSS.Settled), r.RSS.GrowthMiB, heap))
