@@ -262,6 +262,7 @@ func (r *runner) phases(ctx context.Context) error {
 	if r.res.RSS.Empty, err = a.settledRSS(); err != nil {
 		return err
 	}
+	r.res.RSS.EmptyHeapInuseMiB, _ = a.heap()
 	r.progress("%s on the empty store: connected, RSS %.1f MiB", a.name, mib(r.res.RSS.Empty))
 
 	// 2. The fleet registers and publishes while that vtepd watches.
@@ -326,15 +327,7 @@ func (r *runner) phases(ctx context.Context) error {
 	if r.res.RSS.Settled, err = b.settledRSS(); err != nil {
 		return err
 	}
-	if ms, err := b.metrics(); err == nil {
-		inuse, ok1 := promtext.Value(ms, "go_memstats_heap_inuse_bytes")
-		idle, ok2 := promtext.Value(ms, "go_memstats_heap_idle_bytes")
-		released, ok3 := promtext.Value(ms, "go_memstats_heap_released_bytes")
-		if ok1 && ok2 && ok3 {
-			r.res.RSS.HeapInuseMiB = round3(inuse / (1 << 20))
-			r.res.RSS.HeapUnreleasedMiB = round3((idle - released) / (1 << 20))
-		}
-	}
+	r.res.RSS.HeapInuseMiB, r.res.RSS.HeapUnreleasedMiB = b.heap()
 	r.res.RSS.GrowthMiB = round3(mib(r.res.RSS.Settled) - mib(r.res.RSS.Empty))
 	r.res.RSS.TransientGrowthMiB = round3(mib(r.res.RSS.Synced) - mib(r.res.RSS.Empty))
 	r.progress("%s RSS with %s entries: %.1f MiB %v after the sync (%+.1f MiB), %.1f MiB after a GC (%+.1f MiB)",
@@ -629,6 +622,23 @@ func (d *daemon) metrics() ([]promtext.Sample, error) {
 		return nil, err
 	}
 	return promtext.Parse(string(body))
+}
+
+// heap is the Go heap in use and the free heap not given back to the
+// system (heap_idle - heap_released), in MiB; zeros when /metrics lacks
+// them.
+func (d *daemon) heap() (inuse, unreleased float64) {
+	ms, err := d.metrics()
+	if err != nil {
+		return 0, 0
+	}
+	in, ok1 := promtext.Value(ms, "go_memstats_heap_inuse_bytes")
+	idle, ok2 := promtext.Value(ms, "go_memstats_heap_idle_bytes")
+	released, ok3 := promtext.Value(ms, "go_memstats_heap_released_bytes")
+	if !ok1 || !ok2 || !ok3 {
+		return 0, 0
+	}
+	return round3(in / (1 << 20)), round3((idle - released) / (1 << 20))
 }
 
 // installed is the number of control entries in the FDB, from

@@ -137,6 +137,8 @@ type RSSFigures struct {
 	// /metrics has them.
 	HeapInuseMiB      float64 `json:"heap_inuse_mib,omitempty"`
 	HeapUnreleasedMiB float64 `json:"heap_unreleased_mib,omitempty"`
+	// EmptyHeapInuseMiB is the heap in use at Empty.
+	EmptyHeapInuseMiB float64 `json:"empty_heap_inuse_mib,omitempty"`
 }
 
 // Verdict is one target of the issue.
@@ -220,7 +222,8 @@ func writeTable(w io.Writer, r *Results) error {
 	}
 	heap := ""
 	if r.RSS.HeapInuseMiB > 0 {
-		heap = fmt.Sprintf("; Go heap in use %.1f MiB, free but not released %.1f MiB", r.RSS.HeapInuseMiB, r.RSS.HeapUnreleasedMiB)
+		heap = fmt.Sprintf("; Go heap in use %.1f MiB (empty %.1f), free but not released %.1f MiB",
+			r.RSS.HeapInuseMiB, r.RSS.EmptyHeapInuseMiB, r.RSS.HeapUnreleasedMiB)
 	}
 	row("RSS", fmt.Sprintf("empty %.1f MiB; after the full sync %.1f MiB (%+.1f), after a GC %.1f MiB (%+.1f)%s",
 		mib(r.RSS.Empty), mib(r.RSS.Synced), r.RSS.TransientGrowthMiB, mib(r.RSS.Settled), r.RSS.GrowthMiB, heap))
