@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,6 +135,12 @@ func runStandin(args []string) error {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		st, _ := tbl.Stats(vni)
 		fmt.Fprintf(w, "# TYPE vtep_fdb_entries gauge\nvtep_fdb_entries{type=\"control\",vni=\"%d\"} %d\n", vni, st.Control)
+		// The heap figures the harness reads from vtepd's Go collector.
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		for name, v := range map[string]uint64{"heap_inuse": m.HeapInuse, "heap_idle": m.HeapIdle, "heap_released": m.HeapReleased} {
+			fmt.Fprintf(w, "# TYPE go_memstats_%s_bytes gauge\ngo_memstats_%s_bytes %d\n", name, name, v)
+		}
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	srv := &http.Server{Handler: mux}
