@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,7 +67,8 @@ type runner struct {
 
 	lab  *topo.Lab
 	host *topo.Host
-	etcd *topo.Proc
+	// etcd is read by the goroutine that cleans up on a signal.
+	etcd atomic.Pointer[topo.Proc]
 	fl   *fleet
 	res  Results
 }
@@ -94,10 +96,10 @@ func run(o options, progress func(string, ...any)) (res *Results, err error) {
 	// etcd's data directory goes here, with etcd stopped first.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	defer func() { signal.Stop(sigs); close(sigs) }()
 	go func() {
 		if _, ok := <-sigs; ok {
-			if p := r.etcdProc(); p != nil {
+			if p := r.etcd.Load(); p != nil {
 				_ = p.Signal(syscall.SIGKILL)
 				_, _ = p.Wait(time.Second)
 			}
@@ -154,18 +156,6 @@ func run(o options, progress func(string, ...any)) (res *Results, err error) {
 	return &r.res, nil
 }
 
-func (r *runner) etcdProc() *topo.Proc {
-	if r.lab == nil {
-		return nil
-	}
-	for _, p := range r.lab.Procs() {
-		if p == r.etcd {
-			return p
-		}
-	}
-	return nil
-}
-
 func (r *runner) preflight() (err error) {
 	bin := r.o.vtepd
 	if r.o.standin {
@@ -213,7 +203,7 @@ func (r *runner) setup() error {
 	data := filepath.Join(r.dir, "etcd")
 	// env execs etcd in place, so the PID the lab stops is etcd's.
 	// ETCD_UNSUPPORTED_ARCH lets Debian's etcd 3.4 start on arm64.
-	r.etcd, err = h.Start("env", "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH, r.o.etcd,
+	p, err := h.Start("env", "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH, r.o.etcd,
 		"--name", "bench", "--data-dir", data,
 		"--listen-client-urls", "http://"+etcdClient, "--advertise-client-urls", "http://"+etcdClient,
 		"--listen-peer-urls", "http://"+etcdPeer, "--initial-advertise-peer-urls", "http://"+etcdPeer,
@@ -222,14 +212,15 @@ func (r *runner) setup() error {
 	if err != nil {
 		return err
 	}
+	r.etcd.Store(p)
 	deadline := time.Now().Add(healthyAfter)
 	for {
 		body, err := h.HTTPGet("http://" + etcdClient + "/health")
 		if err == nil && bytes.Contains(body, []byte(`"true"`)) {
 			break
 		}
-		if r.etcd.Exited() {
-			return fmt.Errorf("etcd exited at start:\n%s", harness.Tail([]byte(r.etcd.Output()), 2000))
+		if p.Exited() {
+			return fmt.Errorf("etcd exited at start:\n%s", harness.Tail([]byte(p.Output()), 2000))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("etcd not healthy within %v: %v", healthyAfter, err)
@@ -397,7 +388,7 @@ func (r *runner) steady(d *daemon) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := c0[methodKeepAlive]; !ok && len(c0) == 0 {
+	if len(c0) == 0 {
 		return fmt.Errorf("etcd's /metrics has no %s", grpcReceived)
 	}
 	t0 := time.Now()
