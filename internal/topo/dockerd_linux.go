@@ -15,12 +15,13 @@ package topo
 // needs. So dockerd shares this machine's mount namespace and cgroup tree,
 // and everything it writes there is kept apart by path:
 //
-//   - all state lives in one temporary directory, Dir: data-root "data",
+//   - all state lives in one temporary directory, Dir: data-root "data"
+//     (which dockerd bind-mounts on itself to make it a shared mount),
 //     exec-root "exec" (the managed containerd's config, sockets and state,
 //     runc's state, the containers' netns bind mounts), the API socket, the
-//     pidfile, an empty daemon.json (so /etc/docker/daemon.json is not
-//     read) and, for dockerd before 23.0, the trust key that would
-//     otherwise be written to /etc/docker/key.json;
+//     pidfile, and a daemon.json of our own, so that
+//     /etc/docker/daemon.json is not read; for dockerd before 23.0 it also
+//     moves the trust key dockerd makes up from /etc/docker/key.json to Dir;
 //   - containers go to cgroup "/topo-<host ns>" (--cgroup-parent, with the
 //     cgroupfs driver) in every hierarchy;
 //   - the storage driver is vfs: an image layer is a plain directory, so no
