@@ -59,6 +59,7 @@ func newDockerEngineNodes(t *testing.T, lab *topo.Lab, n int) []*dockerNode {
 	for i := range hosts {
 		hosts[i] = addHost(t, lab, i, v4Underlay)
 	}
+	start := time.Now()
 	engines := make([]*topo.Dockerd, n)
 	webs := make([]*topo.DockerContainer, n)
 	errs := make([]error, n)
@@ -72,6 +73,7 @@ func newDockerEngineNodes(t *testing.T, lab *topo.Lab, n int) []*dockerNode {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%d Docker engines with %s and a container each in %v", n, dockerNetwork, time.Since(start).Round(time.Millisecond))
 	nodes := make([]*dockerNode, n)
 	for i, h := range hosts {
 		nodes[i] = &dockerNode{node: newNode(t, h, webs[i].Net), dockerd: engines[i], web: webs[i]}
