@@ -327,10 +327,7 @@ func (d *Dockerd) Network(n DockerNetwork) error {
 	if !n.Subnet.IsValid() || !n.Subnet.Contains(n.Gateway) {
 		return fmt.Errorf("topo: docker network %s: gateway %v is not in subnet %v", n.Name, n.Gateway, n.Subnet)
 	}
-	if err := checkAddr(n.Subnet.Addr()); err != nil {
-		return err
-	}
-	if err := checkAddr(n.Gateway); err != nil {
+	if err := checkPrefix(n.Subnet); err != nil {
 		return err
 	}
 	args := []string{"network", "create"}

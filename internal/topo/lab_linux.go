@@ -252,6 +252,16 @@ func checkAddr(a netip.Addr) error {
 	return fmt.Errorf("topo: address %v is outside the lab ranges %v", a, labRanges)
 }
 
+// checkPrefix refuses prefixes not wholly inside one of the lab ranges.
+func checkPrefix(p netip.Prefix) error {
+	for _, r := range labRanges {
+		if r.Bits() <= p.Bits() && r.Contains(p.Addr().Unmap()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("topo: prefix %v is not inside the lab ranges %v", p, labRanges)
+}
+
 // run executes a command with a timeout; its error names the command line
 // and carries its combined output.
 func run(name string, args ...string) ([]byte, error) {
