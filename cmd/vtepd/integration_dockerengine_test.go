@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/internal/etcdtest"
 	"github.com/vtepd/vtepd/internal/topo"
 )
 
@@ -296,4 +299,81 @@ type countWriter int64
 func (c *countWriter) Write(b []byte) (int, error) {
 	*c += countWriter(len(b))
 	return len(b), nil
+}
+
+// controlExample is the configuration of the guide's control-plane
+// variant.
+const controlExample = "../../configs/control.toml"
+
+// controlDockerConfig returns configs/control.toml as host n installs it:
+// its own underlay address, the lab's etcd, and the admin socket at a
+// temporary path.
+func controlDockerConfig(t *testing.T, n int, endpoint string) (cfg, socket string) {
+	t.Helper()
+	b, err := os.ReadFile(controlExample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = string(b)
+	for _, want := range []string{`local = "198.18.0.1"`, `endpoints = ["http://198.18.0.250:2379"]`, `bridge = "` + dockerBridge + `"`, `listen = "` + metricsAddr + `"`, `vni = 200`} {
+		if !strings.Contains(cfg, want) {
+			t.Fatalf("%s no longer has %s, which this test relies on", controlExample, want)
+		}
+	}
+	if strings.Contains(cfg, "\npeers") || len(adminSocketLine.FindAllString(cfg, -1)) != 1 {
+		t.Fatalf("%s: want no peers and one [admin] socket line", controlExample)
+	}
+	socket = filepath.Join(t.TempDir(), "vtepd.sock")
+	cfg = strings.NewReplacer(`local = "198.18.0.1"`, fmt.Sprintf(`local = "198.18.0.%d"`, n+1),
+		`"http://198.18.0.250:2379"`, strconv.Quote(endpoint)).Replace(cfg)
+	return "state_dir = \"\"\n" + adminSocketLine.ReplaceAllString(cfg, `${1}"`+socket+`"`), socket
+}
+
+// TestIntegrationDockerEngineControl follows the guide's control-plane
+// variant on two Docker hosts and an etcd: configs/control.toml, with no
+// peers; the containers reach each other, vtepctl control shows the other
+// host, vtepctl fdb show has its container as a control entry, and the
+// containers' ARP requests are answered by vtepd.
+func TestIntegrationDockerEngineControl(t *testing.T) {
+	t.Parallel()
+	topo.RequireDocker(t)
+	lab := topo.NewT(t, "vdc")
+	etcd := etcdtest.Start(t, etcdOptions(etcdHost(t, lab)))
+	nodes := newDockerEngineNodes(t, lab, 2)
+	sockets := make([]string, len(nodes))
+	for i, n := range nodes {
+		var cfg string
+		cfg, sockets[i] = controlDockerConfig(t, i, etcd.ClientURL)
+		n.runVtepd(t, cfg)
+	}
+	// Each container speaks on its own bridge first (its vtepd publishes
+	// its MAC and address), then to the other.
+	for _, n := range nodes {
+		n.web.Exec("ping", "-c", "1", "-W", "1", "198.19.0.250")
+	}
+	for i, n := range nodes {
+		other := nodes[1-i]
+		eventually(t, 5*time.Second, n.host.Name+" has "+other.web.Name+" from etcd", func() error {
+			out, _, code := ctl(t, sockets[i], "fdb", "show", "vni", "200")
+			if code != 0 || !hasFDBLine(out, other.web.MAC, other.host.Underlay, "control") {
+				return fmt.Errorf("vtepctl fdb show vni 200:\n%s", out)
+			}
+			return nil
+		})
+	}
+	for _, p := range [][2]*dockerNode{{nodes[0], nodes[1]}, {nodes[1], nodes[0]}} {
+		from, to := p[0].web, p[1].web
+		out, err := from.Exec("ping", "-c", "3", to.Addr.Addr().String())
+		allReplies(t, "docker exec "+from.Name+" ping -c 3 "+to.Addr.Addr().String(), out, err, 3)
+	}
+	for i, n := range nodes {
+		out, errOut, code := ctl(t, sockets[i], "control")
+		if code != 0 || !strings.Contains(out, "connected  yes") {
+			t.Errorf("%s: vtepctl control: exit %d %s\n%s", n.host.Name, code, errOut, out)
+		}
+		t.Logf("%s: vtepctl control:\n%s", n.host.Name, out)
+		if v := metric(t, n.host, "vtep_arp_suppressed_total", "vni", "200"); v < 1 {
+			t.Errorf("%s: vtep_arp_suppressed_total = %v, want the container's ARP request answered", n.host.Name, v)
+		}
+	}
 }
