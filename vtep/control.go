@@ -287,6 +287,14 @@ type localTable struct {
 	max  int
 }
 
+// setMax changes the cap on MACs (and on IPs) published; what is
+// published already stays.
+func (l *localTable) setMax(max int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.max = max
+}
+
 type localIP struct {
 	mac  fdb.MAC
 	seen int64

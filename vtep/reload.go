@@ -165,6 +165,7 @@ func (e *Engine) update(n *network, nc config.Network) []string {
 	}
 	if old.MaxEntries != nc.MaxEntries || old.Ageing != nc.Ageing {
 		e.fdb.SetNetwork(n.vni, fdb.Network{MaxEntries: nc.MaxEntries, Ageing: nc.Ageing})
+		n.local.setMax(nc.MaxEntries)
 	}
 	was := map[fdb.MAC]netip.Addr{}
 	for _, s := range old.Static {

@@ -64,6 +64,14 @@ var liveNetworkSettings = map[string]liveCheck{
 		if got := learnable(e, 200); got != want.Networks[0].MaxEntries {
 			t.Errorf("the FDB took %d learned entries, want max_entries %d", got, want.Networks[0].MaxEntries)
 		}
+		n := e.nets.Load().byVNI[200]
+		fb := e.ctl.b.(*fakeBackend)
+		for i := range 1000 {
+			n.local.seenMAC(fb, 200, fdb.MAC{2, 2, 0, 0, byte(i >> 8), byte(i)}, 0)
+		}
+		if got := len(fb.macs); got != want.Networks[0].MaxEntries {
+			t.Errorf("%d local MACs published, want max_entries %d", got, want.Networks[0].MaxEntries)
+		}
 	},
 	"ageing": func(t *testing.T, e *Engine, want *config.Config) {
 		ageing := want.Networks[0].Ageing

@@ -106,21 +106,35 @@ func addNodes(t *testing.T, lab *topo.Lab, n int, underlay func(i int) netip.Pre
 	t.Helper()
 	nodes := make([]*node, n)
 	for i := range nodes {
-		h, err := lab.AddHost(string(rune('a'+i)), underlay(i), 1500)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := addHost(t, lab, i, underlay)
 		c, err := ctr(h, i)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mac, err := c.MAC()
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = &node{host: h, ctr: c, mac: mac}
+		nodes[i] = newNode(t, h, c)
 	}
 	return nodes
+}
+
+// addHost adds host i of addNodes: named a, b, c..., on underlay(i), with
+// an underlay MTU of 1500.
+func addHost(t *testing.T, lab *topo.Lab, i int, underlay func(i int) netip.Prefix) *topo.Host {
+	t.Helper()
+	h, err := lab.AddHost(string(rune('a'+i)), underlay(i), 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// newNode is the node of host h and its container c.
+func newNode(t *testing.T, h *topo.Host, c *topo.Container) *node {
+	t.Helper()
+	mac, err := c.MAC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &node{host: h, ctr: c, mac: mac}
 }
 
 // peersOf lists the underlay addresses of every node but nodes[i].

@@ -26,6 +26,16 @@
 //	                                                ├─ br0 in <lab>-u
 //	ctr b1 ─ br0 ─ [vx0 | vtepd TAP]  host b ─ eth0 ┘
 //
+// A host may also run a real Docker engine (Host.StartDockerd): dockerd
+// joins the host's network namespace only (nsenter --net), keeps all its
+// state in a temporary directory, and creates networks and containers the
+// way the README's Docker guide does (Dockerd.Network, Dockerd.Run). Each
+// container's network namespace is attached to the lab as
+// <lab>-<host>-<ctr>, so that it is a Container like the lab's own. dockerd
+// shares this machine's mount namespace and cgroup tree; dockerd_linux.go
+// lists what it writes there and how Dockerd.Close removes it, also after
+// a crash. The lab closes its engines before anything else.
+//
 // Lab.Close stops the processes the lab started (SIGTERM, then SIGKILL
 // after a grace period, each by PID, and waits for them) and deletes the
 // namespaces it created, which takes their veths, bridges and VXLAN links
@@ -37,9 +47,12 @@
 // Safety rules the package enforces rather than documents: every address
 // it configures, every VXLAN peer and every ping destination must lie in
 // 198.18.0.0/15 or 2001:db8::/32, and every multicast group in 239.0.0.0/8,
-// ff02::/16 or ff05::/16; it creates nothing in the caller's own
-// namespace; it never looks up or removes objects by pattern, only the
-// names and PIDs it recorded.
+// ff02::/16 or ff05::/16; it creates nothing in the caller's own network
+// namespace, and runs neither dockerd nor iptables there; it never looks
+// up or removes objects by pattern, only the names and PIDs it recorded
+// and, for what a crashed Docker engine leaves, what lies under that
+// engine's own directory and the processes that name it or run in its
+// containers' namespaces.
 //
 // Configuration shells out to ip(8) and bridge(8), whose errors carry the
 // command line and its output; reads of link attributes use netlink

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +57,7 @@ type Lab struct {
 	namespaces []string // in creation order; deleted in reverse
 	hosts      int      // hosts added, naming their underlay veths uh<n>
 	procs      []*Proc
+	closers    []func() error // run by Close before it stops procs
 }
 
 // New creates a lab named prefix plus four random hex digits and its
@@ -135,10 +137,45 @@ func (l *Lab) addNamespace(ns string) error {
 	return nil
 }
 
-// Close stops every process the lab started (SIGTERM, SIGKILL after a
-// grace period, by PID) and deletes every namespace it created, which
-// removes the links inside them. Concurrent and repeated calls wait for the
-// first one and return its result.
+// attachNamespace names the network namespace of process pid ns, as
+// `ip netns attach` does, and records the name for Close, which deletes it
+// like the namespaces the lab created. The namespace itself lives on as
+// long as a process or another mount holds it.
+func (l *Lab) attachNamespace(ns string, pid int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return ErrClosed
+	}
+	if _, err := os.Stat(netnsDir + "/" + ns); err == nil {
+		return fmt.Errorf("topo: namespace %s already exists", ns)
+	}
+	if _, err := run("ip", "netns", "attach", ns, strconv.Itoa(pid)); err != nil {
+		return err
+	}
+	l.namespaces = append(l.namespaces, ns)
+	return nil
+}
+
+// onClose registers fn to run when the lab closes, before its processes
+// are stopped and its namespaces deleted: for what must be taken down while
+// the lab still stands (a Docker engine removes its containers). The
+// functions run concurrently and Close waits for them all.
+func (l *Lab) onClose(fn func() error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return ErrClosed
+	}
+	l.closers = append(l.closers, fn)
+	return nil
+}
+
+// Close runs the functions registered with onClose (a Docker engine's
+// teardown), then stops every process the lab started (SIGTERM, SIGKILL
+// after a grace period, by PID) and deletes every namespace it created or
+// attached, which removes the links inside them. Concurrent and repeated
+// calls wait for the first one and return its result.
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	if l.closing {
@@ -149,9 +186,15 @@ func (l *Lab) Close() error {
 	l.closing = true
 	procs := append([]*Proc(nil), l.procs...)
 	nss := append([]string(nil), l.namespaces...)
+	closers := append([]func() error(nil), l.closers...)
 	l.mu.Unlock()
 
-	var errs []error
+	errs := make([]error, len(closers))
+	var wg sync.WaitGroup
+	for i, fn := range closers {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
 	for _, p := range procs {
 		if err := p.stop(stopGrace); err != nil {
 			errs = append(errs, err)
@@ -207,6 +250,16 @@ func checkAddr(a netip.Addr) error {
 		}
 	}
 	return fmt.Errorf("topo: address %v is outside the lab ranges %v", a, labRanges)
+}
+
+// checkPrefix refuses prefixes not wholly inside one of the lab ranges.
+func checkPrefix(p netip.Prefix) error {
+	for _, r := range labRanges {
+		if r.Bits() <= p.Bits() && r.Contains(p.Addr().Unmap()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("topo: prefix %v is not inside the lab ranges %v", p, labRanges)
 }
 
 // run executes a command with a timeout; its error names the command line

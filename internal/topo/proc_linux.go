@@ -35,11 +35,18 @@ type Proc struct {
 }
 
 // start launches path in namespace ns via `ip netns exec`, which execs
-// path in place, so the PID we hold is the program's own. Pdeathsig kills
-// it if the test binary dies before Close could.
+// path in place, so the PID we hold is the program's own.
 func (l *Lab) start(host, ns, path string, args []string) (*Proc, error) {
-	p := &Proc{host: host, name: filepath.Base(path), done: make(chan struct{})}
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, path}, args...)...)
+	return l.startCmd(host, filepath.Base(path), "ip", append([]string{"netns", "exec", ns, path}, args...))
+}
+
+// startCmd launches bin with args as a process of the lab named name on
+// host. bin must exec the program it runs in place (ip netns exec and
+// nsenter do), so that the PID is the program's. Pdeathsig kills it if the
+// test binary dies before Close could.
+func (l *Lab) startCmd(host, name, bin string, args []string) (*Proc, error) {
+	p := &Proc{host: host, name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = procWriter{p, false}
 	p.cmd.Stderr = procWriter{p, true}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -51,7 +58,7 @@ func (l *Lab) start(host, ns, path string, args []string) (*Proc, error) {
 		return nil, ErrClosed
 	}
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("topo: host %s: start %s: %w", host, path, err)
+		return nil, fmt.Errorf("topo: host %s: start %s: %w", host, name, err)
 	}
 	l.procs = append(l.procs, p)
 	go func() {

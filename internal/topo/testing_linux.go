@@ -83,3 +83,18 @@ func NewT(t testing.TB, prefix string) *Lab {
 	})
 	return l
 }
+
+// RequireDocker is RequirePrivileged for tests that start Docker engines
+// (Host.StartDockerd): it also skips when dockerd, the docker CLI, nsenter
+// or a static busybox is missing, and fails instead if
+// RequirePrivilegedEnv is "1" (`make test` installs them).
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	RequirePrivileged(t)
+	if _, err := findDocker(); err != nil {
+		if os.Getenv(RequirePrivilegedEnv) == "1" {
+			t.Fatalf("%v; %s=1 forbids skipping", err, RequirePrivilegedEnv)
+		}
+		t.Skipf("%v; set %s=1 to fail instead", err, RequirePrivilegedEnv)
+	}
+}

@@ -34,6 +34,26 @@ func TestCheckAddr(t *testing.T) {
 	}
 }
 
+func TestCheckPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		prefix string
+		ok     bool
+	}{
+		{"198.19.0.0/24", true},
+		{"198.18.0.0/15", true},
+		{"2001:db8:1::/48", true},
+		{"198.18.0.0/14", false}, // starts inside, ends outside
+		{"198.0.0.0/8", false},
+		{"10.0.0.0/24", false},
+		{"2001:db8::/31", false},
+	} {
+		err := checkPrefix(netip.MustParsePrefix(tc.prefix))
+		if (err == nil) != tc.ok {
+			t.Errorf("checkPrefix(%s) = %v, want ok=%v", tc.prefix, err, tc.ok)
+		}
+	}
+}
+
 func TestNewRejectsBadPrefix(t *testing.T) {
 	for _, p := range []string{"", "Vt", "vt-1", "averyveryverylongprefix"} {
 		if l, err := New(p); err == nil {
