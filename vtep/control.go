@@ -24,6 +24,7 @@ package vtep
 import (
 	"context"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -123,12 +124,22 @@ func (c *controlPlane) leave(vni uint32) {
 	}
 }
 
+// bigSync is the size of a full read after which the memory it took is
+// given back to the system: the read itself, and the views decoded from
+// it, are garbage once the sink has applied it, but an idle vtepd would
+// not collect them for minutes.
+const bigSync = 10000
+
 // Sync implements control.Sink.
 func (c *controlPlane) Sync(s *control.State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.applyLocked(control.Diff(c.installed, s))
 	c.installed = s
+	if s.Len() >= bigSync {
+		// After the backend has dropped the read, too.
+		time.AfterFunc(time.Second, debug.FreeOSMemory)
+	}
 }
 
 // Update implements control.Sink.
