@@ -33,6 +33,11 @@ func (b *Backend) writer(ctx context.Context, cli *clientv3.Client) {
 					return
 				}
 				b.C.Error(control.ReasonRequest)
+				// Without a lease we are not connected (the watcher
+				// asks for one too), and a backend that never was
+				// says why now rather than when the list, with its
+				// longer deadline, gives up.
+				b.setConnected(false, err)
 				bo.sleep(ctx)
 				continue
 			}
