@@ -104,10 +104,33 @@ func (c *controlPlane) join(n *network) {
 	switch {
 	case on && !was:
 		c.b.Join(n.vni)
+		c.restore(n) // the routes of the view kept meanwhile
 	case !on && was:
 		c.b.Leave(n.vni)
 		n.local.forget()
+		c.withdraw(n)
 	}
+}
+
+// withdraw takes a network that leaves the control plane off its routes,
+// remote VTEPs and IP bindings at once. The backend's next Sync, which
+// no longer has the VNI, would do it too, but only once the store answers:
+// until then the routes, which outrank learned entries, would still steer
+// a network that is meant to flood and learn. The view is kept, so that
+// control turned on again during an outage restores it.
+func (c *controlPlane) withdraw(n *network) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v := c.installed.VNIs[n.vni]; v != nil {
+		for mac, vtep := range v.MACs {
+			c.e.fdb.DeleteControl(n.vni, mac, vtep)
+		}
+	}
+	clear(n.remote.vteps)
+	n.remote.mu.Lock()
+	clear(n.remote.ips)
+	n.remote.mu.Unlock()
+	c.floodListLocked(n)
 }
 
 // leave withdraws a network that is removed. Callers hold e.mu.
@@ -152,13 +175,15 @@ func (c *controlPlane) Update(evs []control.Event) {
 
 // applyLocked carries events into the engine's tables; c.mu is held.
 // Events of a VNI that no network has (it is being removed) are dropped:
-// the network that replaces it is restored from c.installed.
+// the network that replaces it is restored from c.installed. So are those
+// of a network off the control plane (events the backend sent before it
+// left), which is restored from c.installed if it comes back.
 func (c *controlPlane) applyLocked(evs []control.Event) {
 	tbl := c.e.nets.Load()
 	floods := map[*network]bool{}
 	for _, ev := range evs {
 		n := tbl.byVNI[ev.VNI]
-		if n == nil {
+		if n == nil || !n.cfg.Load().Control {
 			continue
 		}
 		switch ev.Kind {

@@ -343,6 +343,20 @@ func TestControlReload(t *testing.T) {
 	if fb.joined[200] || slices.Contains(te.FloodList(200), vtepX) {
 		t.Errorf("control off: joined %v, flood list %v", fb.joined, te.FloodList(200))
 	}
+	// The routes go at once, without waiting for the backend's Sync (the
+	// store may be unreachable), and events it sent before it left are
+	// not applied.
+	if en, ok := te.fdb.Get(200, macX, 0); ok {
+		t.Errorf("control off: fdb entry for %v %+v", macX, en)
+	}
+	if got := te.NeighEntries(nil); len(got) != 0 {
+		t.Errorf("control off: neigh entries %+v", got)
+	}
+	macY := fdb.MAC{0x02, 0x42, 0xc6, 0x13, 0x00, 0x0e}
+	te.ControlSink().Update([]control.Event{{Kind: control.MACAdded, VNI: 200, MAC: macY, VTEP: vtepX}})
+	if en, ok := te.fdb.Get(200, macY, 0); ok {
+		t.Errorf("control off: a late event installed %+v", en)
+	}
 	nc.Control = true
 	cfg.Networks = []config.Network{nc}
 	if _, err := te.Reload(&cfg); err != nil {
@@ -350,6 +364,15 @@ func TestControlReload(t *testing.T) {
 	}
 	if !fb.joined[200] {
 		t.Error("control back on: not joined")
+	}
+	// Back from the view kept meanwhile, before any Sync.
+	for _, m := range []fdb.MAC{macX, macY} {
+		if en, ok := te.fdb.Get(200, m, 0); !ok || en.Type != fdb.Control || en.Remote != vtepX {
+			t.Errorf("control back on: fdb entry for %v %+v %v, want control to %v", m, en, ok, vtepX)
+		}
+	}
+	if got := te.FloodList(200); !slices.Contains(got, vtepX) {
+		t.Errorf("control back on: flood list %v", got)
 	}
 	cfg.Networks = nil
 	if _, err := te.Reload(&cfg); err != nil {
