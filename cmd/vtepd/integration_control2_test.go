@@ -721,6 +721,8 @@ func TestIntegrationControlMixed(t *testing.T) {
 // added is registered under its VNI, and removed is withdrawn; VNI 200
 // set to control = false withdraws every key of a's in it, from etcd and
 // so from b, and a's control entries; control = true brings them back.
+// With etcd killed, the same: the entries go with control = false at
+// once, and control = true restores them from the view a kept.
 func TestIntegrationControlReload(t *testing.T) {
 	t.Parallel()
 	cl := newControlLab(t, "vcr", 2, 1)
@@ -797,6 +799,18 @@ func TestIntegrationControlReload(t *testing.T) {
 	}
 	if st := cl.status(t, 0); st.LeaseID != lease {
 		t.Errorf("a's lease changed from %x to %x: the backend restarted", lease, st.LeaseID)
+	}
+
+	// With etcd gone, off and on again: the entries go with control,
+	// and come back from the view a kept through the outage.
+	cl.etcd[0].Kill()
+	cl.waitConnected(t, 0, 0, 5*time.Second)
+	expect(cl.reload(t, 0, cl.config(0, "control = false\n")), "1 changed")
+	cl.expectNoRoute(t, 0, b.mac, 2*time.Second)
+	expect(cl.reload(t, 0, cl.config(0, "control = true\n")), "1 changed")
+	cl.expectRoute(t, 0, b.mac, b.host.Underlay, 2*time.Second)
+	if err := a.ctr.Ping(b.ctr.Addr.Addr(), 3, 56, false); err != nil {
+		t.Errorf("a -> b on the kept view: %v", err)
 	}
 }
 
