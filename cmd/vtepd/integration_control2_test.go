@@ -538,6 +538,7 @@ func TestIntegrationControlLeaderLoss(t *testing.T) {
 	}
 	cli := cl.etcd[0].Client(func(c *clientv3.Config) { c.Endpoints = cl.endpoints() })
 	leader := cl.leader(t, cli)
+	before := revisionOf(t, cli)
 	killed := time.Now()
 	leader.Kill()
 	t.Logf("killed the leader, %s", leader.Name())
@@ -575,8 +576,16 @@ func TestIntegrationControlLeaderLoss(t *testing.T) {
 			t.Errorf("%s -> a's new container: %v", cl.nodes[i].host.Name, err)
 		}
 	}
-	for i := range cl.nodes {
+	for i, n := range cl.nodes {
 		cl.waitConnected(t, i, 1, 10*time.Second)
+		t.Logf("%s: leases lost %v", n.host.Name, metric(t, n.host, "vtep_control_errors_total", "reason", "lease_lost"))
+	}
+	// A vtepd that lost its lease with the leader wrote its keys on a
+	// new one before the old one ran out: none went, even for a moment.
+	for _, ev := range eventsSince(t, cli, vniKeys(testVNI), before) {
+		if ev.Type == clientv3.EventTypeDelete {
+			t.Errorf("%s deleted at revision %d after the leader died", ev.Kv.Key, ev.Kv.ModRevision)
+		}
 	}
 	pingEach(t, cl.nodes)
 }
