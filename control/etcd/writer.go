@@ -81,7 +81,14 @@ func (b *Backend) writer(ctx context.Context, cli *clientv3.Client) {
 // grant gets a new lease and keeps it alive; every local key is then
 // written again, since the old lease's keys are gone or going.
 func (b *Backend) grant(ctx context.Context, cli *clientv3.Client, ttl int64) (clientv3.LeaseID, <-chan *clientv3.LeaseKeepAliveResponse, context.CancelFunc, error) {
-	gctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	// A Grant proposed as the leader dies can be lost with it, and then
+	// waits for its deadline. The old lease, which we gave up because
+	// its keepalives went unanswered for a TTL, lives on: the new leader
+	// extends every lease by about an election timeout. A deadline
+	// longer than that leaves our keys to vanish with the old lease
+	// before the new one holds them; half the TTL leaves time for a
+	// second try.
+	gctx, cancel := context.WithTimeout(ctx, min(requestTimeout, b.cfg.LeaseTTL/2))
 	g, err := cli.Grant(gctx, ttl)
 	cancel()
 	if err != nil {
