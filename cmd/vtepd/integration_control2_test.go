@@ -637,7 +637,7 @@ func TestIntegrationControlTLS(t *testing.T) {
 	cl.expectRoute(t, 1, a.mac, a.host.Underlay, 10*time.Second)
 	pingEach(t, cl.nodes[:2])
 
-	// Its first request gives up after 5 s (a lease).
+	// Its first request, for a lease, gives up after half lease_ttl.
 	eventually(t, 10*time.Second, "c logs why it cannot connect", func() error {
 		if out := c.vtepd.Output(); !strings.Contains(out, "cannot connect") {
 			return fmt.Errorf("log:\n%s", out)
