@@ -408,6 +408,17 @@ func TestIntegrationControlOutage(t *testing.T) {
 	t.Logf("%d echoes from a to b through the outage, %d lost", flood.sent, flood.lost)
 	if flood.lost != 0 {
 		t.Errorf("%d of %d echoes lost:\n%s", flood.lost, flood.sent, strings.Join(flood.bad, "\n"))
+		// Where: vtepd's drops, and the kernel's view of each host.
+		for _, n := range cl.nodes {
+			samples, _ := scrape(n.host)
+			for _, s := range samples {
+				if s.Name == "vtep_drops_total" && s.Value > 0 {
+					t.Logf("%s: %s %v = %v", n.host.Name, s.Name, s.Labels, s.Value)
+				}
+			}
+			out, _ := n.host.Exec("nstat", "-az", "UdpRcvbufErrors", "UdpInErrors", "IpExtInNoRoutes")
+			t.Logf("%s: %s", n.host.Name, out)
+		}
 	}
 	if min := int(time.Since(killed) / (60 * time.Millisecond)); flood.sent < min {
 		t.Errorf("only %d echoes sent, want at least %d", flood.sent, min)
