@@ -128,6 +128,47 @@ func parsePidStat(data []byte) (uint64, error) {
 	return u + st, nil
 }
 
+// parseUDPRcvbufErrors returns Udp RcvbufErrors from the contents of
+// /proc/net/snmp (of the namespace that read it): datagrams dropped
+// because a UDP socket's receive buffer was full. The file gives each
+// protocol a line of names and a line of values:
+//
+//	Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors ...
+//	Udp: 1034 0 0 1022 0 0 ...
+func parseUDPRcvbufErrors(data []byte) (uint64, error) {
+	var names []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		i := slices.Index(names, "RcvbufErrors")
+		if i < 0 || len(f) != len(names) {
+			return 0, fmt.Errorf("/proc/net/snmp: Udp lines of %d and %d fields, RcvbufErrors at %d", len(names), len(f), i)
+		}
+		return strconv.ParseUint(f[i], 10, 64)
+	}
+	return 0, fmt.Errorf("/proc/net/snmp: %w: no Udp lines", errNoData)
+}
+
+// parseFlowCounts parses -search-flows: "1,4" is [1 4]. Each count is in
+// 1..64 (a sender thread each) and appears once.
+func parseFlowCounts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 || slices.Contains(out, n) {
+			return nil, fmt.Errorf("-search-flows %q: want distinct counts in 1..64, such as 1,4", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // median of xs (the mean of the two middle values for an even count);
 // NaN for none. xs is not modified.
 func median(xs []float64) float64 {

@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // synthPath is a data path with a known loss curve. Below ndr it carries
@@ -259,4 +266,118 @@ func trialsText(ts []trial) string {
 			t.Purpose, kppsText(t.TargetKpps), t.OfferedKpps, t.DeliveredKpps, 100*t.Loss)
 	}
 	return b.String()
+}
+
+// syntheticRuns are searches of a kernel-like and a livelocking path, 1
+// and 4 flows, as a run of the harness would record them.
+func syntheticRuns(t *testing.T) []rateRun {
+	t.Helper()
+	cfg := defaultSearch(time.Second, 5*time.Second)
+	var runs []rateRun
+	for _, c := range []struct {
+		mode  string
+		flows int
+		path  synthPath
+	}{
+		{modeKernel, 1, synthPath{ndr: 78, pdr: 82, senderMax: 260, floor: 66}},
+		{modeVtepd, 1, synthPath{ndr: 55, pdr: 61, senderMax: 250, floor: 48}},
+		{modeKernel, 4, synthPath{ndr: 120, pdr: 131, senderMax: 420, floor: 105}},
+		{modeVtepd, 4, synthPath{ndr: 52, pdr: 60, senderMax: 400, floor: 25}},
+	} {
+		run, err := runSearch(cfg, c.path.measure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.Mode, run.Flows = c.mode, c.flows
+		runs = append(runs, *run)
+	}
+	return runs
+}
+
+func TestRateReport(t *testing.T) {
+	runs := syntheticRuns(t)
+	s := samples{}
+	for i := range runs {
+		addRateSamples(s, &runs[i])
+	}
+	s.add("udp64_rx_kpps", modeKernel, 266)
+	s.add("udp64_rx_kpps", modeVtepd, 202)
+	s.add("tcp1_gbps", modeKernel, 30)
+	s.add("tcp1_gbps", modeVtepd, 10)
+	rs := newRateSearch(defaultSearch(time.Second, 5*time.Second), 64, runs)
+	r := &Results{
+		Settings:   Settings{Reps: 1, Duration: "5s", Workloads: workloads},
+		System:     System{Kernel: "6.18", CPUs: 2},
+		Metrics:    summarize(s),
+		RateSearch: rs,
+		Notes:      rateNotes(rs),
+	}
+	var keys []string
+	for _, m := range r.Metrics {
+		keys = append(keys, m.Key)
+	}
+	want := []string{"tcp1_gbps", "udp64_rx_kpps",
+		"udp64_sock_ndr_1flow_kpps", "udp64_sock_pdr_1flow_kpps", "udp64_sock_retention_1flow",
+		"udp64_sock_ndr_4flow_kpps", "udp64_sock_pdr_4flow_kpps", "udp64_sock_retention_4flow"}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	for _, m := range r.Metrics {
+		if m.Key == "udp64_sock_pdr_4flow_kpps" && (m.Ratio == nil || math.Abs(*m.Ratio-*m.Vtepd / *m.Kernel) > 1e-3 || *m.Ratio > 0.5) {
+			t.Errorf("PDR, 4 flows: %+v, want vtepd/kernel below 0.5", m)
+		}
+	}
+	if len(r.Notes) != 0 {
+		t.Errorf("notes %q, want none: everything confirmed", r.Notes)
+	}
+
+	var table bytes.Buffer
+	if err := writeTable(&table, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"64 B UDP sockets, PDR (0.5% loss), 4 flows", "64 B UDP overload retention, 1 flow",
+		"NDR (no loss) and PDR (0.5% loss) bisected with 1s trials to 5%, confirmed at 5s", "retention"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := writeJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.RateSearch == nil || len(back.RateSearch.Runs) != 4 || back.RateSearch.Runs[3].PDR != rs.Runs[3].PDR ||
+		len(back.RateSearch.Runs[0].Trials) != len(runs[0].Trials) {
+		t.Errorf("rate search did not round-trip through the JSON:\n%.2000s", js.String())
+	}
+	for _, format := range []string{"svg", "png"} {
+		for name, render := range map[string]func() (io.WriterTo, error){
+			"ratios":   func() (io.WriterTo, error) { return renderChart(r, format) },
+			"overload": func() (io.WriterTo, error) { return renderOverloadChart(rs, format) },
+		} {
+			chart, err := render()
+			if err != nil {
+				t.Fatalf("%s chart: %v", name, err)
+			}
+			var img bytes.Buffer
+			if _, err := chart.WriteTo(&img); err != nil {
+				t.Fatal(err)
+			}
+			if format == "svg" && !bytes.Contains(img.Bytes(), []byte("<svg")) {
+				t.Errorf("%s chart is not SVG: %.100s", name, img.String())
+			}
+			// BENCH_CHARTS=dir keeps the charts, to look at.
+			if dir := os.Getenv("BENCH_CHARTS"); dir != "" {
+				if err := os.WriteFile(filepath.Join(dir, name+"."+format), img.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if _, err := renderOverloadChart(&RateSearch{}, "svg"); err == nil {
+		t.Errorf("an overload chart of no search rendered")
+	}
 }

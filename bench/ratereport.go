@@ -1,0 +1,245 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// writeRateTable prints the rate search's own table: per flow count and
+// data path, NDR and PDR, the sender's maximum and what got through there.
+func writeRateTable(w io.Writer, rs *RateSearch) error {
+	fmt.Fprintf(w, "\n%d B UDP payloads, socket sender (sendmmsg, paced) and receiver (recvmmsg): NDR (no loss) and PDR "+
+		"(%.1f%% loss) bisected with %s trials to %.0f%%, confirmed at %s (* not confirmed); the maximum at %s\n\n",
+		rs.PayloadBytes, 100*rs.PDRLoss, rs.SearchTrial, 100*rs.Precision, rs.FinalTrial, rs.FinalTrial)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "flows\tpath\tNDR kpps\tPDR kpps\tsender max kpps\tdelivered there\tpeak delivered\tretention\tloss at rx socket\t")
+	for _, run := range sortedRuns(rs.Runs) {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t\n", run.Flows, run.Mode, boundCell(run.NDR), boundCell(run.PDR),
+			run.MaxOfferedKpps, run.MaxDeliveredKpps, run.PeakDeliveredKpps, run.Retention, rxShareText(run))
+	}
+	return tw.Flush()
+}
+
+// sortedRuns orders runs by flow count, the kernel first.
+func sortedRuns(runs []rateRun) []rateRun {
+	out := slices.Clone(runs)
+	slices.SortStableFunc(out, func(a, b rateRun) int {
+		return cmp.Or(a.Flows-b.Flows, cmp.Compare(modeRank(a.Mode), modeRank(b.Mode)))
+	})
+	return out
+}
+
+func modeRank(mode string) int {
+	if mode == modeKernel {
+		return 0
+	}
+	return 1
+}
+
+// boundCell is a bound in the table: 61.9, 61.9*, ≥310.0, -.
+func boundCell(b rateBound) string {
+	switch {
+	case b.Kpps <= 0:
+		return "-"
+	case b.SenderLimited:
+		return fmt.Sprintf("≥%.1f", b.Kpps)
+	case !b.Confirmed:
+		return fmt.Sprintf("%.1f*", b.Kpps)
+	}
+	return fmt.Sprintf("%.1f", b.Kpps)
+}
+
+// boundText is a bound in a progress line.
+func boundText(b rateBound) string {
+	switch {
+	case b.Kpps <= 0:
+		return "none (loss even at the lowest rate)"
+	case b.SenderLimited:
+		return fmt.Sprintf("%.1f kpps or more (the sender's maximum)", b.Kpps)
+	case !b.Confirmed:
+		return fmt.Sprintf("%.1f kpps (not confirmed at full length)", b.Kpps)
+	}
+	return fmt.Sprintf("%.1f kpps", b.Kpps)
+}
+
+// maxTrial is the run's full-length unpaced trial, if it has one.
+func maxTrial(run rateRun) (trial, bool) {
+	for _, t := range run.Trials {
+		if t.Final && t.TargetKpps == 0 {
+			return t, true
+		}
+	}
+	return trial{}, false
+}
+
+// rxShareText is the share of the loss at the sender's maximum that the
+// receiving socket dropped (its buffer full: the application did not get
+// to read), against what the path lost on the way.
+func rxShareText(run rateRun) string {
+	t, ok := maxTrial(run)
+	if !ok || t.lost() == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*math.Min(1, float64(t.ReceiverDrops)/float64(t.lost())))
+}
+
+// rateNotes are what a reader of the rate table must know to trust it.
+func rateNotes(rs *RateSearch) []string {
+	var notes []string
+	for _, run := range sortedRuns(rs.Runs) {
+		for _, b := range []struct {
+			name string
+			b    rateBound
+		}{{"NDR", run.NDR}, {"PDR", run.PDR}} {
+			who := fmt.Sprintf("%s, %d %s", run.Mode, run.Flows, flowsWord(run.Flows))
+			switch {
+			case b.b.Kpps <= 0:
+				notes = append(notes, fmt.Sprintf("%s: no %s: even %.0f kpps lost more than allowed", who, b.name, b.b.UpperKpps))
+			case b.b.SenderLimited:
+				notes = append(notes, fmt.Sprintf("%s: the %s is the sender's maximum (%.1f kpps): the path may carry more", who, b.name, b.b.Kpps))
+			case !b.b.Confirmed:
+				notes = append(notes, fmt.Sprintf("%s: %s %.1f kpps held in %s trials only; every %s trial down to %.1f kpps lost more",
+					who, b.name, b.b.Kpps, rs.SearchTrial, rs.FinalTrial, lowestFinal(run, b.b.LossGoal)))
+			}
+		}
+	}
+	return notes
+}
+
+// lowestFinal is the lowest rate of the full-length trials that missed goal.
+func lowestFinal(run rateRun, goal float64) float64 {
+	low := math.Inf(1)
+	for _, t := range run.Trials {
+		if t.Final && !t.meets(goal) {
+			low = math.Min(low, t.rate())
+		}
+	}
+	return low
+}
+
+// Overload chart colours: the kernel in grey, vtepd in the throughput blue.
+var (
+	colorKernel = color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff}
+	colorIdeal  = color.RGBA{R: 0xaa, G: 0xaa, B: 0xaa, A: 0xff}
+)
+
+// chartMargin keeps titles off the top edge and the outermost tick labels
+// inside the right one, whatever font the SVG viewer substitutes for the
+// one gonum/plot measured the text with.
+const chartMargin = 0.25 * vg.Inch
+
+// renderOverloadChart draws delivered against offered rate, every trial of
+// the search, kernel and vtepd on one panel per flow count, with the line
+// of no loss for reference: a path in livelock bends down to the right.
+func renderOverloadChart(rs *RateSearch, format string) (io.WriterTo, error) {
+	var counts []int
+	for _, run := range sortedRuns(rs.Runs) {
+		if !slices.Contains(counts, run.Flows) {
+			counts = append(counts, run.Flows)
+		}
+	}
+	if len(counts) == 0 {
+		return nil, fmt.Errorf("overload chart: no search ran")
+	}
+	var row []*plot.Plot
+	for _, n := range counts {
+		p, err := overloadPanel(rs, n)
+		if err != nil {
+			return nil, err
+		}
+		row = append(row, p)
+	}
+	w, h := vg.Length(len(row))*5*vg.Inch, 4.5*vg.Inch
+	c, err := draw.NewFormattedCanvas(w, h, format)
+	if err != nil {
+		return nil, fmt.Errorf("overload chart: %w", err)
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: len(row), PadX: 0.4 * vg.Inch,
+		PadTop: chartMargin / 2, PadBottom: chartMargin / 2, PadLeft: chartMargin / 2, PadRight: chartMargin}
+	canvases := plot.Align([][]*plot.Plot{row}, tiles, draw.New(c))
+	for i, p := range row {
+		p.Draw(canvases[0][i])
+	}
+	return c, nil
+}
+
+// overloadPanel is the panel of one flow count.
+func overloadPanel(rs *RateSearch, flows int) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%d B UDP over sockets, %d %s: delivered against offered", rs.PayloadBytes, flows, flowsWord(flows))
+	p.Title.Padding = vg.Points(8)
+	p.X.Label.Text = "offered, kpps (all trials; the rightmost: sender unpaced)"
+	p.Y.Label.Text = "delivered, kpps"
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Add(plotter.NewGrid())
+	p.X.Tick.Marker, p.Y.Tick.Marker = plainTicks{}, plainTicks{}
+	right, top := 0.0, 0.0
+	for _, run := range sortedRuns(rs.Runs) {
+		if run.Flows == flows {
+			for _, t := range run.Trials {
+				right, top = math.Max(right, t.OfferedKpps), math.Max(top, t.DeliveredKpps)
+			}
+		}
+	}
+	top *= 1.3 // room for the legend
+	ideal, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: math.Min(right, top), Y: math.Min(right, top)}})
+	if err != nil {
+		return nil, fmt.Errorf("overload chart: %w", err)
+	}
+	ideal.Color, ideal.Dashes = colorIdeal, []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(ideal)
+	p.Legend.Add("no loss", ideal)
+	for _, run := range sortedRuns(rs.Runs) {
+		if run.Flows != flows {
+			continue
+		}
+		pts := make(plotter.XYs, 0, len(run.Trials))
+		for _, t := range slices.SortedFunc(slices.Values(run.Trials), func(a, b trial) int {
+			return cmp.Compare(a.OfferedKpps, b.OfferedKpps)
+		}) {
+			pts = append(pts, plotter.XY{X: t.OfferedKpps, Y: t.DeliveredKpps})
+		}
+		line, dots, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, fmt.Errorf("overload chart: %w", err)
+		}
+		c, shape := color.Color(colorHigher), draw.GlyphDrawer(draw.CircleGlyph{})
+		name := "vtepd"
+		if run.Mode == modeKernel {
+			c, shape, name = colorKernel, draw.BoxGlyph{}, "kernel vxlan"
+		}
+		line.Color, line.Width = c, vg.Points(1.5)
+		dots.Color, dots.Shape, dots.Radius = c, shape, vg.Points(2.5)
+		p.Add(line, dots)
+		p.Legend.Add(fmt.Sprintf("%s: PDR %s kpps, retention %.2f", name, boundCell(run.PDR), run.Retention), line, dots)
+	}
+	p.X.Min, p.Y.Min = 0, 0
+	p.X.Max, p.Y.Max = right*1.03, top
+	return p, nil
+}
+
+// plainTicks are gonum/plot's default ticks labelled without trailing
+// zeros: 250, not 250.00.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i, t := range ticks {
+		if t.Label != "" {
+			ticks[i].Label = strconv.FormatFloat(t.Value, 'f', -1, 64)
+		}
+	}
+	return ticks
+}
