@@ -323,7 +323,7 @@ func TestRateReport(t *testing.T) {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 	for _, m := range r.Metrics {
-		if m.Key == "udp64_sock_pdr_4flow_kpps" && (m.Ratio == nil || math.Abs(*m.Ratio-*m.Vtepd / *m.Kernel) > 1e-3 || *m.Ratio > 0.5) {
+		if m.Key == "udp64_sock_pdr_4flow_kpps" && (m.Ratio == nil || math.Abs(*m.Ratio - *m.Vtepd / *m.Kernel) > 1e-3 || *m.Ratio > 0.5) {
 			t.Errorf("PDR, 4 flows: %+v, want vtepd/kernel below 0.5", m)
 		}
 	}
