@@ -29,15 +29,23 @@ type pacer struct {
 	skipped uint64  // datagrams the schedule moved on from
 }
 
+// pacerLag is how far behind schedule, in time, a sender may fall before
+// the schedule moves on: a wake-up that late is the scheduler's doing on
+// a machine the sender shares with the data path, and an application
+// that writes at a steady rate makes it up in the same way.
+const pacerLag = 2 * time.Millisecond
+
 // newPacer returns the schedule for rate datagrams per second (0: as fast
 // as the sender can), in batches of at most batch (at least 1), waking
-// at most about once a tick. The sender may fall up to two batches behind
-// before the schedule moves on.
+// at most about once a tick. The sender may fall pacerLag's worth of
+// datagrams behind, and at least two batches, before the schedule moves
+// on.
 func newPacer(rate float64, batch int, tick time.Duration) *pacer {
 	batch = max(batch, 1)
 	p := &pacer{rate: rate, batch: batch, quantum: 1, maxLag: 2 * batch}
 	if rate > 0 {
 		p.quantum = min(max(int(rate*tick.Seconds()), 1), batch)
+		p.maxLag = max(p.maxLag, int(rate*pacerLag.Seconds()))
 	}
 	return p
 }

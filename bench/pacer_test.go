@@ -93,8 +93,8 @@ func TestPacer(t *testing.T) {
 			if r.sleeps > 0 && r.minSleep < minWait {
 				t.Errorf("a sleep of %v, below %v", r.minSleep, minWait)
 			}
-			if got := r.sent + p.skipped; tc.name == "asked beyond the sender" && (got+3*64 < 1e6 || got > 1e6) {
-				t.Errorf("sent + skipped = %d, want the schedule's 1000000 less at most maxLag and a batch", got)
+			if got := r.sent + p.skipped; tc.name == "asked beyond the sender" && (got+2000+64 < 1e6 || got > 1e6) {
+				t.Errorf("sent + skipped = %d, want the schedule's 1000000 less at most maxLag (2000) and a batch", got)
 			}
 		})
 	}
@@ -102,13 +102,20 @@ func TestPacer(t *testing.T) {
 
 // A sender frozen for 50 ms at 100k/s owes 5000 datagrams, and up to a
 // quantum (20) more that were not due yet at its last wake-up: it sends
-// two batches' worth (maxLag) back to back, skips the rest, and is on
+// 2 ms worth (maxLag, 200) back to back, skips the rest, and is on
 // schedule again afterwards.
 func TestPacerStall(t *testing.T) {
 	p := newPacer(100e3, 64, 200*time.Microsecond)
+	if p.maxLag != 200 {
+		t.Fatalf("maxLag %d at 100k/s, want 200 (2 ms)", p.maxLag)
+	}
 	r := simulate(t, p, time.Second, 300*time.Nanosecond, 0, 300*time.Millisecond, 50*time.Millisecond)
-	if p.skipped < 5000-128 || p.skipped > 5000+20-128 {
-		t.Errorf("skipped %d, want %d to %d", p.skipped, 5000-128, 5000+20-128)
+	if p.skipped < 5000-200 || p.skipped > 5000+20-200 {
+		t.Errorf("skipped %d, want %d to %d", p.skipped, 5000-200, 5000+20-200)
+	}
+	// At a rate where 2 ms is less than two batches, two batches.
+	if q := newPacer(10e3, 64, 200*time.Microsecond); q.maxLag != 128 {
+		t.Errorf("maxLag %d at 10k/s, want 128 (two batches)", q.maxLag)
 	}
 	if want := uint64(100e3) - p.skipped; r.sent+20 < want || r.sent > want+20 {
 		t.Errorf("sent %d, want %d ± 20", r.sent, want)

@@ -5,6 +5,7 @@ package main
 // tested without root in parse_test.go.
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -153,6 +154,59 @@ func parseUDPRcvbufErrors(data []byte) (uint64, error) {
 		return strconv.ParseUint(f[i], 10, 64)
 	}
 	return 0, fmt.Errorf("/proc/net/snmp: %w: no Udp lines", errNoData)
+}
+
+// parseLinkDrops returns the drop counters of every interface in the
+// output of `ip -s -j link show`, keyed "IFNAME rx_dropped" and "IFNAME
+// tx_dropped".
+func parseLinkDrops(data []byte) (map[string]uint64, error) {
+	var links []struct {
+		Name  string `json:"ifname"`
+		Stats struct {
+			RX struct {
+				Dropped uint64 `json:"dropped"`
+			} `json:"rx"`
+			TX struct {
+				Dropped uint64 `json:"dropped"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(data, &links); err != nil {
+		return nil, fmt.Errorf("ip -s -j link: %w", err)
+	}
+	out := map[string]uint64{}
+	for _, l := range links {
+		if l.Name == "" {
+			return nil, fmt.Errorf("ip -s -j link: %w: an interface without a name", errNoData)
+		}
+		out[l.Name+" rx_dropped"] = l.Stats.RX.Dropped
+		out[l.Name+" tx_dropped"] = l.Stats.TX.Dropped
+	}
+	return out, nil
+}
+
+// parseSoftnetDrops sums the second column of /proc/net/softnet_stat (one
+// line per CPU, hexadecimal): packets dropped because a CPU's input
+// backlog (net.core.netdev_max_backlog) was full, machine-wide.
+func parseSoftnetDrops(data []byte) (uint64, error) {
+	var sum uint64
+	lines := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			return 0, fmt.Errorf("/proc/net/softnet_stat: short line %q", line)
+		}
+		v, err := strconv.ParseUint(f[1], 16, 32)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/net/softnet_stat: %w", err)
+		}
+		sum += v
+		lines++
+	}
+	if lines == 0 {
+		return 0, fmt.Errorf("/proc/net/softnet_stat: %w", errNoData)
+	}
+	return sum, nil
 }
 
 // parseFlowCounts parses -search-flows: "1,4" is [1 4]. Each count is in

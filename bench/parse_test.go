@@ -472,3 +472,34 @@ func TestParseFlowCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLinkDrops(t *testing.T) {
+	out := `[{"ifindex":1,"ifname":"lo","stats64":{"rx":{"bytes":1,"packets":1,"dropped":0},"tx":{"dropped":0}}},
+{"ifindex":5,"ifname":"vtep0","link_type":"ether","stats64":{"rx":{"packets":9,"dropped":3},"tx":{"packets":7,"dropped":4711}}}]`
+	got, err := parseLinkDrops([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"lo rx_dropped": 0, "lo tx_dropped": 0, "vtep0 rx_dropped": 3, "vtep0 tx_dropped": 4711}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parseLinkDrops (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "Device \"x\" does not exist.", `[{"stats64":{}}]`} {
+		if got, err := parseLinkDrops([]byte(bad)); err == nil {
+			t.Errorf("parseLinkDrops(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseSoftnetDrops(t *testing.T) {
+	stat := "0000a1b2 00000010 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n" +
+		"00001000 000000ff 00000002 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001\n"
+	if got, err := parseSoftnetDrops([]byte(stat)); err != nil || got != 0x10+0xff {
+		t.Errorf("parseSoftnetDrops = %d, %v; want %d", got, err, 0x10+0xff)
+	}
+	for _, bad := range []string{"", "00000001\n", "0000 zz 00\n"} {
+		if got, err := parseSoftnetDrops([]byte(bad)); err == nil {
+			t.Errorf("parseSoftnetDrops(%q) = %d, want an error", bad, got)
+		}
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"gonum.org/v1/plot"
@@ -98,23 +100,70 @@ func rxShareText(run rateRun) string {
 func rateNotes(rs *RateSearch) []string {
 	var notes []string
 	for _, run := range sortedRuns(rs.Runs) {
+		who := fmt.Sprintf("%s, %d %s", run.Mode, run.Flows, flowsWord(run.Flows))
+		var limited []string
 		for _, b := range []struct {
 			name string
 			b    rateBound
 		}{{"NDR", run.NDR}, {"PDR", run.PDR}} {
-			who := fmt.Sprintf("%s, %d %s", run.Mode, run.Flows, flowsWord(run.Flows))
 			switch {
 			case b.b.Kpps <= 0:
-				notes = append(notes, fmt.Sprintf("%s: no %s: even %.0f kpps lost more than allowed", who, b.name, b.b.UpperKpps))
+				notes = append(notes, fmt.Sprintf("%s: no %s: even %.1f kpps lost more than allowed", who, b.name, b.b.UpperKpps))
 			case b.b.SenderLimited:
-				notes = append(notes, fmt.Sprintf("%s: the %s is the sender's maximum (%.1f kpps): the path may carry more", who, b.name, b.b.Kpps))
+				limited = append(limited, b.name)
 			case !b.b.Confirmed:
 				notes = append(notes, fmt.Sprintf("%s: %s %.1f kpps held in %s trials only; every %s trial down to %.1f kpps lost more",
 					who, b.name, b.b.Kpps, rs.SearchTrial, rs.FinalTrial, lowestFinal(run, b.b.LossGoal)))
 			}
 		}
+		if len(limited) > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %s the sender's maximum (%.1f kpps): the path may carry more",
+				who, strings.Join(limited, " and ")+map[bool]string{true: " are", false: " is"}[len(limited) > 1], run.MaxOfferedKpps))
+		}
+		if t, ok := maxTrial(run); ok && t.lost() > 0 {
+			notes = append(notes, fmt.Sprintf("%s, %d %s, at the sender's maximum (%.0f kpps offered, %s lost in %s): %s",
+				run.Mode, run.Flows, flowsWord(run.Flows), t.OfferedKpps, countText(t.lost()), rs.FinalTrial, dropsText(t, 3)))
+		}
+	}
+	for _, run := range sortedRuns(rs.Runs) {
+		if run.Mode == modeKernel && run.NDR.SenderLimited {
+			notes = append(notes, "the kernel's vxlan runs the whole path in the sending thread's own system call (and the "+
+				"softirq it raises), so it slows the sender down rather than drop: its NDR and PDR are the most the "+
+				"sender reaches over it, the path's own cost included")
+			break
+		}
 	}
 	return notes
+}
+
+// dropsText lists the drop counters of a trial that grew most, with their
+// share of what the trial lost: "b: udp rcvbuf_errors 1.2M (93%), ...".
+func dropsText(t trial, top int) string {
+	keys := slices.Collect(maps.Keys(t.Drops))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(t.Drops[b], t.Drops[a]), cmp.Compare(a, b)) })
+	var parts []string
+	for _, k := range keys[:min(top, len(keys))] {
+		part := fmt.Sprintf("%s %s", k, countText(t.Drops[k]))
+		if lost := t.lost(); lost > 0 {
+			part += fmt.Sprintf(" (%.0f%%)", 100*float64(t.Drops[k])/float64(lost))
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "no drop counter of the lab grew"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// countText prints a count as 950, 12.3k, 1.24M.
+func countText(n uint64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.3gM", float64(n)/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.3gk", float64(n)/1e3)
+	}
+	return strconv.FormatUint(n, 10)
 }
 
 // lowestFinal is the lowest rate of the full-length trials that missed goal.

@@ -60,6 +60,11 @@ type trial struct {
 	ReceiverDrops uint64 `json:"receiver_socket_drops,omitempty"`
 	SendErrors    uint64 `json:"send_errors,omitempty"`   // sendmmsg calls that failed transiently
 	PacerSkipped  uint64 `json:"pacer_skipped,omitempty"` // datagrams the sender fell behind by and gave up
+	// Drops are, for full-length trials, the lab's drop counters that grew
+	// during the trial: where the lost datagrams went ("b: udp
+	// rcvbuf_errors" for host b's UDP sockets, "a: vtep0 tx_dropped" for
+	// an interface; see runner.dropCounters).
+	Drops map[string]uint64 `json:"drops,omitempty"`
 }
 
 // newTrial fills in the rates and the loss from the counts.
@@ -353,6 +358,20 @@ func retention(trials []trial, max trial) (peak, ratio float64) {
 		return 0, 0
 	}
 	return peak, max.DeliveredKpps / peak
+}
+
+// dropDelta is what grew from before to after, by counter.
+func dropDelta(before, after map[string]uint64) map[string]uint64 {
+	var out map[string]uint64
+	for k, v := range after {
+		if b, ok := before[k]; ok && v > b {
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			out[k] = v - b
+		}
+	}
+	return out
 }
 
 // kppsText prints a target rate for progress lines and errors.

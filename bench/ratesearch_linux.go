@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -108,7 +110,14 @@ func (r *runner) rateTrial(mode string, flows int, sink *rateSink, spec trialSpe
 	if id >= maxTrials {
 		return trial{}, fmt.Errorf("more than %d trials in one run", maxTrials-1)
 	}
+	var err error
 	before := sink.last
+	var drops map[string]uint64
+	if spec.Final {
+		if drops, err = r.dropCounters(); err != nil {
+			return trial{}, err
+		}
+	}
 	gen, err := r.ctrs[0].Start(r.self, cmdUDPGen, "-src", r.ctrs[0].Addr.Addr().String(),
 		"-dst", fmt.Sprintf("%s:%d", r.ctrs[1].Addr.Addr(), ratePort), "-sport", strconv.Itoa(rateSport),
 		"-flows", strconv.Itoa(flows), "-rate", strconv.FormatFloat(spec.TargetKpps*1e3, 'f', 0, 64),
@@ -130,6 +139,13 @@ func (r *runner) rateTrial(mode string, flows int, sink *rateSink, spec trialSpe
 	}
 	t := newTrial(g.Sent, rep.Counts[uint32(id)], g.Seconds)
 	t.ID, t.SendErrors, t.PacerSkipped = id, g.SendErrors, g.Skipped
+	if spec.Final {
+		after, err := r.dropCounters()
+		if err != nil {
+			return trial{}, err
+		}
+		t.Drops = dropDelta(drops, after)
+	}
 	if rep.RcvbufErrors >= 0 && before.RcvbufErrors >= 0 && rep.RcvbufErrors > before.RcvbufErrors {
 		t.ReceiverDrops = uint64(rep.RcvbufErrors - before.RcvbufErrors)
 	}
@@ -146,6 +162,47 @@ func (r *runner) rateTrial(mode string, flows int, sink *rateSink, spec trialSpe
 	r.progress("rate %-6s %d %-5s #%-3d %-11s %4.1fs: asked %-10s offered %6.1f, delivered %6.1f kpps, loss %7.3f%%%s",
 		mode, flows, flowsWord(flows), id, spec.Purpose, t.Seconds, kppsText(spec.TargetKpps)+",", t.OfferedKpps, t.DeliveredKpps, 100*t.Loss, extra)
 	return t, r.checkAlive()
+}
+
+// dropCounters reads every counter of the lab that a lost datagram can
+// land in: the rx and tx drops of every interface of every namespace
+// (a full TAP ring shows as the TAP's tx_dropped), each namespace's UDP
+// receive-buffer errors (a socket not read in time: the receiver's, or
+// vtepd's underlay sockets), and the machine's input backlog drops. Keys
+// name the namespace by its lab-relative name: "b: udp rcvbuf_errors",
+// "a-c1: eth0 tx_dropped", "machine: softnet backlog drops".
+func (r *runner) dropCounters() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for _, ns := range r.lab.Namespaces() {
+		name := strings.TrimPrefix(strings.TrimPrefix(ns, r.lab.Name()), "-")
+		b, err := exec.Command("ip", "-n", ns, "-s", "-j", "link", "show").Output()
+		if err != nil {
+			return nil, fmt.Errorf("ip -n %s -s -j link show: %w", ns, err)
+		}
+		links, err := parseLinkDrops(b)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range links {
+			out[name+": "+k] = v
+		}
+		if b, err = exec.Command("ip", "netns", "exec", ns, "cat", snmpPath).Output(); err != nil {
+			return nil, fmt.Errorf("%s in %s: %w", snmpPath, ns, err)
+		}
+		v, err := parseUDPRcvbufErrors(b)
+		if err != nil {
+			return nil, err
+		}
+		out[name+": udp rcvbuf_errors"] = v
+	}
+	b, err := os.ReadFile("/proc/net/softnet_stat")
+	if err != nil {
+		return nil, err
+	}
+	if out["machine: softnet backlog drops"], err = parseSoftnetDrops(b); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // rateSink is the receiver of one data path's searches, in container b.

@@ -218,6 +218,48 @@ func TestRateSearchError(t *testing.T) {
 	}
 }
 
+func TestDropDelta(t *testing.T) {
+	before := map[string]uint64{"a": 5, "b": 7, "c": 9}
+	after := map[string]uint64{"a": 5, "b": 10, "c": 8, "new": 4}
+	if diff := cmp.Diff(map[string]uint64{"b": 3}, dropDelta(before, after)); diff != "" {
+		t.Errorf("dropDelta (-want +got):\n%s", diff)
+	}
+	if d := dropDelta(before, before); d != nil {
+		t.Errorf("dropDelta of no change = %v, want nil", d)
+	}
+}
+
+func TestRateNotes(t *testing.T) {
+	rs := &RateSearch{SearchTrial: "1s", FinalTrial: "5s", Runs: []rateRun{
+		{Mode: modeKernel, Flows: 1, MaxOfferedKpps: 88.2,
+			NDR: rateBound{Kpps: 88.2, Confirmed: true, SenderLimited: true}, PDR: rateBound{LossGoal: 0.005, Kpps: 88.2, Confirmed: true, SenderLimited: true}},
+		{Mode: modeVtepd, Flows: 4, NDR: rateBound{UpperKpps: 1}, PDR: rateBound{LossGoal: 0.005, Kpps: 40, UpperKpps: 44},
+			Trials: []trial{{Final: true, TargetKpps: 40, OfferedKpps: 40, Sent: 200, Received: 100}, {Final: true, TargetKpps: 36, OfferedKpps: 36, Sent: 200, Received: 190}}},
+	}}
+	want := []string{
+		"kernel, 1 flow: NDR and PDR are the sender's maximum (88.2 kpps): the path may carry more",
+		"vtepd, 4 flows: no NDR: even 1.0 kpps lost more than allowed",
+		"vtepd, 4 flows: PDR 40.0 kpps held in 1s trials only; every 5s trial down to 36.0 kpps lost more",
+		"the kernel's vxlan runs the whole path in the sending thread's own system call",
+	}
+	notes := rateNotes(rs)
+	if len(notes) != len(want) {
+		t.Fatalf("notes:\n%s", strings.Join(notes, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(notes[i], w) {
+			t.Errorf("note %d: %q, want %q", i, notes[i], w)
+		}
+	}
+	for b, want := range map[rateBound]string{
+		{}: "-", {Kpps: 88.2, SenderLimited: true, Confirmed: true}: "≥88.2", {Kpps: 40}: "40.0*", {Kpps: 36.94, Confirmed: true}: "36.9",
+	} {
+		if got := boundCell(b); got != want {
+			t.Errorf("boundCell(%+v) = %q, want %q", b, got, want)
+		}
+	}
+}
+
 func TestRetention(t *testing.T) {
 	trials := []trial{
 		{DeliveredKpps: 20}, {DeliveredKpps: 69}, {DeliveredKpps: 55}, {DeliveredKpps: 30},
@@ -296,6 +338,13 @@ func syntheticRuns(t *testing.T) []rateRun {
 
 func TestRateReport(t *testing.T) {
 	runs := syntheticRuns(t)
+	// Where vtepd's loss at 4 flows went.
+	for i, tr := range runs[3].Trials {
+		if tr.Final && tr.TargetKpps == 0 {
+			lost := tr.lost()
+			runs[3].Trials[i].Drops = map[string]uint64{"b: udp rcvbuf_errors": lost * 3 / 4, "a: vtep0 tx_dropped": lost / 4, "a-c1: eth0 tx_dropped": 1}
+		}
+	}
 	s := samples{}
 	for i := range runs {
 		addRateSamples(s, &runs[i])
@@ -327,8 +376,12 @@ func TestRateReport(t *testing.T) {
 			t.Errorf("PDR, 4 flows: %+v, want vtepd/kernel below 0.5", m)
 		}
 	}
-	if len(r.Notes) != 0 {
-		t.Errorf("notes %q, want none: everything confirmed", r.Notes)
+	// Everything confirmed, nothing limited by the sender: a note per
+	// run on its loss at the maximum, and no other.
+	if len(r.Notes) != 4 || !strings.Contains(r.Notes[0], "kernel, 1 flow, at the sender's maximum (260 kpps offered, 970k lost in 5s): no drop counter") ||
+		!strings.Contains(r.Notes[3], "vtepd, 4 flows, at the sender's maximum (400 kpps offered, 1.88M lost in 5s): "+
+			"b: udp rcvbuf_errors 1.41M (75%), a: vtep0 tx_dropped 469k (25%), a-c1: eth0 tx_dropped 1 (0%)") {
+		t.Errorf("notes:\n%s", strings.Join(r.Notes, "\n"))
 	}
 
 	var table bytes.Buffer

@@ -309,8 +309,12 @@ func writeTable(w io.Writer, r *Results) error {
 	if r.Settings.BusyPoll != "" {
 		gso += ", busy_poll " + r.Settings.BusyPoll
 	}
-	fmt.Fprintf(w, "vtepd vs kernel VXLAN: median of %d repetitions, %s each; %d CPUs, Linux %s, vtepd queues %s%s\n\n",
-		r.Settings.Reps, r.Settings.Duration, r.System.CPUs, r.System.Kernel, queuesText(r.Settings.Queues), gso)
+	how := fmt.Sprintf("median of %d repetitions, %s each", r.Settings.Reps, r.Settings.Duration)
+	if searchOnly(r.Settings) {
+		how = "the rate search alone, once per data path and flow count"
+	}
+	fmt.Fprintf(w, "vtepd vs kernel VXLAN: %s; %d CPUs, Linux %s, vtepd queues %s%s\n\n",
+		how, r.System.CPUs, r.System.Kernel, queuesText(r.Settings.Queues), gso)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\tunit\tkernel\tvtepd\tvtepd/kernel\tbetter\t")
 	for _, m := range r.Metrics {
@@ -337,6 +341,12 @@ func writeTable(w io.Writer, r *Results) error {
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// searchOnly says whether the run was the rate search alone, which has
+// no repetitions.
+func searchOnly(s Settings) bool {
+	return len(s.Workloads) == 1 && s.Workloads[0] == wlRateSearch
 }
 
 func queuesText(q int) string {
@@ -399,6 +409,9 @@ func renderChart(r *Results, format string) (io.WriterTo, error) {
 
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("vtepd / kernel VXLAN, median of %d × %s (%d CPUs)", r.Settings.Reps, r.Settings.Duration, r.System.CPUs)
+	if searchOnly(r.Settings) {
+		p.Title.Text = fmt.Sprintf("vtepd / kernel VXLAN, rate search (%d CPUs)", r.System.CPUs)
+	}
 	p.Y.Label.Text = "vtepd / kernel (log scale, 1× = parity)"
 	p.Y.Tick.Marker = log2Ticks{}
 	p.Legend.Top = true
