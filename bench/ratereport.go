@@ -22,13 +22,14 @@ import (
 // data path, NDR and PDR, the sender's maximum and what got through there.
 func writeRateTable(w io.Writer, rs *RateSearch) error {
 	fmt.Fprintf(w, "\n%d B UDP payloads, socket sender (sendmmsg, paced) and receiver (recvmmsg): NDR (no loss) and PDR "+
-		"(%.1f%% loss) bisected with %s trials to %.0f%%, confirmed at %s (* not confirmed); the maximum at %s\n\n",
+		"(%.1f%% loss) bisected with %s trials to %.0f%%, confirmed at %s (≥: the sender's maximum; <: not confirmed, "+
+		"below the lowest rate that missed); the maximum at %s\n\n",
 		rs.PayloadBytes, 100*rs.PDRLoss, rs.SearchTrial, 100*rs.Precision, rs.FinalTrial, rs.FinalTrial)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "flows\tpath\tNDR kpps\tPDR kpps\tsender max kpps\tdelivered there\tpeak delivered\tretention\tloss at rx socket\t")
+	fmt.Fprintln(tw, "flows\tpath\tNDR kpps\tPDR kpps\tsender max kpps\tdelivered there\tpeak delivered\tretention\t")
 	for _, run := range sortedRuns(rs.Runs) {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t\n", run.Flows, run.Mode, boundCell(run.NDR), boundCell(run.PDR),
-			run.MaxOfferedKpps, run.MaxDeliveredKpps, run.PeakDeliveredKpps, run.Retention, rxShareText(run))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.2f\t\n", run.Flows, run.Mode, boundCell(run.NDR), boundCell(run.PDR),
+			run.MaxOfferedKpps, run.MaxDeliveredKpps, run.PeakDeliveredKpps, run.Retention)
 	}
 	return tw.Flush()
 }
@@ -49,30 +50,32 @@ func modeRank(mode string) int {
 	return 1
 }
 
-// boundCell is a bound in the table: 61.9, 61.9*, ≥310.0, -.
+// boundCell is a bound in the table: 61.9, ≥310.0 (the sender's
+// maximum), <39.1 (not confirmed: below the lowest full-length trial that
+// missed), -.
 func boundCell(b rateBound) string {
 	switch {
-	case b.Kpps <= 0:
-		return "-"
 	case b.SenderLimited:
 		return fmt.Sprintf("≥%.1f", b.Kpps)
-	case !b.Confirmed:
-		return fmt.Sprintf("%.1f*", b.Kpps)
+	case b.Confirmed:
+		return fmt.Sprintf("%.1f", b.Kpps)
+	case b.UpperKpps > 0:
+		return fmt.Sprintf("<%.1f", b.UpperKpps)
 	}
-	return fmt.Sprintf("%.1f", b.Kpps)
+	return "-"
 }
 
 // boundText is a bound in a progress line.
 func boundText(b rateBound) string {
 	switch {
-	case b.Kpps <= 0:
-		return "none (loss even at the lowest rate)"
 	case b.SenderLimited:
 		return fmt.Sprintf("%.1f kpps or more (the sender's maximum)", b.Kpps)
-	case !b.Confirmed:
-		return fmt.Sprintf("%.1f kpps (not confirmed at full length)", b.Kpps)
+	case b.Confirmed:
+		return fmt.Sprintf("%.1f kpps", b.Kpps)
+	case b.SearchKpps > 0:
+		return fmt.Sprintf("not confirmed (%.1f kpps in short trials, loss at full length down to %.1f)", b.SearchKpps, b.UpperKpps)
 	}
-	return fmt.Sprintf("%.1f kpps", b.Kpps)
+	return fmt.Sprintf("none (loss even at %.1f kpps)", b.UpperKpps)
 }
 
 // maxTrial is the run's full-length unpaced trial, if it has one.
@@ -83,17 +86,6 @@ func maxTrial(run rateRun) (trial, bool) {
 		}
 	}
 	return trial{}, false
-}
-
-// rxShareText is the share of the loss at the sender's maximum that the
-// receiving socket dropped (its buffer full: the application did not get
-// to read), against what the path lost on the way.
-func rxShareText(run rateRun) string {
-	t, ok := maxTrial(run)
-	if !ok || t.lost() == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.0f%%", 100*math.Min(1, float64(t.ReceiverDrops)/float64(t.lost())))
 }
 
 // rateNotes are what a reader of the rate table must know to trust it.
@@ -107,13 +99,14 @@ func rateNotes(rs *RateSearch) []string {
 			b    rateBound
 		}{{"NDR", run.NDR}, {"PDR", run.PDR}} {
 			switch {
-			case b.b.Kpps <= 0:
-				notes = append(notes, fmt.Sprintf("%s: no %s: even %.1f kpps lost more than allowed", who, b.name, b.b.UpperKpps))
 			case b.b.SenderLimited:
 				limited = append(limited, b.name)
-			case !b.b.Confirmed:
-				notes = append(notes, fmt.Sprintf("%s: %s %.1f kpps held in %s trials only; every %s trial down to %.1f kpps lost more",
-					who, b.name, b.b.Kpps, rs.SearchTrial, rs.FinalTrial, lowestFinal(run, b.b.LossGoal)))
+			case b.b.Confirmed:
+			case b.b.SearchKpps > 0:
+				notes = append(notes, fmt.Sprintf("%s: %s not confirmed: %.1f kpps held in %s trials, but every %s trial down to %.1f kpps lost more",
+					who, b.name, b.b.SearchKpps, rs.SearchTrial, rs.FinalTrial, b.b.UpperKpps))
+			default:
+				notes = append(notes, fmt.Sprintf("%s: no %s: even %.1f kpps lost more than allowed", who, b.name, b.b.UpperKpps))
 			}
 		}
 		if len(limited) > 0 {
@@ -164,17 +157,6 @@ func countText(n uint64) string {
 		return fmt.Sprintf("%.3gk", float64(n)/1e3)
 	}
 	return strconv.FormatUint(n, 10)
-}
-
-// lowestFinal is the lowest rate of the full-length trials that missed goal.
-func lowestFinal(run rateRun, goal float64) float64 {
-	low := math.Inf(1)
-	for _, t := range run.Trials {
-		if t.Final && !t.meets(goal) {
-			low = math.Min(low, t.rate())
-		}
-	}
-	return low
 }
 
 // Overload chart colours: the kernel in grey, vtepd in the throughput blue.

@@ -15,17 +15,27 @@ package main
 //
 // Design notes. The search is pure logic over a measure function, so that
 // the tests can run it against a synthetic path; the trials themselves
-// (udprate_linux.go) run a sender process per trial and one receiver per
-// data path, and tag every datagram with its trial, so that a late
-// datagram of one trial never counts for the next.
+// (ratesearch_linux.go) run a sender process per trial and one receiver
+// per data path (udprate_linux.go), and tag every datagram with its
+// trial, so that a late datagram of one trial never counts for the next.
+//
+// The order: the unpaced sender (its offered rate is the sender's maximum,
+// and what it delivered is where the search for a rate that meets a goal
+// starts, as in MLRsearch), a sweep at fixed fractions of that maximum
+// (points of the curve, and first bounds for the bisection), the
+// bisection of NDR and then PDR with short trials, each trial counting
+// for both goals, the confirmation of each at full length, and the
+// maximum again at full length, for the retention.
 //
 // One search costs, with the defaults (1 s searching, 5 s confirming,
-// precision 5%): the unpaced trial, four sweep points, five to eight
-// bisection steps shared by NDR and PDR, and three full-length trials
-// (NDR, PDR, the maximum) -- about 35 s. MLRsearch proper grows the trial
-// length over several phases and narrows to 0.5%; on a 2-vCPU VM whose
-// own figures move by 10% from run to run, one short phase and one
-// confirmation buy most of what is to be had for a minute of the run.
+// precision 5%): the unpaced trial, four sweep points, two to eight
+// bisection steps, and two or three full-length trials when the
+// confirmations hold -- about 25 s. A confirmation that fails steps down
+// (10%, then 20%) and bisects back, up to three full-length trials a
+// goal. MLRsearch proper grows the trial length over several phases and
+// narrows to 0.5%; on a 2-vCPU VM whose own figures move by 10% from run
+// to run, one short phase and one confirmation buy most of what is to be
+// had for a minute of the run.
 
 import (
 	"fmt"
@@ -124,12 +134,16 @@ func defaultSearch(short, final time.Duration) searchConfig {
 // rateBound is the result for one loss goal.
 type rateBound struct {
 	LossGoal float64 `json:"loss_goal"`
-	// Kpps is the highest rate that met the goal: in a full-length trial
-	// if Confirmed, else in a short one (every full-length trial missed).
+	// Kpps is the highest rate that met the goal in a full-length trial
+	// (Confirmed); 0 if none did (see UpperKpps).
 	Kpps      float64 `json:"kpps"`
 	Confirmed bool    `json:"confirmed"`
+	// SearchKpps is what the short trials found: the rate the
+	// confirmation started from. 0 if not even MinKpps met the goal.
+	SearchKpps float64 `json:"search_kpps"`
 	// UpperKpps is the lowest rate above Kpps that missed the goal, in a
-	// trial of either length; 0 if none did.
+	// trial of either length; 0 if none did. Unconfirmed, it is the
+	// lowest full-length trial's that missed: the rate is below it.
 	UpperKpps float64 `json:"upper_kpps,omitempty"`
 	// SenderLimited: the goal was met at the sender's maximum, so the path
 	// may carry more than Kpps.
@@ -191,13 +205,18 @@ func runSearch(cfg searchConfig, measure func(trialSpec) (trial, error)) (*rateR
 		}
 	}
 	for i, g := range goals {
-		if *g.out, err = s.confirm(g.name, g.loss, found[i]); err != nil {
+		if err := s.confirm(g.name, g.loss, found[i]); err != nil {
 			return s.run, err
 		}
 	}
 	maxFinal, err := s.final(0, "max")
 	if err != nil {
 		return s.run, err
+	}
+	// Every goal's full-length trials count for each: one that met NDR's
+	// goal meets PDR's too, one that missed PDR's missed NDR's.
+	for i, g := range goals {
+		*g.out = s.bound(g.loss, found[i])
 	}
 	s.run.MaxOfferedKpps, s.run.MaxDeliveredKpps = maxFinal.OfferedKpps, maxFinal.DeliveredKpps
 	s.run.PeakDeliveredKpps, s.run.Retention = retention(s.run.Trials, maxFinal)
@@ -286,30 +305,27 @@ func (s *searcher) bisect(name string, goal, seed float64) (float64, error) {
 }
 
 // confirm runs full-length trials, first at rate (what bisect found;
-// 0: unpaced), and while they miss goal, lower: each step down twice the
-// last (10%, 20%, 40% with the default precision), then halfway back once
-// a rate met the goal, for at most MaxFinal trials. The full-length
-// trials of every goal count: one that met NDR's goal meets PDR's too.
-func (s *searcher) confirm(name string, goal, rate float64) (rateBound, error) {
-	b := rateBound{LossGoal: goal}
+// 0: unpaced; none if negative), and while they miss goal, lower: each
+// step down twice the last (10%, 20%, 40% with the default precision),
+// then halfway back once a rate met the goal, for at most MaxFinal
+// trials. The full-length trials of every goal count.
+func (s *searcher) confirm(name string, goal, rate float64) error {
 	if rate < 0 {
-		return b, nil // nothing met the goal even in a short trial
+		return nil // nothing met the goal even in a short trial
 	}
-	short, purpose := rate, "confirm "+name
+	purpose := "confirm " + name
 	if rate == 0 {
-		// The unpaced sender met the goal: its full-length trial is the
-		// maximum's.
-		short, purpose = s.run.SenderMaxKpps, "max"
+		purpose = "max" // the unpaced sender met the goal
 	}
 	step := 2 * s.cfg.Precision
 	for k := 0; k < s.cfg.MaxFinal; k, purpose = k+1, "confirm "+name {
 		t, err := s.final(rate, purpose)
 		if err != nil {
-			return b, err
+			return err
 		}
 		lower, upper := s.bounds(goal, true)
 		if lower > 0 && (math.IsInf(upper, 1) || upper-lower <= s.cfg.Precision*upper) {
-			break
+			return nil
 		}
 		if lower > 0 {
 			rate = (lower + upper) / 2
@@ -318,18 +334,35 @@ func (s *searcher) confirm(name string, goal, rate float64) (rateBound, error) {
 			step = min(2*step, 0.5)
 		}
 	}
-	lower, upper := s.bounds(goal, true)
-	b.Kpps, b.Confirmed = lower, lower > 0
-	b.SenderLimited = b.Confirmed && math.IsInf(upper, 1) && s.unpacedMet(goal)
-	if !b.Confirmed {
-		b.Kpps = short
+	return nil
+}
+
+// bound is the result for goal from every trial so far, search being
+// what bisect found. A goal no full-length trial met is not confirmed and
+// has no rate, only the lowest rate known to miss it: a short trial's
+// figure that longer ones contradict is no figure to compare with.
+func (s *searcher) bound(goal, search float64) rateBound {
+	b := rateBound{LossGoal: goal, SearchKpps: max(search, 0)}
+	if search == 0 {
+		b.SearchKpps = s.run.SenderMaxKpps
 	}
+	if search < 0 {
+		_, b.UpperKpps = s.bounds(goal, false)
+		return b
+	}
+	lower, upper := s.bounds(goal, true)
+	if lower == 0 {
+		b.UpperKpps = upper
+		return b
+	}
+	b.Kpps, b.Confirmed = lower, true
+	b.SenderLimited = math.IsInf(upper, 1) && s.unpacedMet(goal)
 	for _, t := range s.run.Trials {
 		if !t.meets(goal) && t.rate() > b.Kpps && (b.UpperKpps == 0 || t.rate() < b.UpperKpps) {
 			b.UpperKpps = t.rate()
 		}
 	}
-	return b, nil
+	return b
 }
 
 // unpacedMet says whether the unpaced sender met goal in every trial of

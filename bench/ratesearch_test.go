@@ -179,8 +179,9 @@ func TestRateSearchNoNDR(t *testing.T) {
 	}
 }
 
-// A long trial that keeps failing leaves the short trials' answer,
-// marked unconfirmed, after MaxFinal attempts.
+// A long trial that keeps failing leaves no rate, only the short trials'
+// answer and the lowest full-length rate that missed, after MaxFinal
+// attempts.
 func TestRateSearchUnconfirmed(t *testing.T) {
 	cfg := defaultSearch(time.Second, 5*time.Second)
 	p := synthPath{ndr: 60, pdr: 66, senderMax: 150, floor: 30, finalScale: 0.1}
@@ -188,15 +189,17 @@ func TestRateSearchUnconfirmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string]rateBound{"NDR": run.NDR, "PDR": run.PDR} {
-		if b.Confirmed || b.Kpps < 57 || b.Kpps > 66 {
-			t.Errorf("%s = %+v, want the short trials' answer, unconfirmed", name, b)
-		}
-	}
 	var finals int
+	lowest := math.Inf(1)
 	for _, tr := range run.Trials {
 		if tr.Final {
 			finals++
+			lowest = math.Min(lowest, tr.rate())
+		}
+	}
+	for name, b := range map[string]rateBound{"NDR": run.NDR, "PDR": run.PDR} {
+		if b.Confirmed || b.Kpps != 0 || b.SearchKpps < 57 || b.SearchKpps > 66 || b.UpperKpps != lowest {
+			t.Errorf("%s = %+v, want unconfirmed, no rate, the short trials' answer and %.2f as upper bound", name, b, lowest)
 		}
 	}
 	if finals > 2*cfg.MaxFinal+1 {
@@ -233,13 +236,13 @@ func TestRateNotes(t *testing.T) {
 	rs := &RateSearch{SearchTrial: "1s", FinalTrial: "5s", Runs: []rateRun{
 		{Mode: modeKernel, Flows: 1, MaxOfferedKpps: 88.2,
 			NDR: rateBound{Kpps: 88.2, Confirmed: true, SenderLimited: true}, PDR: rateBound{LossGoal: 0.005, Kpps: 88.2, Confirmed: true, SenderLimited: true}},
-		{Mode: modeVtepd, Flows: 4, NDR: rateBound{UpperKpps: 1}, PDR: rateBound{LossGoal: 0.005, Kpps: 40, UpperKpps: 44},
+		{Mode: modeVtepd, Flows: 4, NDR: rateBound{UpperKpps: 1}, PDR: rateBound{LossGoal: 0.005, SearchKpps: 40, UpperKpps: 36},
 			Trials: []trial{{Final: true, TargetKpps: 40, OfferedKpps: 40, Sent: 200, Received: 100}, {Final: true, TargetKpps: 36, OfferedKpps: 36, Sent: 200, Received: 190}}},
 	}}
 	want := []string{
 		"kernel, 1 flow: NDR and PDR are the sender's maximum (88.2 kpps): the path may carry more",
 		"vtepd, 4 flows: no NDR: even 1.0 kpps lost more than allowed",
-		"vtepd, 4 flows: PDR 40.0 kpps held in 1s trials only; every 5s trial down to 36.0 kpps lost more",
+		"vtepd, 4 flows: PDR not confirmed: 40.0 kpps held in 1s trials, but every 5s trial down to 36.0 kpps lost more",
 		"the kernel's vxlan runs the whole path in the sending thread's own system call",
 	}
 	notes := rateNotes(rs)
@@ -252,7 +255,8 @@ func TestRateNotes(t *testing.T) {
 		}
 	}
 	for b, want := range map[rateBound]string{
-		{}: "-", {Kpps: 88.2, SenderLimited: true, Confirmed: true}: "≥88.2", {Kpps: 40}: "40.0*", {Kpps: 36.94, Confirmed: true}: "36.9",
+		{}: "-", {Kpps: 88.2, SenderLimited: true, Confirmed: true}: "≥88.2", {SearchKpps: 40, UpperKpps: 36}: "<36.0",
+		{Kpps: 36.94, Confirmed: true}: "36.9",
 	} {
 		if got := boundCell(b); got != want {
 			t.Errorf("boundCell(%+v) = %q, want %q", b, got, want)

@@ -119,10 +119,14 @@ func flowsWord(n int) string {
 	return "flows"
 }
 
-// addRateSamples records the figures of one search.
+// addRateSamples records the figures of one search; an NDR or PDR that
+// no full-length trial confirmed has none.
 func addRateSamples(s samples, run *rateRun) {
-	s.add(rateKey(rateNDR, run.Flows), run.Mode, run.NDR.Kpps)
-	s.add(rateKey(ratePDR, run.Flows), run.Mode, run.PDR.Kpps)
+	for kind, b := range map[string]rateBound{rateNDR: run.NDR, ratePDR: run.PDR} {
+		if b.Confirmed {
+			s.add(rateKey(kind, run.Flows), run.Mode, b.Kpps)
+		}
+	}
 	s.add(rateKey(rateRetention, run.Flows), run.Mode, run.Retention)
 }
 
@@ -186,7 +190,7 @@ func newRateSearch(cfg searchConfig, payload int, runs []rateRun) *RateSearch {
 		run.SenderMaxKpps, run.MaxOfferedKpps = round(run.SenderMaxKpps), round(run.MaxOfferedKpps)
 		run.MaxDeliveredKpps, run.PeakDeliveredKpps, run.Retention = round(run.MaxDeliveredKpps), round(run.PeakDeliveredKpps), round(run.Retention)
 		for _, b := range []*rateBound{&run.NDR, &run.PDR} {
-			b.Kpps, b.UpperKpps = round(b.Kpps), round(b.UpperKpps)
+			b.Kpps, b.SearchKpps, b.UpperKpps = round(b.Kpps), round(b.SearchKpps), round(b.UpperKpps)
 		}
 		trials := make([]trial, len(run.Trials))
 		for i, t := range run.Trials {
