@@ -52,11 +52,12 @@ func (r *runner) rateSearch() error {
 }
 
 // rateSearchEstimate is about how long rateSearch takes: per data path
-// and flow count, a warm-up, eleven short trials and three full-length
-// ones, each with its settling; and each data path brought up.
+// and flow count, a warm-up, nine short trials and two full-length ones
+// (the kernel's searches take fewer, a vtepd confirmation that fails
+// more), each with its settling; and each data path brought up.
 func (r *runner) rateSearchEstimate() time.Duration {
 	perTrial := 2*rateSettle + 150*time.Millisecond
-	perSearch := rateWarmup + perTrial + 11*(r.o.searchTrial+perTrial) + 3*(r.o.duration+perTrial)
+	perSearch := rateWarmup + perTrial + 9*(r.o.searchTrial+perTrial) + 2*(r.o.duration+perTrial)
 	return 2 * (time.Duration(len(r.o.searchFlows))*perSearch + 3*time.Second)
 }
 
