@@ -46,7 +46,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "repetitions per mode; medians are reported")
 	o.duration = 5 * time.Second
 	flag.Var(harness.SecondsFlag(&o.duration, 24*time.Hour, "5s"), "duration", "length of each measurement: a Go duration (5s) or plain seconds (5)")
-	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json, latest.svg, timestamped copies and profiles")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json, latest.svg, latest-overload.svg, timestamped copies and profiles")
 	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
 	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps,ratesearch")
 	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
