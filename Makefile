@@ -72,8 +72,10 @@ demo: deps build
 	./scripts/demo.sh
 
 # vtepd against the kernel's VXLAN (root): throughput, 64-byte pps, RTT,
-# CPU per GB; medians, a table, bench/results/latest.{json,svg}. About
-# 3 minutes with these defaults; see `go run ./bench -h` for the flags.
+# CPU per GB; medians, a table, bench/results/latest.{json,svg}; then the
+# 64-byte rate search over sockets (NDR, PDR, overload), once,
+# bench/results/latest-overload.svg. About 5 minutes with these defaults
+# (the search 1.5 to 2 of them); see `go run ./bench -h` for the flags.
 BENCHFLAGS ?= -reps 3 -duration 5s
 bench: deps build
 	$(GO) run ./bench -vtepd $(BIN)/vtepd $(BENCHFLAGS)

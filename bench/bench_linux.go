@@ -60,6 +60,8 @@ type runner struct {
 	procs [2]*topo.Proc // vtepd on each host while mode vtepd is up
 
 	s          samples
+	rates      []rateRun // the rate searches, in the order they ran
+	trialSeq   int       // the last rate-search trial's number
 	notes      []string
 	genCeiling float64 // kpps, see calibrate
 	// busyBefore and busyAfter are the machine's busy percentage over a
@@ -86,16 +88,25 @@ func runBench(o options) (err error) {
 	if err := r.setup(); err != nil {
 		return err
 	}
-	perMode := time.Duration(len(r.work))*(o.duration+time.Second) + 3*time.Second
+	// The rate search runs once, after the repetitions of the others.
+	perRep := slices.DeleteFunc(slices.Clone(r.work), func(w string) bool { return w == wlRateSearch })
+	perMode := time.Duration(len(perRep))*(o.duration+time.Second) + 3*time.Second
+	total := 2 * time.Duration(o.reps) * perMode
+	if len(perRep) == 0 {
+		total = 0
+	}
+	if slices.Contains(r.work, wlRateSearch) {
+		total += r.rateSearchEstimate()
+	}
 	r.progress("lab %s up; machine %.0f%% busy before the run; %d reps × {kernel, vtepd} × {%s}, about %v",
-		r.lab.Name(), r.busyBefore, o.reps, strings.Join(r.work, ", "), (2 * time.Duration(o.reps) * perMode).Round(10*time.Second))
+		r.lab.Name(), r.busyBefore, o.reps, strings.Join(r.work, ", "), total.Round(10*time.Second))
 	if slices.Contains(r.work, "pps") {
 		if err := r.calibrate(); err != nil {
 			return fmt.Errorf("generator calibration: %w", err)
 		}
 	}
 
-	for rep := 1; rep <= o.reps; rep++ {
+	for rep := 1; rep <= o.reps && len(perRep) > 0; rep++ {
 		modes := []string{modeKernel, modeVtepd}
 		if rep%2 == 0 {
 			modes[0], modes[1] = modes[1], modes[0]
@@ -104,6 +115,11 @@ func runBench(o options) (err error) {
 			if err := r.runMode(rep, mode); err != nil {
 				return fmt.Errorf("rep %d, %s: %w", rep, mode, err)
 			}
+		}
+	}
+	if slices.Contains(r.work, wlRateSearch) {
+		if err := r.rateSearch(); err != nil {
+			return err
 		}
 	}
 	var tops []string
@@ -169,6 +185,8 @@ func (r *runner) runMode(rep int, mode string) error {
 		var line string
 		var err error
 		switch w {
+		case wlRateSearch:
+			continue // once, after the repetitions
 		case "lat":
 			line, err = r.latency(rep, mode)
 		case "tcp1":

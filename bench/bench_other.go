@@ -12,3 +12,5 @@ var errUnsupported = fmt.Errorf("needs Linux network namespaces; not supported o
 func runBench(options) error    { return errUnsupported }
 func runPktgen([]string) error  { return errUnsupported }
 func runPktsink([]string) error { return errUnsupported }
+func runUDPGen([]string) error  { return errUnsupported }
+func runUDPSink([]string) error { return errUnsupported }

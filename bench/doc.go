@@ -16,6 +16,19 @@
 //	      generator to our own recvmmsg counter: packets per second
 //	      offered and received
 //
+// and then, once per run rather than per repetition:
+//
+//	ratesearch  64-byte UDP payloads from an ordinary socket sender
+//	      (sendmmsg, paced, a thread per flow) to an ordinary recvmmsg
+//	      receiver, 1 and 4 flows: the offered rate searched as FD.io
+//	      CSIT's MLRsearch does (1 s trials to bisect, -duration to
+//	      confirm) for NDR (no loss) and PDR (0.5% loss), and the
+//	      overload curve, delivered against offered up to the sender's
+//	      maximum, with its retention (delivered at the maximum ÷ the
+//	      most delivered). A progress line per trial; around each
+//	      full-length trial, every drop counter of the lab, to say
+//	      where the loss went. See ratesearch.go.
+//
 // Before the first repetition the generator runs once with no overlay up
 // (its frames die at the sending host's bridge): its own ceiling, to tell
 // a path-limited small-frame figure from a generator-limited one. The
@@ -23,14 +36,16 @@
 // VM it moves every figure.
 //
 // It prints the medians, the ratio vtepd/kernel, and writes latest.json,
-// a timestamped copy and latest.svg (the ratios as bars) to -out. With
+// a timestamped copy, latest.svg (the ratios as bars) and, after a rate
+// search, latest-overload.svg (the overload curves) to -out. With
 // -pprof, one extra vtepd run of tcp1 (not counted) collects a CPU profile
 // of each vtepd and prints its top 10.
 //
 // Usage (root; `sudo make bench` builds vtepd first):
 //
-//	go run ./bench [-reps 3] [-duration 5s] [-only lat,tcp1,tcp4,pps]
+//	go run ./bench [-reps 3] [-duration 5s] [-only lat,tcp1,tcp4,pps,ratesearch]
 //	               [-queues N] [-udp-gso=false] [-busy-poll 50ms] [-pprof]
+//	               [-search-trial 1s] [-search-flows 1,4] [-search-precision 0.05]
 //	               [-vtepd bin/vtepd] [-out bench/results]
 //
 // Any workload that cannot run (no ping reply, iperf3 error, no datagram
@@ -42,5 +57,6 @@
 // preflight, the hosts and containers of the lab, starting vtepd, the
 // AF_PACKET sender under the generator, the -duration flag and the hidden
 // subcommands' plumbing. This package keeps its workloads, the generator
-// and counter themselves, and its statistics, table and chart.
+// and counter themselves, the rate search's sender, receiver and search,
+// and its statistics, tables and charts.
 package main

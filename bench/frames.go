@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -61,4 +62,35 @@ func buildFrames(s flowSpec) ([][]byte, error) {
 		frames[i] = append([]byte(nil), buf.Bytes()...)
 	}
 	return frames, nil
+}
+
+// A rate-search datagram's payload starts with a tag naming its trial, so
+// that the receiver counts each trial apart and a datagram that arrives
+// late counts for the trial that sent it, never for the next:
+//
+//	0               1               2               3
+//	+---------------+---------------+---------------+---------------+
+//	|      'v'      |      'r'      |      's'      |      '1'      |
+//	+---------------+---------------+---------------+---------------+
+//	|                trial number (big-endian uint32)               |
+//	+---------------+---------------+---------------+---------------+
+//
+// The rest of the payload is filler.
+const tagLen = 8
+
+var tagMagic = [4]byte{'v', 'r', 's', '1'}
+
+// putTag writes the tag of trial into b, which must hold tagLen bytes.
+func putTag(b []byte, trial uint32) {
+	_ = b[tagLen-1]
+	copy(b, tagMagic[:])
+	binary.BigEndian.PutUint32(b[4:tagLen], trial)
+}
+
+// tagOf returns the trial a payload names, if it starts with a tag.
+func tagOf(b []byte) (uint32, bool) {
+	if len(b) < tagLen || [4]byte(b[:4]) != tagMagic {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[4:tagLen]), true
 }

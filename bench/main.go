@@ -9,10 +9,12 @@ import (
 	"github.com/vtepd/vtepd/internal/harness"
 )
 
-// Hidden subcommands (pktgen_linux.go).
+// Hidden subcommands (pktgen_linux.go, udprate_linux.go).
 const (
 	cmdPktgen  = "_pktgen"
 	cmdPktsink = "_pktsink"
+	cmdUDPGen  = "_udpgen"
+	cmdUDPSink = "_udpsink"
 )
 
 // options are the harness's flags.
@@ -27,25 +29,36 @@ type options struct {
 	busyPoll time.Duration
 	pprof    bool
 	flows    int
+
+	// The rate search (ratesearch.go).
+	searchTrial     time.Duration
+	searchFlows     []int
+	searchPrecision float64
 }
 
 func main() {
 	// Hidden subcommands: the harness re-executes itself inside container
 	// namespaces as the small-frame generator and counter.
-	harness.RunHidden(os.Args[1:], map[string]func([]string) error{cmdPktgen: runPktgen, cmdPktsink: runPktsink})
+	harness.RunHidden(os.Args[1:], map[string]func([]string) error{
+		cmdPktgen: runPktgen, cmdPktsink: runPktsink, cmdUDPGen: runUDPGen, cmdUDPSink: runUDPSink})
 
 	var o options
 	flag.IntVar(&o.reps, "reps", 3, "repetitions per mode; medians are reported")
 	o.duration = 5 * time.Second
 	flag.Var(harness.SecondsFlag(&o.duration, 24*time.Hour, "5s"), "duration", "length of each measurement: a Go duration (5s) or plain seconds (5)")
-	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json, latest.svg, timestamped copies and profiles")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json, latest.svg, latest-overload.svg, timestamped copies and profiles")
 	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
-	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps")
+	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps,ratesearch")
 	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
 	flag.DurationVar(&o.busyPoll, "busy-poll", 0, "run vtepd with busy_poll set to this (0: off, vtepd's default)")
 	flag.BoolVar(&o.udpGSO, "udp-gso", true, "run vtepd with underlay.udp_gso (its default); -udp-gso=false measures datagram by datagram sending")
 	flag.BoolVar(&o.pprof, "pprof", false, "profile each vtepd during an extra TCP single-stream run and print the top 10")
-	flag.IntVar(&o.flows, "flows", 64, "UDP flows (source ports) of the small-frame generator")
+	flag.IntVar(&o.flows, "flows", 64, "UDP flows (source ports) of the small-frame generator (pps)")
+	o.searchTrial = time.Second
+	flag.Var(harness.SecondsFlag(&o.searchTrial, time.Hour, "1s"), "search-trial",
+		"length of each ratesearch trial while bisecting; the confirmations and the maximum last -duration")
+	searchFlows := flag.String("search-flows", "1,4", "ratesearch: comma-separated flow counts, a search each")
+	flag.Float64Var(&o.searchPrecision, "search-precision", 0.05, "ratesearch: bisect until (upper-lower)/upper is at most this")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] (as root)\n\nvtepd against the kernel's VXLAN: throughput, small-frame rate, latency, CPU.\n\n")
 		flag.PrintDefaults()
@@ -55,8 +68,12 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if o.reps < 1 || o.duration < time.Second || o.flows < 1 || o.flows > 4096 || o.queues < 0 || o.busyPoll < 0 {
-		fmt.Fprintln(os.Stderr, "bench: need -reps >= 1, -duration >= 1s, -flows in 1..4096, -queues >= 0, -busy-poll >= 0")
+	var err error
+	o.searchFlows, err = parseFlowCounts(*searchFlows)
+	if err != nil || o.reps < 1 || o.duration < time.Second || o.flows < 1 || o.flows > 4096 || o.queues < 0 || o.busyPoll < 0 ||
+		o.searchTrial < 100*time.Millisecond || !(o.searchPrecision > 0 && o.searchPrecision < 1) {
+		fmt.Fprintln(os.Stderr, "bench: need -reps >= 1, -duration >= 1s, -flows in 1..4096, -queues >= 0, -busy-poll >= 0, "+
+			"-search-trial >= 100ms, -search-precision in (0, 1), -search-flows a list of 1..64")
 		os.Exit(2)
 	}
 	// topo closes the lab on SIGINT/SIGTERM and re-raises the signal; a

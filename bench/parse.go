@@ -5,6 +5,7 @@ package main
 // tested without root in parse_test.go.
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -126,6 +127,100 @@ func parsePidStat(data []byte) (uint64, error) {
 		return 0, fmt.Errorf("/proc/<pid>/stat: stime: %w", err)
 	}
 	return u + st, nil
+}
+
+// parseUDPRcvbufErrors returns Udp RcvbufErrors from the contents of
+// /proc/net/snmp (of the namespace that read it): datagrams dropped
+// because a UDP socket's receive buffer was full. The file gives each
+// protocol a line of names and a line of values:
+//
+//	Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors ...
+//	Udp: 1034 0 0 1022 0 0 ...
+func parseUDPRcvbufErrors(data []byte) (uint64, error) {
+	var names []string
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		i := slices.Index(names, "RcvbufErrors")
+		if i < 0 || len(f) != len(names) {
+			return 0, fmt.Errorf("/proc/net/snmp: Udp lines of %d and %d fields, RcvbufErrors at %d", len(names), len(f), i)
+		}
+		return strconv.ParseUint(f[i], 10, 64)
+	}
+	return 0, fmt.Errorf("/proc/net/snmp: %w: no Udp lines", errNoData)
+}
+
+// parseLinkDrops returns the drop counters of every interface in the
+// output of `ip -s -j link show`, keyed "IFNAME rx_dropped" and "IFNAME
+// tx_dropped".
+func parseLinkDrops(data []byte) (map[string]uint64, error) {
+	var links []struct {
+		Name  string `json:"ifname"`
+		Stats struct {
+			RX struct {
+				Dropped uint64 `json:"dropped"`
+			} `json:"rx"`
+			TX struct {
+				Dropped uint64 `json:"dropped"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(data, &links); err != nil {
+		return nil, fmt.Errorf("ip -s -j link: %w", err)
+	}
+	out := map[string]uint64{}
+	for _, l := range links {
+		if l.Name == "" {
+			return nil, fmt.Errorf("ip -s -j link: %w: an interface without a name", errNoData)
+		}
+		out[l.Name+" rx_dropped"] = l.Stats.RX.Dropped
+		out[l.Name+" tx_dropped"] = l.Stats.TX.Dropped
+	}
+	return out, nil
+}
+
+// parseSoftnetDrops sums the second column of /proc/net/softnet_stat (one
+// line per CPU, hexadecimal): packets dropped because a CPU's input
+// backlog (net.core.netdev_max_backlog) was full, machine-wide.
+func parseSoftnetDrops(data []byte) (uint64, error) {
+	var sum uint64
+	lines := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			return 0, fmt.Errorf("/proc/net/softnet_stat: short line %q", line)
+		}
+		v, err := strconv.ParseUint(f[1], 16, 32)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/net/softnet_stat: %w", err)
+		}
+		sum += v
+		lines++
+	}
+	if lines == 0 {
+		return 0, fmt.Errorf("/proc/net/softnet_stat: %w", errNoData)
+	}
+	return sum, nil
+}
+
+// parseFlowCounts parses -search-flows: "1,4" is [1 4]. Each count is in
+// 1..64 (a sender thread each) and appears once.
+func parseFlowCounts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 || slices.Contains(out, n) {
+			return nil, fmt.Errorf("-search-flows %q: want distinct counts in 1..64, such as 1,4", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // median of xs (the mean of the two middle values for an even count);

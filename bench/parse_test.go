@@ -413,3 +413,93 @@ func TestNotes(t *testing.T) {
 		})
 	}
 }
+
+func TestParseUDPRcvbufErrors(t *testing.T) {
+	snmp := `Ip: Forwarding DefaultTTL InReceives
+Ip: 1 64 4711
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 1034 0 17 1022 15 0 0 3 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 99 0 0 0 0
+`
+	got, err := parseUDPRcvbufErrors([]byte(snmp))
+	if err != nil || got != 15 {
+		t.Errorf("parseUDPRcvbufErrors = %d, %v; want 15", got, err)
+	}
+	for name, bad := range map[string]string{
+		"no Udp":         "Ip: Forwarding\nIp: 1\n",
+		"names only":     "Udp: InDatagrams RcvbufErrors\n",
+		"short values":   "Udp: InDatagrams RcvbufErrors\nUdp: 5\n",
+		"no such column": "Udp: InDatagrams NoPorts\nUdp: 5 6\n",
+		"not a number":   "Udp: InDatagrams RcvbufErrors\nUdp: 5 x\n",
+	} {
+		if v, err := parseUDPRcvbufErrors([]byte(bad)); err == nil {
+			t.Errorf("%s: parseUDPRcvbufErrors = %d, want an error", name, v)
+		}
+	}
+}
+
+func TestTag(t *testing.T) {
+	b := make([]byte, 64)
+	putTag(b, 0x01020304)
+	// "vrs1", then the trial big-endian.
+	if want := []byte{'v', 'r', 's', '1', 1, 2, 3, 4}; !bytes.Equal(b[:tagLen], want) {
+		t.Errorf("tag % x, want % x", b[:tagLen], want)
+	}
+	if id, ok := tagOf(b); !ok || id != 0x01020304 {
+		t.Errorf("tagOf = %#x, %v", id, ok)
+	}
+	for _, bad := range [][]byte{nil, b[:tagLen-1], append([]byte("vrs2"), b[4:]...)} {
+		if id, ok := tagOf(bad); ok {
+			t.Errorf("tagOf(% x) = %d, true; want no tag", bad, id)
+		}
+	}
+}
+
+func TestParseFlowCounts(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+	}{{"1,4", []int{1, 4}}, {" 8 ", []int{8}}, {"4,1,2", []int{4, 1, 2}}} {
+		got, err := parseFlowCounts(tc.in)
+		if err != nil || !cmp.Equal(got, tc.want) {
+			t.Errorf("parseFlowCounts(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "0", "1,,4", "65", "1,1", "x"} {
+		if got, err := parseFlowCounts(bad); err == nil {
+			t.Errorf("parseFlowCounts(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseLinkDrops(t *testing.T) {
+	out := `[{"ifindex":1,"ifname":"lo","stats64":{"rx":{"bytes":1,"packets":1,"dropped":0},"tx":{"dropped":0}}},
+{"ifindex":5,"ifname":"vtep0","link_type":"ether","stats64":{"rx":{"packets":9,"dropped":3},"tx":{"packets":7,"dropped":4711}}}]`
+	got, err := parseLinkDrops([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"lo rx_dropped": 0, "lo tx_dropped": 0, "vtep0 rx_dropped": 3, "vtep0 tx_dropped": 4711}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parseLinkDrops (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "Device \"x\" does not exist.", `[{"stats64":{}}]`} {
+		if got, err := parseLinkDrops([]byte(bad)); err == nil {
+			t.Errorf("parseLinkDrops(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseSoftnetDrops(t *testing.T) {
+	stat := "0000a1b2 00000010 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n" +
+		"00001000 000000ff 00000002 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001\n"
+	if got, err := parseSoftnetDrops([]byte(stat)); err != nil || got != 0x10+0xff {
+		t.Errorf("parseSoftnetDrops = %d, %v; want %d", got, err, 0x10+0xff)
+	}
+	for _, bad := range []string{"", "00000001\n", "0000 zz 00\n"} {
+		if got, err := parseSoftnetDrops([]byte(bad)); err == nil {
+			t.Errorf("parseSoftnetDrops(%q) = %d, want an error", bad, got)
+		}
+	}
+}

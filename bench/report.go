@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,8 +52,83 @@ var metricDefs = []metricDef{
 	{Key: "cpu_machine_s_per_gb", Label: "machine CPU (TCP 1 stream)", Short: "machine CPU/GB", Unit: "s/GB", Workload: "tcp1", Better: "lower", Format: "%.2f"},
 }
 
-// workloads are the -only names, in the order each mode runs them.
-var workloads = []string{"lat", "tcp1", "tcp4", "pps"}
+// workloads are the -only names, in the order each mode runs them; the
+// rate search (wlRateSearch) runs after the repetitions, once.
+var workloads = []string{"lat", "tcp1", "tcp4", "pps", wlRateSearch}
+
+const wlRateSearch = "ratesearch"
+
+// The rate search's figures, one of each per flow count: their keys are
+// rateKey(kind, flows), their definitions rateDefOf's.
+const (
+	rateNDR       = "ndr"
+	ratePDR       = "pdr"
+	rateRetention = "retention"
+)
+
+var rateKinds = []string{rateNDR, ratePDR, rateRetention}
+
+// rateKey is the metric key of one rate-search figure: udp64_sock_pdr_4flow_kpps,
+// udp64_sock_retention_1flow.
+func rateKey(kind string, flows int) string {
+	if kind == rateRetention {
+		return fmt.Sprintf("udp64_sock_%s_%dflow", kind, flows)
+	}
+	return fmt.Sprintf("udp64_sock_%s_%dflow_kpps", kind, flows)
+}
+
+// rateDefOf returns the definition of a rate-search key, and its flow
+// count and kind's rank for ordering.
+func rateDefOf(key string) (d metricDef, flows, rank int, ok bool) {
+	rest, found := strings.CutPrefix(key, "udp64_sock_")
+	if !found {
+		return d, 0, 0, false
+	}
+	for rank, kind := range rateKinds {
+		after, found := strings.CutPrefix(rest, kind+"_")
+		if !found {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(after, "_kpps"), "flow"))
+		if err != nil || n < 1 || rateKey(kind, n) != key {
+			return d, 0, 0, false
+		}
+		fl := flowsWord(n)
+		d = metricDef{Key: key, Unit: "kpps", Workload: wlRateSearch, Better: "higher", Format: "%.1f"}
+		switch kind {
+		case rateNDR:
+			d.Label = fmt.Sprintf("64 B UDP sockets, NDR, %d %s", n, fl)
+		case ratePDR:
+			d.Label = fmt.Sprintf("64 B UDP sockets, PDR (0.5%% loss), %d %s", n, fl)
+			d.Short = fmt.Sprintf("64 B PDR %d %s", n, fl)
+		case rateRetention:
+			d.Label = fmt.Sprintf("64 B UDP overload retention, %d %s", n, fl)
+			d.Short = fmt.Sprintf("overload %d %s", n, fl)
+			d.Unit, d.Format = "ratio", "%.2f"
+		}
+		return d, n, rank, true
+	}
+	return d, 0, 0, false
+}
+
+// flowsWord is "flow" or "flows".
+func flowsWord(n int) string {
+	if n == 1 {
+		return "flow"
+	}
+	return "flows"
+}
+
+// addRateSamples records the figures of one search; an NDR or PDR that
+// no full-length trial confirmed has none.
+func addRateSamples(s samples, run *rateRun) {
+	for kind, b := range map[string]rateBound{rateNDR: run.NDR, ratePDR: run.PDR} {
+		if b.Confirmed {
+			s.add(rateKey(kind, run.Flows), run.Mode, b.Kpps)
+		}
+	}
+	s.add(rateKey(rateRetention, run.Flows), run.Mode, run.Retention)
+}
 
 // samples holds every per-repetition value: samples[metric][mode].
 type samples map[string]map[string][]float64
@@ -71,6 +149,9 @@ type Results struct {
 	// GeneratorKpps is the small-frame generator's own ceiling: its rate
 	// with no overlay up, frames dropped at the sending host's bridge.
 	GeneratorKpps float64 `json:"generator_ceiling_kpps,omitempty"`
+	// RateSearch is the offered-rate search of the small-frame workload
+	// with socket sender and receiver, every trial included.
+	RateSearch *RateSearch `json:"rate_search,omitempty"`
 	// BusyBefore and BusyAfter are the machine's busy percentage over one
 	// second with nothing of the harness running, before and after.
 	BusyBefore float64  `json:"background_busy_pct_before"`
@@ -87,6 +168,40 @@ type Settings struct {
 	UDPGSO    bool     `json:"vtepd_udp_gso,omitempty"`
 	BusyPoll  string   `json:"vtepd_busy_poll,omitempty"`
 	Flows     int      `json:"udp_flows"`
+}
+
+// RateSearch is how the rate search ran and what each search found.
+type RateSearch struct {
+	PayloadBytes int       `json:"payload_bytes"`
+	SearchTrial  string    `json:"search_trial"` // length of the bisection's trials
+	FinalTrial   string    `json:"final_trial"`  // of the confirmations and the maximum
+	Precision    float64   `json:"precision"`
+	PDRLoss      float64   `json:"pdr_loss"`
+	Sweep        []float64 `json:"sweep_fractions"` // of the sender's maximum
+	Runs         []rateRun `json:"runs"`
+}
+
+// newRateSearch describes the runs of a search made with cfg and payload
+// bytes of UDP payload, rounded as the rest of the JSON.
+func newRateSearch(cfg searchConfig, payload int, runs []rateRun) *RateSearch {
+	rs := &RateSearch{PayloadBytes: payload, SearchTrial: cfg.Short.String(), FinalTrial: cfg.Final.String(),
+		Precision: cfg.Precision, PDRLoss: cfg.PDRLoss, Sweep: cfg.Sweep}
+	for _, run := range runs {
+		run.SenderMaxKpps, run.MaxOfferedKpps = round(run.SenderMaxKpps), round(run.MaxOfferedKpps)
+		run.MaxDeliveredKpps, run.PeakDeliveredKpps, run.Retention = round(run.MaxDeliveredKpps), round(run.PeakDeliveredKpps), round(run.Retention)
+		for _, b := range []*rateBound{&run.NDR, &run.PDR} {
+			b.Kpps, b.SearchKpps, b.UpperKpps = round(b.Kpps), round(b.SearchKpps), round(b.UpperKpps)
+		}
+		trials := make([]trial, len(run.Trials))
+		for i, t := range run.Trials {
+			t.TargetKpps, t.OfferedKpps, t.DeliveredKpps = round(t.TargetKpps), round(t.OfferedKpps), round(t.DeliveredKpps)
+			t.Loss, t.Seconds = round(t.Loss), round(t.Seconds)
+			trials[i] = t
+		}
+		run.Trials = trials
+		rs.Runs = append(rs.Runs, run)
+	}
+	return rs
 }
 
 // System describes where the run was made (internal/harness).
@@ -106,11 +221,11 @@ type MetricResult struct {
 	VRuns  []float64 `json:"vtepd_runs,omitempty"`
 }
 
-// summarize turns samples into medians and ratios, in metricDefs order,
-// leaving out metrics that have no sample at all.
+// summarize turns samples into medians and ratios, in the order of
+// defsFor, leaving out metrics that have no sample at all.
 func summarize(s samples) []MetricResult {
 	var out []MetricResult
-	for _, d := range metricDefs {
+	for _, d := range defsFor(s) {
 		byMode := s[d.Key]
 		if len(byMode) == 0 {
 			continue
@@ -156,7 +271,37 @@ func defOf(key string) metricDef {
 			return d
 		}
 	}
+	if d, _, _, ok := rateDefOf(key); ok {
+		return d
+	}
 	return metricDef{Key: key, Format: "%g"}
+}
+
+// defsFor is metricDefs in table order, with the rate search's figures of
+// s (by flow count, then NDR, PDR, retention) after the other small-frame
+// ones.
+func defsFor(s samples) []metricDef {
+	type rated struct {
+		d           metricDef
+		flows, rank int
+	}
+	var rates []rated
+	for key := range s {
+		if d, flows, rank, ok := rateDefOf(key); ok {
+			rates = append(rates, rated{d, flows, rank})
+		}
+	}
+	slices.SortFunc(rates, func(a, b rated) int { return cmp.Or(a.flows-b.flows, a.rank-b.rank) })
+	var out []metricDef
+	for _, d := range metricDefs {
+		out = append(out, d)
+		if d.Key == "udp64_offered_kpps" {
+			for _, r := range rates {
+				out = append(out, r.d)
+			}
+		}
+	}
+	return out
 }
 
 // writeTable prints the one table of the report.
@@ -168,8 +313,12 @@ func writeTable(w io.Writer, r *Results) error {
 	if r.Settings.BusyPoll != "" {
 		gso += ", busy_poll " + r.Settings.BusyPoll
 	}
-	fmt.Fprintf(w, "vtepd vs kernel VXLAN: median of %d repetitions, %s each; %d CPUs, Linux %s, vtepd queues %s%s\n\n",
-		r.Settings.Reps, r.Settings.Duration, r.System.CPUs, r.System.Kernel, queuesText(r.Settings.Queues), gso)
+	how := fmt.Sprintf("median of %d repetitions, %s each", r.Settings.Reps, r.Settings.Duration)
+	if searchOnly(r.Settings) {
+		how = "the rate search alone, once per data path and flow count"
+	}
+	fmt.Fprintf(w, "vtepd vs kernel VXLAN: %s; %d CPUs, Linux %s, vtepd queues %s%s\n\n",
+		how, r.System.CPUs, r.System.Kernel, queuesText(r.Settings.Queues), gso)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\tunit\tkernel\tvtepd\tvtepd/kernel\tbetter\t")
 	for _, m := range r.Metrics {
@@ -179,6 +328,11 @@ func writeTable(w io.Writer, r *Results) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.RateSearch != nil {
+		if err := writeRateTable(w, r.RateSearch); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(w, "\nbackground load, nothing of ours running: %.0f%% of the CPUs busy before, %.0f%% after\n", r.BusyBefore, r.BusyAfter)
 	if r.GeneratorKpps > 0 {
@@ -191,6 +345,12 @@ func writeTable(w io.Writer, r *Results) error {
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// searchOnly says whether the run was the rate search alone, which has
+// no repetitions.
+func searchOnly(s Settings) bool {
+	return len(s.Workloads) == 1 && s.Workloads[0] == wlRateSearch
 }
 
 func queuesText(q int) string {
@@ -236,7 +396,7 @@ func renderChart(r *Results, format string) (io.WriterTo, error) {
 	var higher, lower []bar
 	for _, m := range r.Metrics {
 		d := defOf(m.Key)
-		if m.Ratio == nil || d.Better == "" || !(*m.Ratio > 0) {
+		if !charted(m) {
 			continue
 		}
 		b := bar{d.Short + "\n" + ratioText(*m.Ratio), *m.Ratio}
@@ -253,6 +413,9 @@ func renderChart(r *Results, format string) (io.WriterTo, error) {
 
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("vtepd / kernel VXLAN, median of %d × %s (%d CPUs)", r.Settings.Reps, r.Settings.Duration, r.System.CPUs)
+	if searchOnly(r.Settings) {
+		p.Title.Text = fmt.Sprintf("vtepd / kernel VXLAN, rate search (%d CPUs)", r.System.CPUs)
+	}
 	p.Y.Label.Text = "vtepd / kernel (log scale, 1× = parity)"
 	p.Y.Tick.Marker = log2Ticks{}
 	p.Legend.Top = true
@@ -301,7 +464,25 @@ func renderChart(r *Results, format string) (io.WriterTo, error) {
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	// Whole powers of two, and a spare one on top for the legend.
 	p.Y.Min, p.Y.Max = math.Floor(lo), math.Ceil(hi)+1
-	return p.WriterTo(vg.Length(max(n, 4))*1.3*vg.Inch, 4.2*vg.Inch, format)
+	p.Title.Padding = vg.Points(8)
+	c, err := draw.NewFormattedCanvas(vg.Length(max(n, 4))*1.3*vg.Inch+chartMargin, 4.2*vg.Inch+chartMargin/2, format)
+	if err != nil {
+		return nil, fmt.Errorf("chart: %w", err)
+	}
+	p.Draw(draw.Crop(draw.New(c), chartMargin/4, -chartMargin, chartMargin/4, -chartMargin/2))
+	return c, nil
+}
+
+// charted says whether renderChart draws m: a ratio to draw and a label
+// to draw it with.
+func charted(m MetricResult) bool {
+	d := defOf(m.Key)
+	return m.Ratio != nil && *m.Ratio > 0 && d.Better != "" && d.Short != ""
+}
+
+// hasRatio says whether renderChart has a bar to draw.
+func hasRatio(r *Results) bool {
+	return slices.ContainsFunc(r.Metrics, charted)
 }
 
 // log2Ticks labels a log2 axis with the ratios themselves: 1/4×, 1×, 8×.

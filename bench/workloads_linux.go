@@ -322,6 +322,10 @@ func (r *runner) report(tops []string) error {
 		GeneratorKpps: round(r.genCeiling),
 		Notes:         append(notesFor(r.s, r.genCeiling), r.notes...),
 	}
+	if len(r.rates) > 0 {
+		res.RateSearch = newRateSearch(r.searchConfig(), udpPayload, r.rates)
+		res.Notes = append(res.Notes, rateNotes(res.RateSearch)...)
+	}
 	if err := os.MkdirAll(r.o.out, 0o755); err != nil {
 		return err
 	}
@@ -345,12 +349,23 @@ func (r *runner) report(tops []string) error {
 			return err
 		}
 	}
-	chart, err := renderChart(res, "svg")
-	if err != nil {
-		return err
+	if len(res.Metrics) > 0 && hasRatio(res) {
+		chart, err := renderChart(res, "svg")
+		if err != nil {
+			return err
+		}
+		if err := write("latest.svg", chart); err != nil {
+			return err
+		}
 	}
-	if err := write("latest.svg", chart); err != nil {
-		return err
+	if res.RateSearch != nil {
+		chart, err := renderOverloadChart(res.RateSearch, "svg")
+		if err != nil {
+			return err
+		}
+		if err := write("latest-overload.svg", chart); err != nil {
+			return err
+		}
 	}
 	chown(append(written, r.o.out)...)
 
