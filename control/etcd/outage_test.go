@@ -78,11 +78,18 @@ func TestIntegrationOutagePaused(t *testing.T) {
 }
 
 // etcd killed and restarted on the same data after more than the TTL: the
-// view is kept while it is down; afterwards a resync and a republish on a
-// new lease, and the keys of the old lease expire without leaving a hole.
+// view is kept while it is down. A restarted etcd extends its leases, so
+// both backends take theirs up again, with their keys on them: a resync,
+// and not one write (a fleet would otherwise write everything again at
+// once). A key of ours deleted while no watch saw it is written again.
 func TestIntegrationOutageRestart(t *testing.T) {
 	s := etcdtest.Start(t, etcdtest.Options{})
 	a, b := startPair(t, s)
+	writes := func() uint64 {
+		return a.b.C.Puts.Load() + a.b.C.Txns.Load() + a.b.C.Deletes.Load() + b.b.C.Puts.Load() + b.b.C.Txns.Load() + b.b.C.Deletes.Load()
+	}
+	w0, syncs := writes(), a.b.C.Syncs.Load()
+	leaseA := a.b.leaseID.Load()
 	s.Kill()
 	waitConnected(t, a, false, 15*time.Second)
 	time.Sleep(3 * time.Second)
@@ -90,14 +97,47 @@ func TestIntegrationOutageRestart(t *testing.T) {
 		t.Fatal("the view was not kept through the outage")
 	}
 	s.Restart()
-	waitNewLeases(t, a, b)
-	time.Sleep(3 * time.Second) // the old leases expire
+	for _, v := range []*vtepd{a, b} {
+		waitConnected(t, v, true, 20*time.Second)
+	}
+	time.Sleep(3 * time.Second) // longer than a lease not kept alive lives
 	waitFor(t, a.sink, 5*time.Second, "A sees B", converged)
 	waitFor(t, b.sink, 5*time.Second, "B sees A", converged)
+	if n := a.b.C.Leases.Load() + b.b.C.Leases.Load(); n != 2 || a.b.leaseID.Load() != leaseA {
+		t.Errorf("leases granted %d (want the first two only); A's lease %x, was %x", n, a.b.leaseID.Load(), leaseA)
+	}
+	if w := writes() - w0; w != 0 {
+		t.Errorf("%d writes after etcd came back, want none: the keys were still there", w)
+	}
+	if a.b.C.Syncs.Load() <= syncs {
+		t.Error("no resync after the outage")
+	}
 	c := s.Client(nil)
-	resp, err := c.Get(context.Background(), "/vtepd/v1/vni/1/mac/02:00:00:00:00:01")
-	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease != a.b.leaseID.Load() {
-		t.Fatalf("A's MAC key is not on A's new lease: %v %v", resp, err)
+	const key = "/vtepd/v1/vni/1/mac/02:00:00:00:00:01"
+	resp, err := c.Get(context.Background(), key)
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease != leaseA {
+		t.Fatalf("A's MAC key is not on A's lease: %v %v", resp, err)
+	}
+
+	// Again, with A's key deleted while etcd had no watcher of A's.
+	s.Kill()
+	waitConnected(t, a, false, 15*time.Second)
+	time.Sleep(3 * time.Second)
+	s.Restart()
+	if _, err := s.Client(nil).Delete(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	waitConnected(t, a, true, 20*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := c.Get(context.Background(), key)
+		if err == nil && len(resp.Kvs) == 1 && resp.Kvs[0].Lease == a.b.leaseID.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A's deleted key not written again: %v %v", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	for _, v := range []*vtepd{a, b} {
 		if n := v.sink.emptySyncs; n != 0 {

@@ -72,6 +72,7 @@ func (b *Backend) list(ctx context.Context, cli *clientv3.Client) (int64, error)
 	}
 	next := control.NewState()
 	n := 0
+	ours := make(map[Key]int64) // our keys in the store, at their mod revision
 	for _, kv := range resp.Kvs {
 		e, remote, err := b.decode(kv)
 		if err != nil {
@@ -79,6 +80,7 @@ func (b *Backend) list(ctx context.Context, cli *clientv3.Client) (int64, error)
 			continue
 		}
 		if !remote {
+			ours[e.ID()] = kv.ModRevision
 			continue
 		}
 		if n >= b.cfg.MaxEntries {
@@ -89,6 +91,7 @@ func (b *Backend) list(ctx context.Context, cli *clientv3.Client) (int64, error)
 		put(next, e)
 	}
 	rev := resp.Header.Revision
+	b.checkOurs(ours)
 	b.viewMu.Lock()
 	b.view = next
 	b.viewMu.Unlock()
@@ -218,6 +221,26 @@ func (b *Backend) apply(evs []control.Event, ev *clientv3.Event) []control.Event
 	}
 	put(b.view, e)
 	return append(evs, added(e))
+}
+
+// checkOurs compares what a list found of our keys with what we wrote:
+// one that is missing or was written since (by someone else, or deleted
+// while no watch was there to see it) is written again if desired. After
+// a lease kept through an outage, this is what finds the keys lost
+// meanwhile without writing the others.
+func (b *Backend) checkOurs(found map[Key]int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, rec := range b.written {
+		if found[k] == rec.rev {
+			continue
+		}
+		delete(b.written, k)
+		if _, want := b.desired[k]; want {
+			b.dirty[k] = struct{}{}
+			signal(b.wake)
+		}
+	}
 }
 
 // deletedOurs notices a delete of one of our keys that we did not ask for

@@ -22,10 +22,32 @@ func (b *Backend) writer(ctx context.Context, cli *clientv3.Client) {
 		kaCancel = func() {}
 		bo       backoff
 		retry    <-chan time.Time
+		// silent is the lease whose keepalives went unanswered for a
+		// TTL: it may live on (an etcd that restarts extends its
+		// leases), and is taken up again if it does.
+		silent clientv3.LeaseID
 	)
 	defer func() { kaCancel() }()
 	ttl := int64((b.cfg.LeaseTTL + time.Second - 1) / time.Second)
 	for {
+		if lease == 0 && silent != 0 {
+			ch, cancel, alive, err := b.resume(ctx, cli, silent)
+			switch {
+			case err != nil:
+				if ctx.Err() != nil {
+					return
+				}
+				b.setConnected(false, err)
+				bo.sleep(ctx)
+				continue
+			case alive:
+				lease, ka, kaCancel = silent, ch, cancel
+				bo.reset()
+			default:
+				b.loseLease(silent, errors.New("expired while its keepalives went unanswered"))
+			}
+			silent = 0
+		}
 		if lease == 0 {
 			id, ch, cancel, err := b.grant(ctx, cli, ttl)
 			if err != nil {
@@ -68,9 +90,13 @@ func (b *Backend) writer(ctx context.Context, cli *clientv3.Client) {
 			return
 		case _, ok := <-ka:
 			if !ok {
-				b.loseLease(lease, errors.New("keepalive channel closed"))
+				// The client gave up keeping the lease alive: etcd
+				// did not answer for a TTL, or the lease is gone.
+				// Which one, resume finds out once etcd answers.
 				kaCancel()
-				lease = 0
+				silent, lease = lease, 0
+				b.leaseID.Store(0)
+				b.setConnected(false, errors.New("lease keepalives unanswered"))
 			}
 		case <-b.wake:
 		case <-retry:
@@ -118,6 +144,35 @@ func (b *Backend) grant(ctx context.Context, cli *clientv3.Client, ttl int64) (c
 		b.setConnected(true, nil)
 	}
 	return g.ID, ch, kcancel, nil
+}
+
+// resume asks etcd whether lease, whose keepalives went unanswered, still
+// lives, and keeps it alive again if it does: our keys are still on it,
+// and nothing needs to be written. After an etcd restart every vtepd would
+// otherwise write all its keys again at once, on a new lease. An error
+// means etcd did not answer.
+func (b *Backend) resume(ctx context.Context, cli *clientv3.Client, lease clientv3.LeaseID) (<-chan *clientv3.LeaseKeepAliveResponse, context.CancelFunc, bool, error) {
+	tctx, cancel := context.WithTimeout(ctx, min(requestTimeout, b.cfg.LeaseTTL/2))
+	r, err := cli.TimeToLive(tctx, lease)
+	cancel()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if r.TTL <= 0 {
+		return nil, nil, false, nil
+	}
+	kctx, kcancel := context.WithCancel(ctx)
+	ch, err := cli.KeepAlive(kctx, lease)
+	if err != nil {
+		kcancel()
+		return nil, nil, false, err
+	}
+	b.leaseID.Store(int64(lease))
+	b.log.Info("control: lease kept", "lease", int64(lease), "ttl_left", r.TTL)
+	if b.watching.Load() && b.link() {
+		b.setConnected(true, nil)
+	}
+	return ch, kcancel, true, nil
 }
 
 // loseLease: our registration is gone, so we are not connected until a
