@@ -2,9 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +28,7 @@ func TestIntegrationBenchControl(t *testing.T) {
 		t.Skip("integration test: skipped under -short")
 	}
 	startEtcd(t) // skips or fails as the other tests do without etcd
-	vtepd := vtepdBin(t)
+	vtepd := harness.VtepdBin(t)
 	for _, standin := range []bool{false, true} {
 		name := "vtepd"
 		if standin {
@@ -68,46 +65,10 @@ func TestIntegrationBenchControl(t *testing.T) {
 			if len(res.Verdicts) != 4 {
 				t.Errorf("verdicts %+v", res.Verdicts)
 			}
-			names, err := topo.NetnsList()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range names {
-				if strings.HasPrefix(n, res.lab+"-") {
-					t.Errorf("namespace %s left behind", n)
-				}
-			}
+			harness.NoNamespacesLeft(t, res.lab)
 			if _, err := os.Stat(res.dir); !os.IsNotExist(err) {
 				t.Errorf("temporary directory %s left behind: %v", res.dir, err)
 			}
 		})
 	}
-}
-
-// vtepdBin builds the daemon into the test's temporary directory, as the
-// soak's test does: VTEPD_BIN=path uses a prebuilt one, VTEPD_RACE=1
-// builds it with the race detector.
-func vtepdBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VTEPD_BIN"); p != "" {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return abs
-	}
-	args := []string{"build"}
-	if os.Getenv("VTEPD_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	bin := filepath.Join(t.TempDir(), "vtepd")
-	cmd := exec.Command("go", append(args, "-o", bin, "github.com/vtepd/vtepd/cmd/vtepd")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if os.Getenv("VTEPD_RACE") == "1" {
-		cmd.Env = os.Environ() // -race needs cgo
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build vtepd: %v\n%s", err, out)
-	}
-	return bin
 }
