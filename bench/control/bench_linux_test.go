@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/internal/etcdtest"
 	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/topo"
 )
@@ -27,7 +28,7 @@ func TestIntegrationBenchControl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
 	}
-	startEtcd(t) // skips or fails as the other tests do without etcd
+	etcdtest.Start(t, etcdtest.Options{}) // skips or fails as the other tests do without etcd
 	vtepd := harness.VtepdBin(t)
 	for _, standin := range []bool{false, true} {
 		name := "vtepd"
