@@ -333,12 +333,7 @@ func (f *pingFlood) stop() {
 func TestIntegrationControlOutage(t *testing.T) {
 	t.Parallel()
 	cl := newControlLab(t, "vco", 2, 1)
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	a, b := cl.nodes[0], cl.nodes[1]
 	cl.expectRoute(t, 0, b.mac, b.host.Underlay, 5*time.Second)
 	cl.expectRoute(t, 1, a.mac, a.host.Underlay, 5*time.Second)
@@ -553,12 +548,7 @@ func TestIntegrationControlCompaction(t *testing.T) {
 func TestIntegrationControlLeaderLoss(t *testing.T) {
 	t.Parallel()
 	cl := newControlLab(t, "vcl", 3, 3)
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	for i := range cl.nodes {
 		for j, other := range cl.nodes {
 			if i != j {
@@ -747,12 +737,7 @@ func TestIntegrationControlReload(t *testing.T) {
 	if err := a.host.AddBridge("br1"); err != nil {
 		t.Fatal(err)
 	}
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	cl.expectRoute(t, 0, b.mac, b.host.Underlay, 5*time.Second)
 	cl.expectRoute(t, 1, a.mac, a.host.Underlay, 5*time.Second)
 	cli := cl.etcd[0].Client(nil)
@@ -837,12 +822,7 @@ func TestIntegrationControlReload(t *testing.T) {
 func TestIntegrationControlStop(t *testing.T) {
 	t.Parallel()
 	cl := newControlLab(t, "vcs", 2, 1)
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	a := cl.nodes[0]
 	cl.expectRoute(t, 1, a.mac, a.host.Underlay, 5*time.Second)
 	cli := cl.etcd[0].Client(nil)
