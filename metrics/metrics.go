@@ -213,15 +213,10 @@ func Handler(cs ...prometheus.Collector) (http.Handler, error) {
 // often it stood down under load.
 func BusyPoll(polling func() bool, seconds, standdowns func() float64) []prometheus.Collector {
 	return []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		boolGauge(prometheus.GaugeOpts{
 			Name: "vtep_busy_polling",
 			Help: "1 while the busy poller polls the TAPs and sockets (busy_poll), else 0.",
-		}, func() float64 {
-			if polling() {
-				return 1
-			}
-			return 0
-		}),
+		}, polling),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "vtep_busy_poll_seconds_total",
 			Help: "Time the busy poller spent polling (busy_poll): about the CPU time it cost.",
@@ -249,17 +244,22 @@ func GSOSockets(open func() float64) prometheus.Collector {
 // names.
 func Control(connected func() bool, names []string, errors func() []uint64) []prometheus.Collector {
 	return []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		boolGauge(prometheus.GaugeOpts{
 			Name: "vtep_control_connected",
 			Help: "1 while the control plane's store is reachable and watched, else 0.",
-		}, func() float64 {
-			if connected() {
-				return 1
-			}
-			return 0
-		}),
+		}, connected),
 		&controlErrors{names: names, errors: errors},
 	}
+}
+
+// boolGauge is a gauge that reads 1 while f is true, else 0.
+func boolGauge(opts prometheus.GaugeOpts, f func() bool) prometheus.Collector {
+	return prometheus.NewGaugeFunc(opts, func() float64 {
+		if f() {
+			return 1
+		}
+		return 0
+	})
 }
 
 var descControlErrors = prometheus.NewDesc("vtep_control_errors_total",

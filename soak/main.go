@@ -108,33 +108,16 @@ func main() {
 	flag.IntVar(&o.gogc, "gogc", 0, "run vtepd with GOGC=N, a shorter GC cycle for a short run; 0: Go's default, 100")
 	flag.Float64Var(&o.tolerance, "tolerance", o.tolerance, "how far RSS, goroutines and fds may move after warm-up, as a fraction")
 	flag.Float64Var(&o.lossSlack, "loss-slack", 0, "loss rate vtepd may have beyond the kernel's, as a fraction")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: soak [flags] (as root)\n\nvtepd under churn and hostile traffic for a while: leaks, crashes, drops, loss against the kernel's vxlan.\n\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() > 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	if err := o.check(); err != nil {
-		fmt.Fprintf(os.Stderr, "soak: %v\n", err)
-		os.Exit(2)
-	}
+	harness.ParseFlags("soak",
+		"vtepd under churn and hostile traffic for a while: leaks, crashes, drops, loss against the kernel's vxlan.",
+		func() error { return o.check() }) // not o.check, which would copy o before the flags are parsed
 	o.progress = func(line string) { fmt.Fprintln(os.Stderr, line) }
 
 	// topo closes the lab on SIGINT/SIGTERM and re-raises the signal; a
 	// workload cut short by it must not read as a failure of vtepd.
 	interrupted := harness.WatchInterrupt()
 	res, err := runSoak(o)
-	if err != nil {
-		if interrupted() {
-			fmt.Fprintln(os.Stderr, "soak: interrupted; lab removed")
-			os.Exit(130)
-		}
-		fmt.Fprintf(os.Stderr, "soak: could not run: %v\n", err)
-		os.Exit(1)
-	}
+	harness.ExitIfFailed("soak", "could not run", err, interrupted)
 	res.printTable(os.Stdout)
 	if o.out != "" {
 		path, err := res.write(o.out)

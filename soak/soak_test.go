@@ -4,8 +4,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +42,7 @@ func TestIntegrationSoakShort(t *testing.T) {
 	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < 3*time.Minute {
 		t.Skipf("the short soak needs about 80 s and some margin; -timeout leaves %v", time.Until(deadline).Round(time.Second))
 	}
-	o := shortSoak(vtepdBin(t))
+	o := shortSoak(harness.VtepdBin(t))
 	if err := o.check(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,41 +58,5 @@ func TestIntegrationSoakShort(t *testing.T) {
 	} else {
 		t.Logf("%s", table.String())
 	}
-	names, err := topo.NetnsList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if strings.HasPrefix(n, res.Lab+"-") {
-			t.Errorf("namespace %s left behind", n)
-		}
-	}
-}
-
-// vtepdBin builds the daemon into the test's temporary directory, as the
-// integration tests of cmd/vtepd do: VTEPD_BIN=path uses a prebuilt one,
-// VTEPD_RACE=1 builds it with the race detector.
-func vtepdBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VTEPD_BIN"); p != "" {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return abs
-	}
-	args := []string{"build"}
-	if os.Getenv("VTEPD_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	bin := filepath.Join(t.TempDir(), "vtepd")
-	cmd := exec.Command("go", append(args, "-o", bin, "github.com/vtepd/vtepd/cmd/vtepd")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if os.Getenv("VTEPD_RACE") == "1" {
-		cmd.Env = os.Environ() // -race needs cgo
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build vtepd: %v\n%s", err, out)
-	}
-	return bin
+	harness.NoNamespacesLeft(t, res.Lab)
 }

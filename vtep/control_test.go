@@ -31,44 +31,33 @@ func newFakeBackend() *fakeBackend {
 	return &fakeBackend{joined: map[uint32]bool{}, macs: map[fdb.MAC]bool{}, ips: map[netip.Addr]fdb.MAC{}}
 }
 
-func (f *fakeBackend) record(call string) { f.calls = append(f.calls, call) }
+// record applies change to the fake's state and appends call to its log,
+// under its lock.
+func (f *fakeBackend) record(call string, change func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change()
+	f.calls = append(f.calls, call)
+}
 
 func (f *fakeBackend) Run(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 func (f *fakeBackend) Join(vni uint32) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.joined[vni] = true
-	f.record("join")
+	f.record("join", func() { f.joined[vni] = true })
 }
 func (f *fakeBackend) Leave(vni uint32) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.joined, vni)
-	f.record("leave")
+	f.record("leave", func() { delete(f.joined, vni) })
 }
 func (f *fakeBackend) SetMAC(vni uint32, mac fdb.MAC) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.macs[mac] = true
-	f.record("setmac " + mac.String())
+	f.record("setmac "+mac.String(), func() { f.macs[mac] = true })
 }
 func (f *fakeBackend) DelMAC(vni uint32, mac fdb.MAC) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.macs, mac)
-	f.record("delmac " + mac.String())
+	f.record("delmac "+mac.String(), func() { delete(f.macs, mac) })
 }
 func (f *fakeBackend) SetIP(vni uint32, ip netip.Addr, mac fdb.MAC) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ips[ip] = mac
-	f.record("setip " + ip.String())
+	f.record("setip "+ip.String(), func() { f.ips[ip] = mac })
 }
 func (f *fakeBackend) DelIP(vni uint32, ip netip.Addr) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.ips, ip)
-	f.record("delip " + ip.String())
+	f.record("delip "+ip.String(), func() { delete(f.ips, ip) })
 }
 func (f *fakeBackend) Status() control.Status { return control.Status{Backend: "fake"} }
 

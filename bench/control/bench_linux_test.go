@@ -2,12 +2,10 @@ package main
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/vtepd/vtepd/internal/etcdtest"
 	"github.com/vtepd/vtepd/internal/harness"
 	"github.com/vtepd/vtepd/internal/topo"
 )
@@ -30,8 +28,8 @@ func TestIntegrationBenchControl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
 	}
-	startEtcd(t) // skips or fails as the other tests do without etcd
-	vtepd := vtepdBin(t)
+	etcdtest.Start(t, etcdtest.Options{}) // skips or fails as the other tests do without etcd
+	vtepd := harness.VtepdBin(t)
 	for _, standin := range []bool{false, true} {
 		name := "vtepd"
 		if standin {
@@ -68,46 +66,10 @@ func TestIntegrationBenchControl(t *testing.T) {
 			if len(res.Verdicts) != 4 {
 				t.Errorf("verdicts %+v", res.Verdicts)
 			}
-			names, err := topo.NetnsList()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range names {
-				if strings.HasPrefix(n, res.lab+"-") {
-					t.Errorf("namespace %s left behind", n)
-				}
-			}
+			harness.NoNamespacesLeft(t, res.lab)
 			if _, err := os.Stat(res.dir); !os.IsNotExist(err) {
 				t.Errorf("temporary directory %s left behind: %v", res.dir, err)
 			}
 		})
 	}
-}
-
-// vtepdBin builds the daemon into the test's temporary directory, as the
-// soak's test does: VTEPD_BIN=path uses a prebuilt one, VTEPD_RACE=1
-// builds it with the race detector.
-func vtepdBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VTEPD_BIN"); p != "" {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return abs
-	}
-	args := []string{"build"}
-	if os.Getenv("VTEPD_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	bin := filepath.Join(t.TempDir(), "vtepd")
-	cmd := exec.Command("go", append(args, "-o", bin, "github.com/vtepd/vtepd/cmd/vtepd")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if os.Getenv("VTEPD_RACE") == "1" {
-		cmd.Env = os.Environ() // -race needs cgo
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build vtepd: %v\n%s", err, out)
-	}
-	return bin
 }

@@ -1,89 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vtepd/vtepd/internal/etcdtest"
 )
 
-// requireEnv, set to "1", turns the skip of a test that cannot run into a
-// failure, as in internal/topo and control/etcd.
-const requireEnv = "VTEPD_REQUIRE_PRIVILEGED"
-
-// startEtcd runs Debian's etcd (or $VTEPD_ETCD) on free ports of
-// 127.0.0.1 with a data directory of the test's, and stops it by PID when
-// the test ends. It returns the client URL.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: skipped under -short")
-	}
-	bin := os.Getenv("VTEPD_ETCD")
-	if bin == "" {
-		bin = "/usr/bin/etcd"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv(requireEnv) == "1" || os.Geteuid() == 0 {
-			t.Fatalf("%s not found: apt-get install -y etcd-server (make deps)", bin)
-		}
-		t.Skipf("%s not found", bin)
-	}
-	port := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	client, peer := fmt.Sprintf("http://127.0.0.1:%d", port()), fmt.Sprintf("http://127.0.0.1:%d", port())
-	cmd := exec.Command(bin, "--name", "t", "--data-dir", t.TempDir(),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "t="+peer)
-	cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("etcd output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if body, err := httpGet(client + "/health"); err == nil && bytes.Contains(body, []byte(`"true"`)) {
-			return client
-		}
-		select {
-		case <-done:
-			t.Fatalf("etcd exited: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("etcd not healthy")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
+// httpGet reads url: etcd's metrics here.
 func httpGet(url string) ([]byte, error) {
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
 	if err != nil {
@@ -97,7 +27,7 @@ func httpGet(url string) ([]byte, error) {
 // on its VTEP's lease, and the keepalives it counts exactly those etcd
 // counts.
 func TestIntegrationFleet(t *testing.T) {
-	url := startEtcd(t)
+	url := etcdtest.Start(t, etcdtest.Options{}).ClientURL
 	l := layout{prefix: "/vtepd", vni: 200, vteps: 10, macs: 5, ips: 2, port: 4789}
 	var d net.Dialer
 	dial := func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }

@@ -106,35 +106,18 @@ func main() {
 	flag.Var(harness.SecondsFlag(&o.window, time.Hour, "20s"), "window", "steady-state window over which etcd's requests are counted")
 	flag.Var(harness.SecondsFlag(&o.settle, time.Hour, "5s"), "settle", "wait after a sync before vtepd's RSS is read")
 	flag.Var(harness.SecondsFlag(&o.syncWait, time.Hour, "60s"), "sync-wait", "how long a full sync may take before the run fails")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench/control [flags] (as root)\n\n"+
-			"vtepd's control plane on etcd against a simulated fleet: full sync, convergence latency, RSS, etcd requests in steady state.\n\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	o.l.vni = uint32(vni)
-	if flag.NArg() > 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	if vni > 1<<24-1 {
-		fmt.Fprintf(os.Stderr, "bench/control: -vni %d out of range\n", vni)
-		os.Exit(2)
-	}
-	if err := o.check(); err != nil {
-		fmt.Fprintf(os.Stderr, "bench/control: %v\n", err)
-		os.Exit(2)
-	}
+	harness.ParseFlags("bench/control",
+		"vtepd's control plane on etcd against a simulated fleet: full sync, convergence latency, RSS, etcd requests in steady state.",
+		func() error {
+			if vni > 1<<24-1 {
+				return fmt.Errorf("-vni %d out of range", vni)
+			}
+			o.l.vni = uint32(vni)
+			return o.check()
+		})
 	interrupted := harness.WatchInterrupt()
 	res, err := run(o, progressLine(time.Now()))
-	if err != nil {
-		if interrupted() {
-			fmt.Fprintln(os.Stderr, "bench/control: interrupted; lab removed")
-			os.Exit(130)
-		}
-		fmt.Fprintf(os.Stderr, "bench/control: FAILED: %v\n", err)
-		os.Exit(1)
-	}
+	harness.ExitIfFailed("bench/control", "FAILED", err, interrupted)
 	if !res.Pass {
 		os.Exit(1)
 	}

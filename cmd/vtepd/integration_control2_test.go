@@ -198,6 +198,25 @@ func onLease(m map[string]kv, lease int64, keys ...string) error {
 	return nil
 }
 
+// expectABNotC checks VNI 200's keys in etcd now: every key of a's and
+// b's (nodes 0 and 1) is there, and none of c's (node 2, named who in
+// the messages).
+func (cl *controlLab) expectABNotC(t *testing.T, who string) {
+	t.Helper()
+	m, err := storeUnder(t, cl.etcd[0].Client(nil), vniKeys(testVNI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range cl.ownKeys(2) {
+		if e, ok := m[k]; ok {
+			t.Errorf("%s's key %s in etcd: %q", who, k, e.value)
+		}
+	}
+	if err := onLease(m, 0, append(cl.ownKeys(0), cl.ownKeys(1)...)...); err != nil {
+		t.Errorf("a's and b's keys: %v", err)
+	}
+}
+
 // putKey writes key by hand, without a lease, as an operator's etcdctl
 // put does; it retries while the cluster has no leader.
 func putKey(t *testing.T, cli *clientv3.Client, key, value string) int64 {
@@ -314,12 +333,7 @@ func (f *pingFlood) stop() {
 func TestIntegrationControlOutage(t *testing.T) {
 	t.Parallel()
 	cl := newControlLab(t, "vco", 2, 1)
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	a, b := cl.nodes[0], cl.nodes[1]
 	cl.expectRoute(t, 0, b.mac, b.host.Underlay, 5*time.Second)
 	cl.expectRoute(t, 1, a.mac, a.host.Underlay, 5*time.Second)
@@ -534,12 +548,7 @@ func TestIntegrationControlCompaction(t *testing.T) {
 func TestIntegrationControlLeaderLoss(t *testing.T) {
 	t.Parallel()
 	cl := newControlLab(t, "vcl", 3, 3)
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	for i := range cl.nodes {
 		for j, other := range cl.nodes {
 			if i != j {
@@ -673,18 +682,7 @@ func TestIntegrationControlTLS(t *testing.T) {
 	if st := cl.status(t, 2); st.Connected || st.LeaseID != 0 || st.Revision != 0 {
 		t.Errorf("c: control status %+v", st)
 	}
-	m, err := storeUnder(t, cl.etcd[0].Client(nil), vniKeys(testVNI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range cl.ownKeys(2) {
-		if e, ok := m[k]; ok {
-			t.Errorf("c's key %s in etcd: %q", k, e.value)
-		}
-	}
-	if err := onLease(m, 0, append(cl.ownKeys(0), cl.ownKeys(1)...)...); err != nil {
-		t.Errorf("a's and b's keys: %v", err)
-	}
+	cl.expectABNotC(t, "c")
 	if st := cl.status(t, 0); !st.Connected || st.Entries[0].RemoteVTEPs != 1 {
 		t.Errorf("a: control status %+v, want connected with b only", st)
 	}
@@ -722,18 +720,7 @@ func TestIntegrationControlMixed(t *testing.T) {
 		}
 		expectKernelFDB(t, c.host, cl.nodes[i].mac, cl.nodes[i].host.Underlay)
 	}
-	m, err := storeUnder(t, cl.etcd[0].Client(nil), vniKeys(testVNI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range cl.ownKeys(2) {
-		if e, ok := m[k]; ok {
-			t.Errorf("the kernel host's %s in etcd: %q", k, e.value)
-		}
-	}
-	if err := onLease(m, 0, append(cl.ownKeys(0), cl.ownKeys(1)...)...); err != nil {
-		t.Errorf("a's and b's keys: %v", err)
-	}
+	cl.expectABNotC(t, "the kernel host")
 }
 
 // TestIntegrationControlReload: live reloads of a's vtepd, no restart
@@ -750,12 +737,7 @@ func TestIntegrationControlReload(t *testing.T) {
 	if err := a.host.AddBridge("br1"); err != nil {
 		t.Fatal(err)
 	}
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	cl.expectRoute(t, 0, b.mac, b.host.Underlay, 5*time.Second)
 	cl.expectRoute(t, 1, a.mac, a.host.Underlay, 5*time.Second)
 	cli := cl.etcd[0].Client(nil)
@@ -840,12 +822,7 @@ func TestIntegrationControlReload(t *testing.T) {
 func TestIntegrationControlStop(t *testing.T) {
 	t.Parallel()
 	cl := newControlLab(t, "vcs", 2, 1)
-	for i := range cl.nodes {
-		cl.run(t, i)
-	}
-	for i := range cl.nodes {
-		cl.announce(t, i)
-	}
+	cl.runAll(t)
 	a := cl.nodes[0]
 	cl.expectRoute(t, 1, a.mac, a.host.Underlay, 5*time.Second)
 	cli := cl.etcd[0].Client(nil)

@@ -92,6 +92,18 @@ func (cl *controlLab) run(t *testing.T, i int) {
 	cl.nodes[i].runVtepd(t, cl.config(i, ""))
 }
 
+// runAll starts vtepd on every node with the lab's configuration, then
+// has every container announce itself (announce).
+func (cl *controlLab) runAll(t *testing.T) {
+	t.Helper()
+	for i := range cl.nodes {
+		cl.run(t, i)
+	}
+	for i := range cl.nodes {
+		cl.announce(t, i)
+	}
+}
+
 // call sends an admin command to node i's vtepd.
 func (cl *controlLab) call(t *testing.T, i int, req admin.Request) admin.Response {
 	t.Helper()

@@ -57,28 +57,45 @@ var adminSocketLine = regexp.MustCompile(`(?m)^(\s*socket\s*=\s*)"[^"]*"`)
 // the lab's hosts share one file system, with this machine too.
 func dockerConfig(t *testing.T, n int) (cfg, socket string) {
 	t.Helper()
-	b, err := os.ReadFile(dockerExample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = string(b)
 	// The helpers of integration_test.go expect these; say so if the
 	// example drifts rather than fail later on a timeout.
-	for _, want := range []string{`local = "198.18.0.1"`, `peers = ["198.18.0.2"]`, `bridge = "` + dockerBridge + `"`, `listen = "` + metricsAddr + `"`, `vni = 200`} {
-		if !strings.Contains(cfg, want) {
-			t.Fatalf("%s no longer has %s, which this test relies on", dockerExample, want)
-		}
-	}
-	if len(adminSocketLine.FindAllString(cfg, -1)) != 1 {
-		t.Fatalf("%s: want one [admin] socket line (the guide uses vtepctl), to point at a temporary path here", dockerExample)
-	}
+	cfg = readExample(t, dockerExample, `local = "198.18.0.1"`, `peers = ["198.18.0.2"]`, `bridge = "`+dockerBridge+`"`, `listen = "`+metricsAddr+`"`, `vni = 200`)
 	if n == 1 {
 		cfg = strings.NewReplacer(`"198.18.0.1"`, `"198.18.0.2"`, `"198.18.0.2"`, `"198.18.0.1"`).Replace(cfg)
 	}
-	socket = filepath.Join(t.TempDir(), "vtepd.sock")
-	// Top-level keys go first: keep tests out of the host's /var/lib/vtepd.
-	cfg = "state_dir = \"\"\n" + cfg
-	return adminSocketLine.ReplaceAllString(cfg, `${1}"`+socket+`"`), socket
+	return withTempSocket(t, cfg)
+}
+
+// readExample returns the example configuration at path, and fails t if
+// it no longer has each of want, which the test relies on, or has other
+// than one [admin] socket line (the guides use vtepctl), which
+// withTempSocket points at a temporary path.
+func readExample(t *testing.T, path string, want ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b)
+	for _, w := range want {
+		if !strings.Contains(cfg, w) {
+			t.Fatalf("%s no longer has %s, which this test relies on", path, w)
+		}
+	}
+	if len(adminSocketLine.FindAllString(cfg, -1)) != 1 {
+		t.Fatalf("%s: want one [admin] socket line (the guide uses vtepctl), to point at a temporary path here", path)
+	}
+	return cfg
+}
+
+// withTempSocket returns cfg with its admin socket moved to a temporary
+// path, and that path: the lab's hosts share one file system, with this
+// machine too. It also empties state_dir (a top-level key, so it goes
+// first), to keep tests out of the host's /var/lib/vtepd.
+func withTempSocket(t *testing.T, cfg string) (string, string) {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "vtepd.sock")
+	return "state_dir = \"\"\n" + adminSocketLine.ReplaceAllString(cfg, `${1}"`+socket+`"`), socket
 }
 
 // tcpReceived is what the receiving side of transferTCP saw.

@@ -18,8 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -310,23 +308,13 @@ const controlExample = "../../configs/control.toml"
 // temporary path.
 func controlDockerConfig(t *testing.T, n int, endpoint string) (cfg, socket string) {
 	t.Helper()
-	b, err := os.ReadFile(controlExample)
-	if err != nil {
-		t.Fatal(err)
+	cfg = readExample(t, controlExample, `local = "198.18.0.1"`, `endpoints = ["http://198.18.0.250:2379"]`, `bridge = "`+dockerBridge+`"`, `listen = "`+metricsAddr+`"`, `vni = 200`)
+	if strings.Contains(cfg, "\npeers") {
+		t.Fatalf("%s: want no peers", controlExample)
 	}
-	cfg = string(b)
-	for _, want := range []string{`local = "198.18.0.1"`, `endpoints = ["http://198.18.0.250:2379"]`, `bridge = "` + dockerBridge + `"`, `listen = "` + metricsAddr + `"`, `vni = 200`} {
-		if !strings.Contains(cfg, want) {
-			t.Fatalf("%s no longer has %s, which this test relies on", controlExample, want)
-		}
-	}
-	if strings.Contains(cfg, "\npeers") || len(adminSocketLine.FindAllString(cfg, -1)) != 1 {
-		t.Fatalf("%s: want no peers and one [admin] socket line", controlExample)
-	}
-	socket = filepath.Join(t.TempDir(), "vtepd.sock")
 	cfg = strings.NewReplacer(`local = "198.18.0.1"`, fmt.Sprintf(`local = "198.18.0.%d"`, n+1),
 		`"http://198.18.0.250:2379"`, strconv.Quote(endpoint)).Replace(cfg)
-	return "state_dir = \"\"\n" + adminSocketLine.ReplaceAllString(cfg, `${1}"`+socket+`"`), socket
+	return withTempSocket(t, cfg)
 }
 
 // TestIntegrationDockerEngineControl follows the guide's control-plane

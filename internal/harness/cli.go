@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -90,4 +91,40 @@ func WatchInterrupt() (interrupted func() bool) {
 		got.Store(true)
 	}()
 	return got.Load
+}
+
+// ParseFlags parses the command line into the flags defined so far, with a
+// usage that names prog and says what it measures (about). It exits with
+// status 2: after the usage if arguments are left over, or after
+// "prog: error" if check refuses the flags.
+func ParseFlags(prog, about string, check func() error) {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags] (as root)\n\n%s\n\n", prog, about)
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := check(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		os.Exit(2)
+	}
+}
+
+// ExitIfFailed returns if err is nil. Otherwise it exits: with status 130
+// after "prog: interrupted; lab removed" if interrupted (from
+// WatchInterrupt) says a signal cut the run short, else with status 1
+// after "prog: failed: err".
+func ExitIfFailed(prog, failed string, err error, interrupted func() bool) {
+	if err == nil {
+		return
+	}
+	if interrupted() {
+		fmt.Fprintf(os.Stderr, "%s: interrupted; lab removed\n", prog)
+		os.Exit(130)
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, failed, err)
+	os.Exit(1)
 }

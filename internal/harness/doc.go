@@ -16,7 +16,10 @@
 //   - reading what the tools and the hidden subcommands print: iperf3's
 //     JSON report (ParseIperf), the last JSON line of a subcommand
 //     (LastJSONLine), excerpts of output for error messages (Tail); and
-//     the machine a run was made on (System).
+//     the machine a run was made on (System);
+//   - their own integration tests: the daemon built for the test (VtepdBin)
+//     and the check that a run left none of its lab's namespaces behind
+//     (NoNamespacesLeft).
 //
 // It must not hold anything only one of them needs (the benchmark's
 // workloads and tables, the soak's traffic and verdicts), and it changes no
