@@ -38,11 +38,14 @@ type capture struct {
 // name that lasts about d; nil when -profile-dir is not set or the data
 // path is the kernel's.
 func (r *runner) profileStart(mode, name string, d time.Duration, trace time.Duration) (*capture, error) {
-	if r.o.profileDir == "" || mode != modeVtepd {
+	if r.o.profileDir == "" {
 		return nil, nil
 	}
-	if err := os.MkdirAll(r.o.profileDir, 0o755); err != nil {
+	if err := os.MkdirAll(r.o.profileDir, 0o755); err != nil { // the kernel's ping output goes there too
 		return nil, err
+	}
+	if mode != modeVtepd {
+		return nil, nil
 	}
 	c := &capture{name: name, start: time.Now(), done: make(chan error, 2*len(r.hosts))}
 	for i, p := range r.procs {
