@@ -182,11 +182,26 @@ func (r *runner) runMode(rep int, mode string) error {
 		return err
 	}
 	for _, w := range r.work {
-		var line string
-		var err error
-		switch w {
-		case wlRateSearch:
+		if w == wlRateSearch {
 			continue // once, after the repetitions
+		}
+		var line string
+		trace, length := traceShort, r.o.duration
+		switch w {
+		case wlIdle, "lat":
+			trace = r.o.duration
+		case "pps":
+			length += pktWarmup + pktTail
+		case "tcp4":
+			trace = 0
+		}
+		c, err := r.profileStart(mode, fmt.Sprintf("rep%d-%s", rep, w), length, trace)
+		if err != nil {
+			return fmt.Errorf("%s: profile: %w", w, err)
+		}
+		switch w {
+		case wlIdle:
+			line, err = r.idle(mode)
 		case "lat":
 			line, err = r.latency(rep, mode)
 		case "tcp1":
@@ -196,6 +211,7 @@ func (r *runner) runMode(rep int, mode string) error {
 		case "pps":
 			line, err = r.pps(mode)
 		}
+		err = errors.Join(err, r.profileEnd(c))
 		if err == nil {
 			err = r.checkAlive()
 		}
@@ -249,7 +265,7 @@ func (r *runner) vtepdConfig(i int) string {
 	b.WriteString("state_dir = \"\"\n[admin]\nsocket = \"\"\n")
 	fmt.Fprintf(&b, "[underlay]\nlocal = %q\nport = %d\n", r.hosts[i].Underlay, vxlanPort)
 	fmt.Fprintf(&b, "udp_gso = %t\n", r.o.udpGSO)
-	fmt.Fprintf(&b, "[metrics]\nlisten = %q\npprof = %t\n", metricsAddr, r.o.pprof)
+	fmt.Fprintf(&b, "[metrics]\nlisten = %q\npprof = %t\n", metricsAddr, r.o.pprof || r.o.profileDir != "")
 	fmt.Fprintf(&b, "[[network]]\nvni = %d\nbridge = \"br0\"\npeers = [%q]\n", vni, r.hosts[1-i].Underlay)
 	return b.String()
 }

@@ -39,12 +39,18 @@
 // a timestamped copy, latest.svg (the ratios as bars) and, after a rate
 // search, latest-overload.svg (the overload curves) to -out. With
 // -pprof, one extra vtepd run of tcp1 (not counted) collects a CPU profile
-// of each vtepd and prints its top 10.
+// of each vtepd and prints its top 10. With -profile-dir DIR, every vtepd
+// workload and full-length rate-search trial is profiled as it runs (CPU
+// profiles; runtime traces of idle and lat, 2 s of tcp1 and pps; ping -D
+// output; each vtepd's CPU time and wake-ups in DIR/cpu.tsv), and the
+// opt-in workload idle (-only idle: the overlay up, no traffic, for
+// -duration) says what an idle vtepd costs. bench/results/issue12-profile.md
+// is what they found.
 //
 // Usage (root; `sudo make bench` builds vtepd first):
 //
 //	go run ./bench [-reps 3] [-duration 5s] [-only lat,tcp1,tcp4,pps,ratesearch]
-//	               [-queues N] [-udp-gso=false] [-busy-poll 50ms] [-pprof]
+//	               [-queues N] [-udp-gso=false] [-busy-poll 50ms] [-pprof] [-profile-dir DIR]
 //	               [-search-trial 1s] [-search-flows 1,4] [-search-precision 0.05]
 //	               [-vtepd bin/vtepd] [-out bench/results]
 //

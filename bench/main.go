@@ -28,7 +28,10 @@ type options struct {
 	udpGSO   bool
 	busyPoll time.Duration
 	pprof    bool
-	flows    int
+	// profileDir, when set, gets CPU profiles and traces of each vtepd
+	// during every workload (profile_linux.go).
+	profileDir string
+	flows      int
 
 	// The rate search (ratesearch.go).
 	searchTrial     time.Duration
@@ -48,11 +51,13 @@ func main() {
 	flag.Var(harness.SecondsFlag(&o.duration, 24*time.Hour, "5s"), "duration", "length of each measurement: a Go duration (5s) or plain seconds (5)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json, latest.svg, latest-overload.svg, timestamped copies and profiles")
 	flag.StringVar(&o.vtepd, "vtepd", "bin/vtepd", "vtepd binary (make build)")
-	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps,ratesearch")
+	flag.StringVar(&o.only, "only", "all", "comma-separated subset of workloads: lat,tcp1,tcp4,pps,ratesearch; idle (only when named: the overlay up, no traffic, for -duration)")
 	flag.IntVar(&o.queues, "queues", 0, "vtepd queues (config `queues`); 0 leaves vtepd's default, NumCPU")
 	flag.DurationVar(&o.busyPoll, "busy-poll", 0, "run vtepd with busy_poll set to this (0: off, vtepd's default)")
 	flag.BoolVar(&o.udpGSO, "udp-gso", true, "run vtepd with underlay.udp_gso (its default); -udp-gso=false measures datagram by datagram sending")
 	flag.BoolVar(&o.pprof, "pprof", false, "profile each vtepd during an extra TCP single-stream run and print the top 10")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "save a CPU profile of each vtepd during every vtepd workload (and full-length rate-search trial), "+
+		"a runtime trace during idle and lat (the first 2s of tcp1 and pps), and each vtepd's CPU time and wake-ups (cpu.tsv) to this directory")
 	flag.IntVar(&o.flows, "flows", 64, "UDP flows (source ports) of the small-frame generator (pps)")
 	o.searchTrial = time.Second
 	flag.Var(harness.SecondsFlag(&o.searchTrial, time.Hour, "1s"), "search-trial",

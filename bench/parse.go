@@ -129,6 +129,48 @@ func parsePidStat(data []byte) (uint64, error) {
 	return u + st, nil
 }
 
+// taskStat is one thread's run time and context switches.
+type taskStat struct {
+	runNs, vol, invol float64
+}
+
+// parseTaskStat reads a thread's /proc/<pid>/task/<tid>/schedstat (its
+// first field: nanoseconds on the CPU) and the voluntary_ctxt_switches
+// and nonvoluntary_ctxt_switches lines of its status.
+func parseTaskStat(schedstat, status []byte) (taskStat, error) {
+	var s taskStat
+	f := strings.Fields(string(schedstat))
+	if len(f) == 0 {
+		return s, fmt.Errorf("schedstat: %w", errNoData)
+	}
+	ns, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return s, fmt.Errorf("schedstat: %w", err)
+	}
+	s.runNs = float64(ns)
+	found := 0
+	for line := range strings.SplitSeq(string(status), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "voluntary_ctxt_switches" && k != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return s, fmt.Errorf("status: %s: %w", k, err)
+		}
+		if k == "voluntary_ctxt_switches" {
+			s.vol = float64(n)
+		} else {
+			s.invol = float64(n)
+		}
+		found++
+	}
+	if found != 2 {
+		return s, fmt.Errorf("status: %w: no context switch counts", errNoData)
+	}
+	return s, nil
+}
+
 // parseUDPRcvbufErrors returns Udp RcvbufErrors from the contents of
 // /proc/net/snmp (of the namespace that read it): datagrams dropped
 // because a UDP socket's receive buffer was full. The file gives each

@@ -156,6 +156,22 @@ func TestParsePidStat(t *testing.T) {
 	}
 }
 
+func TestParseTaskStat(t *testing.T) {
+	status := "Name:\tvtepd\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n"
+	got, err := parseTaskStat([]byte("123456789 2000 51\n"), []byte(status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (taskStat{runNs: 123456789, vol: 1200, invol: 34}); got != want {
+		t.Errorf("parseTaskStat = %+v, want %+v", got, want)
+	}
+	for _, bad := range [][2]string{{"", status}, {"x 1 2", status}, {"1 2 3", "Name:\tvtepd\n"}, {"1 2 3", "voluntary_ctxt_switches:\tx\nnonvoluntary_ctxt_switches:\t1\n"}} {
+		if _, err := parseTaskStat([]byte(bad[0]), []byte(bad[1])); err == nil {
+			t.Errorf("parseTaskStat(%q, %q) succeeded", bad[0], bad[1])
+		}
+	}
+}
+
 func TestMedianPercentile(t *testing.T) {
 	for _, tc := range []struct {
 		xs       []float64
@@ -299,6 +315,7 @@ func TestWorkloadList(t *testing.T) {
 		{"pps,lat", []string{"lat", "pps"}, true},
 		{" tcp1 ", []string{"tcp1"}, true},
 		{"tcp1,udp", nil, false},
+		{"lat,idle", []string{"idle", "lat"}, true}, // idle only when named, first
 	} {
 		got, err := workloadList(tc.only)
 		if (err == nil) != tc.ok {

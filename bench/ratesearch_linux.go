@@ -119,6 +119,13 @@ func (r *runner) rateTrial(mode string, flows int, sink *rateSink, spec trialSpe
 			return trial{}, err
 		}
 	}
+	var c *capture
+	if spec.Final {
+		name := fmt.Sprintf("ratesearch-%df-t%d-%s", flows, id, strings.Join(strings.Fields(spec.Purpose), "_"))
+		if c, err = r.profileStart(mode, name, spec.Duration, 0); err != nil {
+			return trial{}, err
+		}
+	}
 	gen, err := r.ctrs[0].Start(r.self, cmdUDPGen, "-src", r.ctrs[0].Addr.Addr().String(),
 		"-dst", fmt.Sprintf("%s:%d", r.ctrs[1].Addr.Addr(), ratePort), "-sport", strconv.Itoa(rateSport),
 		"-flows", strconv.Itoa(flows), "-rate", strconv.FormatFloat(spec.TargetKpps*1e3, 'f', 0, 64),
@@ -127,6 +134,9 @@ func (r *runner) rateTrial(mode string, flows int, sink *rateSink, spec trialSpe
 		return trial{}, err
 	}
 	out, err := mustSucceed(gen, spec.Duration+slack)
+	if perr := r.profileEnd(c); perr != nil {
+		err = errors.Join(err, fmt.Errorf("profile: %w", perr))
+	}
 	if err != nil {
 		return trial{}, fmt.Errorf("sender: %w", err)
 	}

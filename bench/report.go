@@ -58,6 +58,11 @@ var workloads = []string{"lat", "tcp1", "tcp4", "pps", wlRateSearch}
 
 const wlRateSearch = "ratesearch"
 
+// wlIdle is the overlay up with no traffic for -duration: what vtepd costs
+// doing nothing (issue #12: "an idle vtepd uses no CPU"). It runs only
+// when -only names it, first in each mode.
+const wlIdle = "idle"
+
 // The rate search's figures, one of each per flow count: their keys are
 // rateKey(kind, flows), their definitions rateDefOf's.
 const (
@@ -551,20 +556,17 @@ func workloadList(only string) ([]string, error) {
 	if strings.TrimSpace(only) == "" || only == "all" {
 		return workloads, nil
 	}
+	known := append([]string{wlIdle}, workloads...)
 	want := map[string]bool{}
 	for w := range strings.SplitSeq(only, ",") {
 		w = strings.TrimSpace(w)
-		known := false
-		for _, k := range workloads {
-			known = known || k == w
-		}
-		if !known {
-			return nil, fmt.Errorf("-only: unknown workload %q (have %s)", w, strings.Join(workloads, ","))
+		if !slices.Contains(known, w) {
+			return nil, fmt.Errorf("-only: unknown workload %q (have %s)", w, strings.Join(known, ","))
 		}
 		want[w] = true
 	}
 	var out []string
-	for _, k := range workloads {
+	for _, k := range known {
 		if want[k] {
 			out = append(out, k)
 		}

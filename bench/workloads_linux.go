@@ -25,8 +25,13 @@ func (r *runner) latency(rep int, mode string) (string, error) {
 	// ping paces itself slower than -i on a busy machine: give it twice
 	// the time, so that echoes never sent do not count as lost.
 	deadline := int(math.Ceil((2*time.Duration(count)*pingInterval + 5*time.Second).Seconds()))
-	p, err := r.ctrs[0].Start("ping", "-n", "-i", strconv.FormatFloat(pingInterval.Seconds(), 'f', -1, 64),
-		"-c", strconv.Itoa(count), "-W", "1", "-w", strconv.Itoa(deadline), r.ctrs[1].Addr.Addr().String())
+	args := []string{"-n", "-i", strconv.FormatFloat(pingInterval.Seconds(), 'f', -1, 64),
+		"-c", strconv.Itoa(count), "-W", "1", "-w", strconv.Itoa(deadline), r.ctrs[1].Addr.Addr().String()}
+	if r.o.profileDir != "" {
+		// Each reply's wall-clock time, to find an echo in vtepd's trace.
+		args = append([]string{"-D"}, args...)
+	}
+	p, err := r.ctrs[0].Start("ping", args...)
 	if err != nil {
 		return "", err
 	}
@@ -34,6 +39,13 @@ func (r *runner) latency(rep int, mode string) (string, error) {
 	out, _, err := finish(p, time.Duration(deadline)*time.Second+slack)
 	if err != nil {
 		return "", err
+	}
+	if r.o.profileDir != "" {
+		path := filepath.Join(r.o.profileDir, fmt.Sprintf("rep%d-lat-%s-ping.txt", rep, mode))
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			return "", err
+		}
+		chown(path)
 	}
 	rtts, err := parsePingRTTs(out)
 	if err != nil {
@@ -420,4 +432,39 @@ func busyPollText(d time.Duration) string {
 		return ""
 	}
 	return d.String()
+}
+
+// idle leaves the data path up with no traffic for the run's duration
+// and says what each vtepd cost meanwhile: its share of a core and its
+// wake-ups (voluntary context switches) per second. The kernel's vxlan
+// has no process to measure.
+func (r *runner) idle(mode string) (string, error) {
+	if mode != modeVtepd {
+		return "nothing to measure", nil
+	}
+	var before, after [2]procStat
+	read := func(s *[2]procStat) error {
+		for i, p := range r.procs {
+			var err error
+			if s[i], err = readProcStat(p.PID()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := read(&before); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	time.Sleep(r.o.duration)
+	if err := read(&after); err != nil {
+		return "", err
+	}
+	wall := time.Since(start).Seconds()
+	var parts []string
+	for i, h := range r.hosts {
+		d := after[i].sub(before[i])
+		parts = append(parts, fmt.Sprintf("%s %.3f%% of a core, %.1f wake-ups/s", h.Name, 100*d.runNs/1e9/wall, d.vol/wall))
+	}
+	return strings.Join(parts, "; "), nil
 }
