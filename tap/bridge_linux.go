@@ -58,9 +58,10 @@ func (d *Device) Check(bridge string) (Health, error) {
 }
 
 // WatchLinks calls check after every burst of link changes netlink reports,
-// and every period whatever it reports, until ctx is done. If netlink
-// cannot be subscribed to, it says so on log and only checks every period.
-func WatchLinks(ctx context.Context, period time.Duration, check func(), log *slog.Logger) {
+// and every quiet whatever it reports (a safety net, should an update be
+// lost), until ctx is done. If netlink cannot be subscribed to, it says so
+// on log and checks every fallback instead.
+func WatchLinks(ctx context.Context, quiet, fallback time.Duration, check func(), log *slog.Logger) {
 	updates := make(chan netlink.LinkUpdate, 256)
 	done := make(chan struct{})
 	defer close(done)
@@ -68,10 +69,11 @@ func WatchLinks(ctx context.Context, period time.Duration, check func(), log *sl
 		ErrorCallback: func(err error) { log.Debug("netlink link updates", "err", err) },
 	})
 	if err != nil {
-		log.Warn("cannot follow link changes over netlink; checking periodically", "err", err)
+		log.Warn("cannot follow link changes over netlink; checking periodically", "err", err, "every", fallback)
 		updates = nil
+		quiet = fallback
 	}
-	t := time.NewTicker(period)
+	t := time.NewTicker(quiet)
 	defer t.Stop()
 	for {
 		select {

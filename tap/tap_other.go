@@ -46,4 +46,4 @@ func CheckBridge(string) error { return errUnsupported }
 func (d *Device) Check(string) (Health, error) { return Healthy, nil }
 
 // WatchLinks has no links to watch on this system: it returns at once.
-func WatchLinks(context.Context, time.Duration, func(), *slog.Logger) {}
+func WatchLinks(context.Context, time.Duration, time.Duration, func(), *slog.Logger) {}

@@ -11,7 +11,7 @@ import (
 // drop counters every dropCheck and, when they climbed, logs one warning
 // with the increase per reason, at most once per dropWarnEvery.
 const (
-	dropCheck     = 5 * time.Second
+	dropCheck     = 15 * time.Second
 	dropWarnEvery = time.Minute
 )
 

@@ -240,6 +240,10 @@ func fdbLimits(cfg *config.Config) fdb.Limits {
 	return fdb.Limits{MaxLearned: cfg.MaxLearned, MaxMoves: cfg.MaxMoves, MoveHold: cfg.MoveHold, MaxControl: cfg.ControlMaxEntries}
 }
 
+// maxAgeTick is the longest time between two passes of ageLoop: the
+// kernel's vxlan ages its FDB every 10 s (FDB_AGE_INTERVAL).
+const maxAgeTick = 10 * time.Second
+
 // minTAPMTU is the smallest TAP MTU that still carries IPv4 (RFC 791: 68);
 // IPv6 inside needs 1280.
 const minTAPMTU = 68
@@ -413,14 +417,16 @@ func (e *Engine) close() {
 	}
 }
 
-// ageLoop expires learned entries, and the UDP GSO sockets of ports no
-// longer in use (package underlay). It ticks at a tenth of the shortest
-// ageing time, between 100ms and 1s, so entries leave close to on time.
+// ageLoop expires learned entries, the control plane's local MACs and IP
+// bindings, and the UDP GSO sockets of ports no longer in use (package
+// underlay). It ticks at a tenth of the shortest ageing time, between
+// 100ms and maxAgeTick, so entries leave within a tenth of their time;
+// with the default 300 s, every 10 s, as the kernel's vxlan does.
 func (e *Engine) ageLoop(ctx context.Context) {
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
-		tick := time.Second
+		tick := maxAgeTick
 		for _, n := range e.nets.Load().order {
 			tick = min(tick, n.cfg.Load().Ageing/10)
 		}

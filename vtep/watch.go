@@ -8,15 +8,20 @@ import (
 	"github.com/vtepd/vtepd/tap"
 )
 
-// linkCheck is how often the TAPs and bridges are checked when netlink
-// says nothing (or cannot be subscribed to).
-const linkCheck = 2 * time.Second
+// The TAPs and bridges are checked on every burst of link changes netlink
+// reports, and every linkSafety besides, in case an update was lost; every
+// linkCheck when netlink cannot be subscribed to. An idle vtepd wakes up
+// for nothing more often than it must.
+const (
+	linkCheck  = 2 * time.Second
+	linkSafety = 30 * time.Second
+)
 
 // watchLinks follows link changes and mends what was done under us: a
 // deleted TAP is recreated (recover.go), a TAP taken off its bridge is put
 // back, and a deleted bridge is reported once and waited for.
 func (e *Engine) watchLinks(ctx context.Context) {
-	tap.WatchLinks(ctx, linkCheck, e.checkLinks, e.log)
+	tap.WatchLinks(ctx, linkSafety, linkCheck, e.checkLinks, e.log)
 }
 
 func (e *Engine) checkLinks() {
