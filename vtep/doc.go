@@ -22,6 +22,14 @@
 // what it read is sent or written, which is what lets another goroutine
 // do its work in between without reordering a flow.
 //
+// With a control plane (control.go), the engine is its backend's Sink:
+// registered VTEPs join the flood lists, remote MACs become control FDB
+// entries and remote IP bindings the table that ARP and ND suppression
+// answers from; the TX pipeline reports each source MAC it reads (through
+// a per-pipeline cache, so that a known MAC costs a few loads), snoops IP
+// bindings from ARP and ND, and answers requests it knows into the TAP
+// (package neigh builds the replies).
+//
 // With busy_poll, traffic starts a goroutine that polls every TAP queue and
 // socket without sleeping until busy_poll passes with nothing found, or
 // until load makes polling pointless (busypoll.go).
