@@ -78,7 +78,7 @@ func runBench(o options) (err error) {
 	if err := r.preflight(); err != nil {
 		return err
 	}
-	if r.busyBefore, err = backgroundBusy(); err != nil {
+	if r.busyBefore, err = harness.BackgroundBusy(); err != nil {
 		return err
 	}
 	if r.lab, err = topo.New(labPrefix); err != nil {
@@ -349,29 +349,4 @@ func (r *runner) progress(format string, args ...any) {
 
 func (r *runner) note(format string, args ...any) {
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
-}
-
-// backgroundBusy returns the percentage of the machine's CPU time that was
-// busy over one second, while the harness itself does nothing.
-func backgroundBusy() (float64, error) {
-	read := func() (cpuTimes, error) {
-		b, err := os.ReadFile("/proc/stat")
-		if err != nil {
-			return cpuTimes{}, err
-		}
-		return parseProcStat(b)
-	}
-	t0, err := read()
-	if err != nil {
-		return 0, err
-	}
-	time.Sleep(time.Second)
-	t1, err := read()
-	if err != nil {
-		return 0, err
-	}
-	if t1.Total <= t0.Total {
-		return 0, nil
-	}
-	return 100 * float64(t1.Busy-t0.Busy) / float64(t1.Total-t0.Total), nil
 }

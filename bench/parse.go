@@ -67,42 +67,6 @@ func parsePingRTTs(out []byte) ([]float64, error) {
 	return rtts, nil
 }
 
-// cpuTimes is the first line of /proc/stat, in clock ticks.
-type cpuTimes struct {
-	Busy  uint64 // user + nice + system + irq + softirq + steal
-	Idle  uint64 // idle + iowait
-	Total uint64 // Busy + Idle
-}
-
-// parseProcStat reads the aggregate "cpu" line of /proc/stat. guest and
-// guest_nice are left out: the kernel already counts them in user and nice.
-func parseProcStat(data []byte) (cpuTimes, error) {
-	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] != "cpu" {
-			continue
-		}
-		if len(f) < 9 {
-			return cpuTimes{}, fmt.Errorf("/proc/stat: cpu line has %d fields, want at least 9: %q", len(f), line)
-		}
-		var v [8]uint64 // user nice system idle iowait irq softirq steal
-		for i := range v {
-			n, err := strconv.ParseUint(f[i+1], 10, 64)
-			if err != nil {
-				return cpuTimes{}, fmt.Errorf("/proc/stat: field %d of cpu line: %w", i+1, err)
-			}
-			v[i] = n
-		}
-		t := cpuTimes{
-			Busy: v[0] + v[1] + v[2] + v[5] + v[6] + v[7],
-			Idle: v[3] + v[4],
-		}
-		t.Total = t.Busy + t.Idle
-		return t, nil
-	}
-	return cpuTimes{}, fmt.Errorf("/proc/stat: %w: no aggregate cpu line", errNoData)
-}
-
 // parsePidStat returns utime + stime, in clock ticks, from the contents of
 // /proc/<pid>/stat. The command name in parentheses may itself contain
 // spaces and parentheses, so fields are counted from the last ')'.

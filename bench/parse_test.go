@@ -102,35 +102,6 @@ rtt min/avg/max/mdev = 0.061/29.240/105.000/43.211 ms
 	}
 }
 
-func TestParseProcStat(t *testing.T) {
-	data := `cpu  10132153 290696 3084719 46828483 16683 0 25195 7 175628 0
-cpu0 1393280 32966 572056 13366730 5765 0 14394 0 0 0
-intr 1462898 0 0
-ctxt 4321
-`
-	got, err := parseProcStat([]byte(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := cpuTimes{
-		Busy:  10132153 + 290696 + 3084719 + 0 + 25195 + 7, // guest (175628) is inside user
-		Idle:  46828483 + 16683,
-		Total: 10132153 + 290696 + 3084719 + 25195 + 7 + 46828483 + 16683,
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("parseProcStat (-want +got):\n%s", diff)
-	}
-	for name, bad := range map[string]string{
-		"no cpu line": "cpu0 1 2 3 4 5 6 7 8\nintr 0\n",
-		"short line":  "cpu 1 2 3 4\n",
-		"not number":  "cpu 1 2 x 4 5 6 7 8 9 10\n",
-	} {
-		if _, err := parseProcStat([]byte(bad)); err == nil {
-			t.Errorf("%s: parseProcStat succeeded", name)
-		}
-	}
-}
-
 func TestParsePidStat(t *testing.T) {
 	for _, tc := range []struct {
 		name, data string

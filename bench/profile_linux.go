@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/vtepd/vtepd/internal/harness"
 )
 
 // Profiles on request (-profile-dir): while each workload runs over vtepd,
@@ -116,7 +118,7 @@ func (r *runner) profileEnd(c *capture) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	chown(path)
+	harness.Chown(path)
 	r.progress("profile %s: %s", c.name, strings.Join(line, "; "))
 	return nil
 }
@@ -136,7 +138,7 @@ func fetchTo(client *http.Client, url, path string) error {
 		err = os.WriteFile(path, body, 0o644)
 	}
 	if err == nil {
-		chown(path)
+		harness.Chown(path)
 	}
 	return err
 }

@@ -45,7 +45,7 @@ func (r *runner) latency(rep int, mode string) (string, error) {
 		if err := os.WriteFile(path, out, 0o644); err != nil {
 			return "", err
 		}
-		chown(path)
+		harness.Chown(path)
 	}
 	rtts, err := parsePingRTTs(out)
 	if err != nil {
@@ -65,7 +65,7 @@ func (r *runner) latency(rep int, mode string) (string, error) {
 // cpuSample is the CPU time, in clock ticks, of the machine and of the
 // vtepd processes at one instant.
 type cpuSample struct {
-	machine cpuTimes
+	machine harness.CPUTimes
 	vtepd   uint64
 }
 
@@ -75,7 +75,7 @@ func (r *runner) sampleCPU(mode string) (cpuSample, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.machine, err = parseProcStat(b); err != nil {
+	if s.machine, err = harness.ParseProcStat(b); err != nil {
 		return s, err
 	}
 	if mode != modeVtepd {
@@ -296,7 +296,7 @@ func (r *runner) profile() ([]string, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	chown(paths...)
+	harness.Chown(paths...)
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		r.note("profiles saved as %s; no go tool on PATH to print their top", strings.Join(paths, ", "))
@@ -316,7 +316,7 @@ func (r *runner) profile() ([]string, error) {
 // report writes the results (JSON, chart) and prints the table.
 func (r *runner) report(tops []string) error {
 	var err error
-	if r.busyAfter, err = backgroundBusy(); err != nil {
+	if r.busyAfter, err = harness.BackgroundBusy(); err != nil {
 		return err
 	}
 	if busy := max(r.busyBefore, r.busyAfter); busy > busyWarn {
@@ -379,7 +379,7 @@ func (r *runner) report(tops []string) error {
 			return err
 		}
 	}
-	chown(append(written, r.o.out)...)
+	harness.Chown(append(written, r.o.out)...)
 
 	fmt.Println()
 	if err := writeTable(os.Stdout, res); err != nil {
@@ -410,19 +410,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// chown gives files written under sudo to the user who ran sudo, so that
-// results can be committed without root.
-func chown(paths ...string) {
-	uid, err1 := strconv.Atoi(os.Getenv("SUDO_UID"))
-	gid, err2 := strconv.Atoi(os.Getenv("SUDO_GID"))
-	if err1 != nil || err2 != nil {
-		return
-	}
-	for _, p := range paths {
-		_ = os.Chown(p, uid, gid)
-	}
 }
 
 // busyPollText is the busy_poll of a run as the JSON records it: empty

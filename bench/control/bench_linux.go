@@ -112,7 +112,7 @@ func run(o options, progress func(string, ...any)) (res *Results, err error) {
 	}
 	r.res.lab, r.res.dir = r.lab.Name(), r.dir
 	defer harness.CloseLab(r.lab, &err)
-	if r.res.BusyBefore, err = backgroundBusy(); err != nil {
+	if r.res.BusyBefore, err = harness.BackgroundBusy(); err != nil {
 		return nil, err
 	}
 	if err := r.setup(); err != nil {
@@ -132,7 +132,7 @@ func run(o options, progress func(string, ...any)) (res *Results, err error) {
 	}
 	cancel()
 	r.fl.close()
-	if r.res.BusyAfter, err = backgroundBusy(); err != nil {
+	if r.res.BusyAfter, err = harness.BackgroundBusy(); err != nil {
 		return nil, err
 	}
 	if busy := max(r.res.BusyBefore, r.res.BusyAfter); busy > busyWarn {
@@ -733,28 +733,6 @@ func (d *daemon) settledRSS() (uint64, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// backgroundBusy is the machine's busy share over one second, while
-// nothing of the harness runs (etcd and the fleet idle or not yet there).
-func backgroundBusy() (float64, error) {
-	read := func() (cpuTimes, error) {
-		b, err := os.ReadFile("/proc/stat")
-		if err != nil {
-			return cpuTimes{}, err
-		}
-		return parseProcStat(b)
-	}
-	a, err := read()
-	if err != nil {
-		return 0, err
-	}
-	time.Sleep(time.Second)
-	b, err := read()
-	if err != nil {
-		return 0, err
-	}
-	return busyPercent(a, b), nil
 }
 
 // stop ends the daemon with SIGTERM; it must exit with status 0.

@@ -330,18 +330,6 @@ func (r *Results) write(dir string) ([]string, error) {
 		}
 		written = append(written, path)
 	}
-	chown(append(written, dir)...)
+	harness.Chown(append(written, dir)...)
 	return written, nil
-}
-
-// chown gives files written under sudo to the user who ran it.
-func chown(paths ...string) {
-	uid, err1 := strconv.Atoi(os.Getenv("SUDO_UID"))
-	gid, err2 := strconv.Atoi(os.Getenv("SUDO_GID"))
-	if err1 != nil || err2 != nil {
-		return
-	}
-	for _, p := range paths {
-		_ = os.Chown(p, uid, gid)
-	}
 }

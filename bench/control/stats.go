@@ -158,36 +158,3 @@ func statusField(status []byte, field string) (uint64, error) {
 	}
 	return 0, fmt.Errorf("no %s in /proc status", field)
 }
-
-// cpuTimes are the machine's CPU times from /proc/stat, in ticks.
-type cpuTimes struct{ busy, total uint64 }
-
-// parseProcStat reads the "cpu" line of /proc/stat: idle and iowait are
-// idle, the rest of user..steal busy.
-func parseProcStat(stat []byte) (cpuTimes, error) {
-	line, _, _ := bytes.Cut(stat, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 9 || f[0] != "cpu" {
-		return cpuTimes{}, fmt.Errorf("/proc/stat: no cpu line: %q", line)
-	}
-	var t cpuTimes
-	for i, s := range f[1:9] {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return cpuTimes{}, fmt.Errorf("/proc/stat: %w", err)
-		}
-		t.total += v
-		if i != 3 && i != 4 {
-			t.busy += v
-		}
-	}
-	return t, nil
-}
-
-// busyPercent is the share of CPU time busy between two readings.
-func busyPercent(a, b cpuTimes) float64 {
-	if b.total <= a.total {
-		return 0
-	}
-	return math.Round(1000*float64(b.busy-a.busy)/float64(b.total-a.total)) / 10
-}

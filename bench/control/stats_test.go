@@ -118,20 +118,3 @@ func TestStatusField(t *testing.T) {
 		t.Error("bad number parsed")
 	}
 }
-
-func TestProcStat(t *testing.T) {
-	a, err := parseProcStat([]byte("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\n"))
-	if err != nil || a != (cpuTimes{busy: 200, total: 1000}) {
-		t.Fatalf("%+v, %v", a, err)
-	}
-	b, _ := parseProcStat([]byte("cpu  150 0 150 800 100 0 0 0 0 0\n"))
-	if p := busyPercent(a, b); p != 50 {
-		t.Errorf("busy %v%%, want 50", p)
-	}
-	if p := busyPercent(b, a); p != 0 {
-		t.Errorf("backwards: %v%%", p)
-	}
-	if _, err := parseProcStat([]byte("intr 1 2 3\n")); err == nil {
-		t.Error("no cpu line accepted")
-	}
-}
