@@ -203,24 +203,11 @@ func runPktsink(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ap, err := netip.ParseAddrPort(*listen)
-	if err != nil || !ap.Addr().Is4() {
-		return fmt.Errorf("-listen %q: want IPv4:port", *listen)
-	}
-
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := listenSink(*listen)
 	if err != nil {
-		return os.NewSyscallError("socket", err)
+		return err
 	}
 	defer unix.Close(fd)
-	setRecvBuffer(fd, socketBuffer)
-	tv := unix.NsecToTimeval(sinkPoll.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
-		return os.NewSyscallError("bind", err)
-	}
 	bufs := make([][]byte, mmsgBatch)
 	for i := range bufs {
 		bufs[i] = make([]byte, sinkBufSize)
@@ -250,7 +237,7 @@ func runPktsink(args []string) error {
 		if !started {
 			if r.Received == 0 {
 				if now.After(firstDeadline) {
-					return fmt.Errorf("no datagram on %v within %v", ap, *firstTimeout)
+					return fmt.Errorf("no datagram on %v within %v", *listen, *firstTimeout)
 				}
 				continue
 			}
@@ -295,4 +282,29 @@ func readCounter(path string) (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// listenSink opens the receivers' UDP socket, bound to listen (IPv4:port),
+// with a large receive buffer and reads that time out every sinkPoll, so
+// that a receiver sees the time pass and its signals while nothing comes.
+func listenSink(listen string) (int, error) {
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil || !ap.Addr().Is4() {
+		return -1, fmt.Errorf("-listen %q: want IPv4:port", listen)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	setRecvBuffer(fd, socketBuffer)
+	tv := unix.NsecToTimeval(sinkPoll.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("bind", err)
+	}
+	return fd, nil
 }

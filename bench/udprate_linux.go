@@ -220,23 +220,11 @@ func runUDPSink(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ap, err := netip.ParseAddrPort(*listen)
-	if err != nil || !ap.Addr().Is4() {
-		return fmt.Errorf("-listen %q: want IPv4:port", *listen)
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := listenSink(*listen)
 	if err != nil {
-		return os.NewSyscallError("socket", err)
+		return err
 	}
 	defer unix.Close(fd)
-	setRecvBuffer(fd, socketBuffer)
-	tv := unix.NsecToTimeval(sinkPoll.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return os.NewSyscallError("setsockopt SO_RCVTIMEO", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
-		return os.NewSyscallError("bind", err)
-	}
 
 	var counts [maxTrials]atomic.Uint64
 	var untagged atomic.Uint64
