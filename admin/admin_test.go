@@ -111,3 +111,43 @@ func TestCallErrors(t *testing.T) {
 		t.Errorf("no socket: %v", err)
 	}
 }
+
+// ServeConn and Call speak to each other; a request that is not JSON
+// gets an error, and the handler is not called.
+func TestServeConn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vtepd.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	calls := make(chan Request, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go ServeConn(c, func(req Request) Response {
+				calls <- req
+				return Response{Message: "done " + req.Cmd}
+			})
+		}
+	}()
+	if resp, err := Call(path, Request{Cmd: CmdReload}); err != nil || resp.Message != "done reload" {
+		t.Errorf("Call = %+v, %v", resp, err)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("not json\n"))
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil || !strings.HasPrefix(resp.Error, "bad request") {
+		t.Errorf("bad request answered %+v, %v", resp, err)
+	}
+	if len(calls) != 1 {
+		t.Errorf("handler called %d times, want once", len(calls))
+	}
+}

@@ -7,9 +7,7 @@ package vtep
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -69,21 +67,8 @@ func (e *Engine) serveAdmin(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
-		go e.adminConn(c)
+		go admin.ServeConn(c, e.Admin)
 	}
-}
-
-func (e *Engine) adminConn(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(admin.Timeout))
-	var req admin.Request
-	var resp admin.Response
-	if err := json.NewDecoder(io.LimitReader(c, admin.MaxRequest)).Decode(&req); err != nil {
-		resp.Error = "bad request: " + err.Error()
-	} else {
-		resp = e.Admin(req)
-	}
-	json.NewEncoder(c).Encode(resp)
 }
 
 // Admin carries out one admin command.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -160,18 +159,9 @@ func serveStandinAdmin(ln net.Listener, tbl *fdb.Table, b *etcd.Backend, ttl tim
 		if err != nil {
 			return
 		}
-		go func() {
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(admin.Timeout))
-			var req admin.Request
-			var resp admin.Response
-			if err := json.NewDecoder(io.LimitReader(c, admin.MaxRequest)).Decode(&req); err != nil {
-				resp.Error = "bad request: " + err.Error()
-			} else {
-				resp = standinAnswer(req, tbl, b, ttl)
-			}
-			json.NewEncoder(c).Encode(resp)
-		}()
+		go admin.ServeConn(c, func(req admin.Request) admin.Response {
+			return standinAnswer(req, tbl, b, ttl)
+		})
 	}
 }
 
