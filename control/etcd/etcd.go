@@ -481,6 +481,18 @@ func (bo *backoff) next() time.Duration {
 
 func (bo *backoff) reset() { bo.d = 0 }
 
+// failed records a request to etcd that failed: it is counted, the backend
+// is not connected (and says why), and it waits for the next backoff
+// before trying again. False if ctx ended, before or meanwhile.
+func (b *Backend) failed(ctx context.Context, bo *backoff, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	b.C.Error(control.ReasonRequest)
+	b.setConnected(false, err)
+	return bo.sleep(ctx)
+}
+
 // sleep waits for the next backoff; false if ctx ended first.
 func (bo *backoff) sleep(ctx context.Context) bool {
 	t := time.NewTimer(bo.next())

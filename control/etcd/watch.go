@@ -28,12 +28,9 @@ func (b *Backend) watcher(ctx context.Context, cli *clientv3.Client) {
 		}
 		rev, err := b.list(ctx, cli)
 		if err != nil {
-			if ctx.Err() != nil {
+			if !b.failed(ctx, &bo, err) {
 				return
 			}
-			b.C.Error(control.ReasonRequest)
-			b.setConnected(false, err)
-			bo.sleep(ctx)
 			continue
 		}
 		bo.reset()
@@ -54,9 +51,7 @@ func (b *Backend) watcher(ctx context.Context, cli *clientv3.Client) {
 			b.log.Info("control: watch behind a compaction, listing again", "revision", b.revision.Load())
 		case errors.Is(err, errResync):
 		default:
-			b.C.Error(control.ReasonRequest)
-			b.setConnected(false, err)
-			bo.sleep(ctx)
+			b.failed(ctx, &bo, err)
 		}
 	}
 }

@@ -34,11 +34,9 @@ func (b *Backend) writer(ctx context.Context, cli *clientv3.Client) {
 			ch, cancel, alive, err := b.resume(ctx, cli, silent)
 			switch {
 			case err != nil:
-				if ctx.Err() != nil {
+				if !b.failed(ctx, &bo, err) {
 					return
 				}
-				b.setConnected(false, err)
-				bo.sleep(ctx)
 				continue
 			case alive:
 				lease, ka, kaCancel = silent, ch, cancel
@@ -51,16 +49,13 @@ func (b *Backend) writer(ctx context.Context, cli *clientv3.Client) {
 		if lease == 0 {
 			id, ch, cancel, err := b.grant(ctx, cli, ttl)
 			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				b.C.Error(control.ReasonRequest)
 				// Without a lease we are not connected (the watcher
 				// asks for one too), and a backend that never was
 				// says why now rather than when the list, with its
 				// longer deadline, gives up.
-				b.setConnected(false, err)
-				bo.sleep(ctx)
+				if !b.failed(ctx, &bo, err) {
+					return
+				}
 				continue
 			}
 			lease, ka, kaCancel = id, ch, cancel
