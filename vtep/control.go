@@ -22,6 +22,7 @@ package vtep
 // that hid a route goes, its routes are installed again from it.
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"runtime/debug"
@@ -499,29 +500,34 @@ func (p *txPipeline) controlFrame(frame []byte, arpSuppress bool, gen uint32, no
 // NeighEntries lists the IP bindings: this host's, snooped, and the other
 // VTEPs', from the control plane; of vni only if it is not nil.
 func (e *Engine) NeighEntries(vni *uint32) []admin.NeighEntry {
-	out := []admin.NeighEntry{}
+	type row struct {
+		vni uint32
+		ip  netip.Addr
+		mac fdb.MAC
+		typ string
+	}
+	var rows []row
 	for _, n := range e.nets.Load().order {
 		if vni != nil && n.vni != *vni {
 			continue
 		}
 		n.local.mu.Lock()
 		for ip, r := range n.local.ips {
-			out = append(out, admin.NeighEntry{VNI: n.vni, IP: ip.String(), MAC: r.mac.String(), Type: "local"})
+			rows = append(rows, row{n.vni, ip, r.mac, "local"})
 		}
 		n.local.mu.Unlock()
 		n.remote.mu.RLock()
 		for ip, mac := range n.remote.ips {
-			out = append(out, admin.NeighEntry{VNI: n.vni, IP: ip.String(), MAC: mac.String(), Type: "control"})
+			rows = append(rows, row{n.vni, ip, mac, "control"})
 		}
 		n.remote.mu.RUnlock()
 	}
-	slices.SortFunc(out, func(a, b admin.NeighEntry) int {
-		if a.VNI != b.VNI {
-			return int(a.VNI) - int(b.VNI)
-		}
-		x, _ := netip.ParseAddr(a.IP)
-		y, _ := netip.ParseAddr(b.IP)
-		return x.Compare(y)
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.vni, b.vni), a.ip.Compare(b.ip))
 	})
+	out := make([]admin.NeighEntry, len(rows))
+	for i, r := range rows {
+		out[i] = admin.NeighEntry{VNI: r.vni, IP: r.ip.String(), MAC: r.mac.String(), Type: r.typ}
+	}
 	return out
 }

@@ -129,8 +129,12 @@ func (e *Engine) Reload(cfg *config.Config) (string, error) {
 		next.order = append(next.order, n)
 	}
 	e.nets.Store(next)
-	for _, n := range opened {
-		e.ctl.restore(n) // the routes of a VNI that was replaced
+	for _, old := range replaced {
+		// The routes the closed network's FDB had; a network added
+		// gets them when it joins, below.
+		if n := opened[old.vni]; n != nil {
+			e.ctl.restore(n)
+		}
 	}
 	for _, n := range next.order {
 		e.ctl.join(n) // added, or control turned on or off
