@@ -45,6 +45,20 @@ import (
 //     segment that needs the super-frame moved to a spare first is checked
 //     before the move, so a corrupt one never takes a spare.
 //
+// UDP. For a TAP that takes UDP segmentation offload (TUN_F_USO4/6,
+// Linux 6.2), MergeUDP lets consecutive datagrams of one UDP flow merge
+// too, as the kernel's udp_gro_receive_segment merges them: the same
+// headers but for the lengths, the IPv4 ID (which must count up by one a
+// datagram, or may stay put when DF is set) and the checksums; every
+// payload as long as the first, but the last, which may be shorter and
+// then closes the super-frame; at most maxUDPSegments of them. Each one's
+// checksum is verified as for TCP, and a datagram without one (IPv4, zero)
+// is written alone. The super-frame goes out with VIRTIO_NET_HDR_GSO_UDP_L4,
+// and the kernel cuts it back into the same datagrams (new IPv4 IDs
+// counting up from the first's) where it must: at the receiving socket,
+// at the latest. One write then carries a whole train of small datagrams
+// through the TAP, the bridge and the veth.
+//
 // Frames too long for the TAP. A kernel vxlan peer whose datagrams never
 // met a NIC sends its TCP super-frames whole (see GSOFor). Such a segment,
 // if its checksum is good or partial, goes out alone as a super-frame with
@@ -83,6 +97,11 @@ import (
 // oldest is closed when another flow needs a slot.
 const maxOpenFlows = 16
 
+// maxUDPSegments bounds the datagrams of one UDP super-frame: the most the
+// kernel's own UDP GRO puts in one (UDP_GRO_CNT_MAX), and what a sender's
+// UDP_SEGMENT takes at least (UDP_MAX_SEGMENTS).
+const maxUDPSegments = 64
+
 // Output is one frame to write to the TAP: a received frame as it came,
 // or a super-frame that several were merged into. After Finish, Packet
 // returns the virtio_net_hdr and the frame, ready for one write().
@@ -98,6 +117,9 @@ type Output struct {
 	csum    L4Info // of the first frame
 	split   bool   // a single frame over the MTU, written as a super-frame
 	ipv6    bool
+	udp     bool
+	ipID    uint16 // UDP over IPv4: the first datagram's IP ID
+	fixedID bool   // UDP over IPv4: DF, and every ID the same so far
 	l3, l4  int
 	hdrLen  int
 	mss     int
@@ -123,7 +145,13 @@ type Coalescer struct {
 	mtu    int
 	spares [][]byte // buffers super-frames move into; spares[:free] are free
 	free   int
+	udp    bool // MergeUDP
 }
+
+// MergeUDP says whether the frames added from now on may merge if they are
+// UDP datagrams (see UDP above): only for a TAP that was given
+// TUN_F_USO4 and TUN_F_USO6. Frames added with it off never merge.
+func (c *Coalescer) MergeUDP(on bool) { c.udp = on }
 
 // SpareLen is the size of each spare buffer: a virtio_net_hdr and the
 // longest super-frame.
@@ -180,24 +208,24 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 	frame := buf[offset : offset+size]
 	o := Output{Buf: buf, Offset: offset, Size: size, Index: index, Frames: 1, Bytes: size, tag: tag}
 	var seg segment
-	kind := parseTCP(frame, &seg)
+	kind := parseSegment(frame, &seg, c.udp)
 	// A candidate that fits the MTU has its checksum verified by merge,
 	// or below when it does not merge; every other frame's here.
 	checked := kind != candidate || size-ether.HeaderLen > c.mtu
 	if checked {
 		o.csum = CheckL4(frame)
 		if kind == candidate && !o.csum.ok() {
-			kind = tcpOther // corrupt: delivered alone, for the kernel to drop
+			kind = flowOther // corrupt: delivered alone, for the kernel to drop
 		}
 	}
-	if size-ether.HeaderLen > c.mtu && kind != notTCP {
-		if h, ok := GSOFor(frame, c.mtu); ok && o.csum.ok() && seg.l3 == ether.HeaderLen {
+	if size-ether.HeaderLen > c.mtu && kind != noFlow {
+		if h, ok := GSOFor(frame, c.mtu); ok && o.csum.ok() && seg.l3 == ether.HeaderLen && !seg.udp {
 			o.split, o.mss = true, int(h.GSOSize)
 		}
-		kind = tcpOther
+		kind = flowOther
 	}
-	if kind != notTCP {
-		o.ipv6, o.l3, o.l4, o.hdrLen = seg.ipv6, seg.l3, seg.l4, seg.hdrLen
+	if kind != noFlow {
+		o.ipv6, o.udp, o.l3, o.l4, o.hdrLen = seg.ipv6, seg.udp, seg.l3, seg.l4, seg.hdrLen
 		for j := len(c.open) - 1; j >= 0; j-- {
 			p := &c.out[c.open[j]]
 			if !sameFlow(p, frame, &seg, tag) {
@@ -222,10 +250,10 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 		o.csum = CheckL4(frame)
 	}
 	if kind == candidate && !o.csum.ok() {
-		kind = tcpOther // corrupt
+		kind = flowOther // corrupt
 	}
 	c.out = append(c.out, o)
-	if kind == candidate && seg.flags&tcpPSH == 0 {
+	if kind == candidate && (seg.udp || seg.flags&tcpPSH == 0) {
 		c.openLast(&seg)
 	}
 }
@@ -236,6 +264,7 @@ func (c *Coalescer) openLast(seg *segment) {
 	o := &c.out[i]
 	o.mss = seg.payload
 	o.nextSeq = seg.seq + uint32(seg.payload)
+	o.ipID, o.fixedID = seg.ipID, seg.df
 	if len(c.open) == cap(c.open) {
 		c.closeOpen(0)
 	}
@@ -262,11 +291,12 @@ const (
 func (c *Coalescer) merge(p *Output, frame []byte, seg *segment, csum *L4Info, checked *bool) mergeResult {
 	head := p.Buf[p.Offset : p.Offset+p.Size]
 	switch {
-	case seg.l4 != p.l4 || seg.hdrLen != p.hdrLen:
-	case seg.seq != p.nextSeq:
+	case seg.udp != p.udp || seg.l4 != p.l4 || seg.hdrLen != p.hdrLen:
+	case !seg.udp && seg.seq != p.nextSeq:
+	case seg.udp && (p.Frames == maxUDPSegments || !p.nextID(seg)):
 	case seg.payload > p.mss:
 	case p.Size-p.l3+seg.payload > maxIPLen:
-	case !headersMatch(head, frame, p.ipv6, p.l4, p.hdrLen):
+	case !headersMatch(head, frame, p.ipv6, p.udp, p.l4, p.hdrLen):
 	case p.Size+seg.payload > len(p.Buf)-p.Offset && (!verify(frame, csum, checked) || !c.relocate(p)):
 	default:
 		tail := p.Buf[p.Offset+p.Size:]
@@ -283,16 +313,29 @@ func (c *Coalescer) merge(p *Output, frame []byte, seg *segment, csum *L4Info, c
 		p.nextSeq += uint32(seg.payload)
 		p.Frames++
 		p.Bytes += len(frame)
-		if seg.flags&tcpPSH != 0 {
+		if p.udp {
+			p.fixedID = p.fixedID && seg.ipID == p.ipID
+		}
+		if !seg.udp && seg.flags&tcpPSH != 0 {
 			head[p.l4+tcpFlagsOffset] |= tcpPSH
 			return mergedLast
 		}
-		if seg.payload < p.mss {
+		if seg.payload < p.mss || (p.udp && p.Frames == maxUDPSegments) {
 			return mergedLast
 		}
 		return merged
 	}
 	return refused
+}
+
+// nextID reports whether the UDP datagram seg may follow the super-frame
+// p as far as its IPv4 ID goes: one more than the datagram before, or, with
+// DF set on all of them, the same as all of them (inet_gro_flush).
+func (p *Output) nextID(seg *segment) bool {
+	if p.ipv6 {
+		return true
+	}
+	return seg.ipID == p.ipID+uint16(p.Frames) || (p.fixedID && seg.df && seg.ipID == p.ipID)
 }
 
 // verify checks the checksum of frame unless *checked already, and
@@ -309,13 +352,18 @@ func verify(frame []byte, csum *L4Info, checked *bool) bool {
 // would, reading the segment once: parseTCP has checked everything CheckL4
 // looks at but the checksum, and the TCP segment is the rest of the frame.
 func copyVerify(dst, frame []byte, seg *segment) L4Info {
-	tcp := frame[seg.l4:]
-	pseudo := tcpSum(frame[seg.l3:seg.l4], seg.ipv6, len(tcp))
-	// The TCP header is a whole number of 32-bit words, so its sum and the
-	// payload's add up.
-	sum := Sum(tcp[:seg.hdrLen-seg.l4], pseudo)
+	l4 := frame[seg.l4:]
+	proto, off := uint8(protoTCP), TCPChecksumOffset
+	if seg.udp {
+		proto, off = protoUDP, UDPChecksumOffset
+	}
+	src, dstAddr := addrs(frame[seg.l3:seg.l4], seg.ipv6)
+	pseudo := PseudoHeaderSum(proto, src, dstAddr, len(l4))
+	// The TCP and UDP headers are whole numbers of 32-bit words, so their
+	// sum and the payload's add up.
+	sum := Sum(l4[:seg.hdrLen-seg.l4], pseudo)
 	_, sum = CopySum(dst, frame[seg.hdrLen:], sum)
-	return L4Info{State: l4State(tcp[TCPChecksumOffset:], pseudo, sum), Start: seg.l4, Offset: TCPChecksumOffset, End: len(frame)}
+	return L4Info{State: l4State(l4[off:], pseudo, sum), Start: seg.l4, Offset: off, End: len(frame)}
 }
 
 // relocate moves the super-frame p into a spare buffer, where it has room
@@ -358,15 +406,23 @@ func (c *Coalescer) Finish() {
 			CsumStart:  uint16(o.l4),
 			CsumOffset: TCPChecksumOffset,
 		}
+		proto := uint8(protoTCP)
+		if o.udp {
+			h.GSOType, h.CsumOffset, proto = GSOUDPL4, UDPChecksumOffset, protoUDP
+			binary.BigEndian.PutUint16(f[o.l4+udpLengthOffset:], uint16(o.Size-o.l4))
+		}
 		if o.ipv6 {
-			h.GSOType = GSOTCPv6
+			if !o.udp {
+				h.GSOType = GSOTCPv6
+			}
 			binary.BigEndian.PutUint16(ip[ipv6PayloadLenOffset:], uint16(o.Size-o.l4))
 		} else {
 			binary.BigEndian.PutUint16(ip[ipv4TotalLenOffset:], uint16(o.Size-o.l3))
 			ip[ipv4CsumOffset], ip[ipv4CsumOffset+1] = 0, 0
 			binary.BigEndian.PutUint16(ip[ipv4CsumOffset:], Checksum(ip, 0))
 		}
-		binary.BigEndian.PutUint16(f[o.l4+TCPChecksumOffset:], Fold(tcpSum(ip, o.ipv6, o.Size-o.l4)))
+		src, dst := addrs(ip, o.ipv6)
+		binary.BigEndian.PutUint16(f[o.l4+int(h.CsumOffset):], Fold(PseudoHeaderSum(proto, src, dst, o.Size-o.l4)))
 		o.hdr = h
 	}
 }
@@ -374,83 +430,125 @@ func (c *Coalescer) Finish() {
 // segment is what parseTCP found in a frame.
 type segment struct {
 	ipv6    bool
+	udp     bool
+	df      bool // IPv4 Don't Fragment
 	l3, l4  int
-	hdrLen  int // through the TCP options
+	hdrLen  int // through the TCP options, or the UDP header
 	payload int
 	seq     uint32
+	ipID    uint16
 	flags   uint8
 }
 
 type frameKind int
 
 const (
-	notTCP    frameKind = iota // no TCP header to read
-	tcpOther                   // a TCP segment of some flow, not to be merged
+	noFlow    frameKind = iota // no TCP (or, merging UDP, UDP) header to read
+	flowOther                  // a segment or datagram of some flow, not to be merged
 	candidate                  // may be merged
 )
 
-// parseTCP classifies frame and, unless it is notTCP, fills seg.
-func parseTCP(frame []byte, seg *segment) frameKind {
+// parseSegment classifies frame and, unless it is noFlow, fills seg. UDP
+// datagrams are flows, and may be candidates, only if udp is set.
+func parseSegment(frame []byte, seg *segment, udp bool) frameKind {
 	l3, et, ok := ether.L3(frame)
 	if !ok {
-		return notTCP
+		return noFlow
 	}
 	var l4 int
+	var proto uint8
 	var lengthOK bool
 	switch et {
 	case ether.TypeIPv4:
 		if len(frame) < l3+ipv4HeaderLen {
-			return notTCP
+			return noFlow
 		}
 		ip := frame[l3:]
 		ihl := int(ip[0]&0x0f) * 4
 		frag := binary.BigEndian.Uint16(ip[ipv4FlagsOffset:])
-		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || ip[ipv4ProtoOffset] != protoTCP || frag&ipv4FragOffsetMask != 0 {
-			return notTCP
+		proto = ip[ipv4ProtoOffset]
+		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || frag&ipv4FragOffsetMask != 0 {
+			return noFlow
 		}
 		l4 = l3 + ihl
 		lengthOK = ihl == ipv4HeaderLen && frag&ipv4FlagMF == 0 &&
 			int(binary.BigEndian.Uint16(ip[ipv4TotalLenOffset:])) == len(frame)-l3 &&
 			Checksum(ip[:ipv4HeaderLen], 0) == 0
+		seg.ipID = binary.BigEndian.Uint16(ip[ipv4IDOffset:])
+		seg.df = frag&ipv4FlagDF != 0
 	case ether.TypeIPv6:
 		if len(frame) < l3+ipv6HeaderLen {
-			return notTCP
+			return noFlow
 		}
 		ip := frame[l3:]
-		if ip[0]>>4 != 6 || ip[ipv6NextHeaderOffset] != protoTCP {
-			return notTCP
+		proto = ip[ipv6NextHeaderOffset]
+		if ip[0]>>4 != 6 {
+			return noFlow
 		}
 		l4 = l3 + ipv6HeaderLen
 		lengthOK = int(binary.BigEndian.Uint16(ip[ipv6PayloadLenOffset:])) == len(frame)-l4
 	default:
-		return notTCP
+		return noFlow
 	}
+	seg.ipv6 = et == ether.TypeIPv6
+	switch {
+	case proto == protoTCP:
+		return parseTCP(frame, seg, l3, l4, lengthOK)
+	case proto == protoUDP && udp:
+		return parseUDP(frame, seg, l3, l4, lengthOK)
+	}
+	return noFlow
+}
+
+// parseTCP is parseSegment's for a TCP segment at frame[l4:].
+func parseTCP(frame []byte, seg *segment, l3, l4 int, lengthOK bool) frameKind {
 	if len(frame) < l4+tcpHeaderLen {
-		return notTCP
+		return noFlow
 	}
 	tcp := frame[l4:]
 	doff := int(tcp[tcpDataOffOffset]>>4) * 4
 	if doff < tcpHeaderLen || len(frame) < l4+doff {
-		return notTCP
+		return noFlow
 	}
-	seg.ipv6 = et == ether.TypeIPv6
 	seg.l3, seg.l4, seg.hdrLen = l3, l4, l4+doff
 	seg.payload = len(frame) - seg.hdrLen
 	seg.seq = binary.BigEndian.Uint32(tcp[tcpSeqOffset:])
 	seg.flags = tcp[tcpFlagsOffset]
 	switch {
 	case l3 != ether.HeaderLen, !lengthOK, seg.payload == 0:
-		return tcpOther
+		return flowOther
 	case seg.flags&tcpACK == 0, seg.flags&(tcpSYN|tcpFIN|tcpRST|tcpURG|tcpCWR) != 0:
-		return tcpOther
+		return flowOther
 	}
 	return candidate
 }
 
-// sameFlow reports whether the TCP frame seg was parsed from belongs to the
-// flow of output p: same tag, IP version, addresses and ports.
+// parseUDP is parseSegment's for a UDP datagram at frame[l4:]. Only one
+// that carries a checksum is a candidate: merging must not give a
+// datagram that had none one that vouches for it.
+func parseUDP(frame []byte, seg *segment, l3, l4 int, lengthOK bool) frameKind {
+	if len(frame) < l4+udpHeaderLen {
+		return noFlow
+	}
+	udp := frame[l4:]
+	seg.udp = true
+	seg.l3, seg.l4, seg.hdrLen = l3, l4, l4+udpHeaderLen
+	seg.payload = len(frame) - seg.hdrLen
+	switch {
+	case l3 != ether.HeaderLen, !lengthOK, seg.payload == 0:
+		return flowOther
+	case int(binary.BigEndian.Uint16(udp[udpLengthOffset:])) != len(frame)-l4:
+		return flowOther
+	case binary.BigEndian.Uint16(udp[UDPChecksumOffset:]) == 0:
+		return flowOther
+	}
+	return candidate
+}
+
+// sameFlow reports whether the frame seg was parsed from belongs to the
+// flow of output p: same tag, protocol, IP version, addresses and ports.
 func sameFlow(p *Output, frame []byte, seg *segment, tag uint32) bool {
-	if p.tag != tag || p.ipv6 != seg.ipv6 {
+	if p.tag != tag || p.ipv6 != seg.ipv6 || p.udp != seg.udp {
 		return false
 	}
 	head := p.Buf[p.Offset:]
@@ -463,8 +561,8 @@ func sameFlow(p *Output, frame []byte, seg *segment, tag uint32) bool {
 // headersMatch reports whether two candidate segments of one flow, with
 // the same header lengths, differ only where segments of one super-frame
 // may: IP length, IPv4 ID and header checksum, TCP sequence number, PSH
-// and checksum.
-func headersMatch(a, b []byte, ipv6 bool, l4, hdrLen int) bool {
+// and checksum, or UDP length and checksum (the ports are the flow's).
+func headersMatch(a, b []byte, ipv6, udp bool, l4, hdrLen int) bool {
 	if !bytes.Equal(a[:ether.HeaderLen], b[:ether.HeaderLen]) {
 		return false
 	}
@@ -481,6 +579,9 @@ func headersMatch(a, b []byte, ipv6 bool, l4, hdrLen int) bool {
 			!bytes.Equal(ia[ipv4FlagsOffset:ipv4CsumOffset], ib[ipv4FlagsOffset:ipv4CsumOffset]) {
 			return false
 		}
+	}
+	if udp {
+		return true
 	}
 	ta, tb := a[l4:hdrLen], b[l4:hdrLen]
 	// ports, ACK number, data offset; window; urgent pointer and options

@@ -20,6 +20,8 @@ func FuzzSegment(f *testing.F) {
 	vlan.vlan = true
 	frame, h := superFrame(f, vlan, 700)
 	f.Add(frame, h.GSOType, h.GSOSize)
+	f.Add(buildUDP(f, udpSpec{payload: payload(3, 1000)}), uint8(GSOUDPL4), uint16(300))
+	f.Add(buildUDP(f, udpSpec{ipv6: true, payload: payload(4, 900)}), uint8(GSOUDPL4), uint16(64))
 	f.Fuzz(func(t *testing.T, frame []byte, gsoType uint8, gsoSize uint16) {
 		h := VirtioNetHdr{Flags: FlagNeedsCsum, GSOType: gsoType, GSOSize: gsoSize}
 		var s Segmenter
@@ -75,6 +77,9 @@ func FuzzCoalesce(f *testing.F) {
 	f.Add(seed(segs(f, 3, 200, func(i int, s *tcpSpec) { s.ipv6 = true })...), uint16(700), uint16(1500))
 	f.Add(seed(segs(f, 3, 100, func(i int, s *tcpSpec) { s.flags |= tcpPSH * uint8(i%2) })...), uint16(500), uint16(1500))
 	f.Add(seed(segs(f, 2, 1000, nil)...), uint16(2000), uint16(600)) // over the MTU: split
+	// An even MTU merges UDP too.
+	f.Add(seed(udpTrain(f, 5, 64, nil)...), uint16(200), uint16(1500))
+	f.Add(seed(udpTrain(f, 4, 30, func(i int, s *udpSpec) { s.ipv6 = true })...), uint16(200), uint16(1400))
 	f.Fuzz(func(t *testing.T, data []byte, room, mtu uint16) {
 		var frames [][]byte
 		for len(data) >= 2 && len(frames) < 64 {
@@ -88,6 +93,7 @@ func FuzzCoalesce(f *testing.F) {
 		const guard = 16
 		mtu = max(mtu, 68)
 		c := NewCoalescer(len(frames), int(mtu), 0)
+		c.MergeUDP(mtu%2 == 0)
 		bufs := make([][]byte, len(frames))
 		for i, fr := range frames {
 			size := VirtioNetHdrLen + max(len(fr), int(room))
@@ -163,7 +169,7 @@ func FuzzCheckL4(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		info := CheckL4(frame)
 		var seg segment
-		if parseTCP(frame, &seg) == candidate {
+		if parseSegment(frame, &seg, true) == candidate {
 			dst := make([]byte, seg.payload)
 			if got := copyVerify(dst, frame, &seg); got != info {
 				t.Fatalf("copyVerify = %+v, CheckL4 = %+v", got, info)

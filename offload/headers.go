@@ -13,6 +13,7 @@ const (
 	ipv4CsumOffset     = 10
 	ipv4AddrsOffset    = 12 // source, then destination
 	ipv4FlagMF         = 0x2000
+	ipv4FlagDF         = 0x4000
 	ipv4FragOffsetMask = 0x1fff
 
 	ipv6HeaderLen        = 40
@@ -23,7 +24,8 @@ const (
 	protoTCP = 6
 	protoUDP = 17
 
-	udpHeaderLen = 8
+	udpHeaderLen    = 8
+	udpLengthOffset = 4
 	// UDPChecksumOffset is csum_offset for UDP.
 	UDPChecksumOffset = 6
 

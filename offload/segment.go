@@ -10,8 +10,8 @@ import (
 // Errors of Segmenter.Reset and CompleteChecksum. The frame cannot be
 // sent; the caller drops and counts it.
 var (
-	// ErrGSOType means a GSO type other than TCPv4 or TCPv6, which vtepd
-	// never asks the kernel for.
+	// ErrGSOType means a GSO type other than TCPv4, TCPv6 or UDP_L4,
+	// which vtepd never asks the kernel for.
 	ErrGSOType = errors.New("offload: unsupported GSO type")
 	// ErrBadFrame means the frame does not hold what its virtio_net_hdr
 	// says: no IPv4 or IPv6 TCP segment, or a checksum position outside
@@ -28,9 +28,12 @@ const (
 	ipv4MaxHeaderLen    = 60
 )
 
-// Segmenter cuts a TCP super-frame (a frame with a GSO virtio_net_hdr)
-// into frames of at most gso_size payload bytes, as the kernel's
-// tcp_gso_segment would: every segment repeats the Ethernet (with its
+// Segmenter cuts a TCP or UDP super-frame (a frame with a GSO
+// virtio_net_hdr) into frames of at most gso_size payload bytes, as the
+// kernel's tcp_gso_segment and __udp_gso_segment would. A UDP super-frame
+// (VIRTIO_NET_HDR_GSO_UDP_L4, from a sender's UDP_SEGMENT, with a TAP that
+// has TUN_F_USO4/6) becomes datagrams that repeat its headers, each with
+// its own IP and UDP lengths, IPv4 ID and checksums. For TCP, every segment repeats the Ethernet (with its
 // VLAN tags), IP and TCP headers; IPv4 segments get their total length, an
 // incremented ID and a new header checksum, IPv6 segments their payload
 // length; each TCP sequence number is advanced by the payload before it;
@@ -47,6 +50,7 @@ type Segmenter struct {
 	hdrLen int // every header, Ethernet to TCP options
 	mss    int
 	ipv6   bool
+	udp    bool
 	next   int // offset in frame of the next segment's payload
 	index  int // of the next segment
 	seq    uint32
@@ -62,20 +66,23 @@ type Segmenter struct {
 // 65535 are refused.
 func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 	*s = Segmenter{}
-	var ipv6 bool
+	var ipv6, udp bool
+	l3, et, ok := ether.L3(frame)
 	switch h.GSOType &^ GSOECN {
 	case GSOTCPv4:
 	case GSOTCPv6:
 		ipv6 = true
+	case GSOUDPL4:
+		udp, ipv6 = true, et == ether.TypeIPv6
 	default:
 		return ErrGSOType
 	}
-	if h.GSOSize == 0 {
+	if h.GSOSize == 0 || !ok {
 		return ErrBadFrame
 	}
-	l3, et, ok := ether.L3(frame)
-	if !ok {
-		return ErrBadFrame
+	proto := uint8(protoTCP)
+	if udp {
+		proto = protoUDP
 	}
 	var l4 int
 	if ipv6 {
@@ -83,7 +90,7 @@ func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 			return ErrBadFrame
 		}
 		ip := frame[l3:]
-		if ip[0]>>4 != 6 || ip[ipv6NextHeaderOffset] != protoTCP {
+		if ip[0]>>4 != 6 || ip[ipv6NextHeaderOffset] != proto {
 			return ErrBadFrame
 		}
 		l4 = l3 + ipv6HeaderLen
@@ -94,25 +101,30 @@ func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 		ip := frame[l3:]
 		ihl := int(ip[0]&0x0f) * 4
 		frag := binary.BigEndian.Uint16(ip[ipv4FlagsOffset:])
-		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || ip[ipv4ProtoOffset] != protoTCP || frag&(ipv4FlagMF|ipv4FragOffsetMask) != 0 {
+		if ip[0]>>4 != 4 || ihl < ipv4HeaderLen || ip[ipv4ProtoOffset] != proto || frag&(ipv4FlagMF|ipv4FragOffsetMask) != 0 {
 			return ErrBadFrame
 		}
 		l4 = l3 + ihl
 	}
-	if len(frame) < l4+tcpHeaderLen {
+	hdrLen := l4 + udpHeaderLen
+	if !udp {
+		if len(frame) < l4+tcpHeaderLen {
+			return ErrBadFrame
+		}
+		doff := int(frame[l4+tcpDataOffOffset]>>4) * 4
+		if doff < tcpHeaderLen || len(frame) < l4+doff {
+			return ErrBadFrame
+		}
+		hdrLen = l4 + doff
+	}
+	if len(frame) < hdrLen {
 		return ErrBadFrame
 	}
-	doff := int(frame[l4+tcpDataOffOffset]>>4) * 4
-	if doff < tcpHeaderLen || len(frame) < l4+doff {
-		return ErrBadFrame
-	}
-	hdrLen := l4 + doff
 	payload := len(frame) - hdrLen
 	mss := int(h.GSOSize)
 	if payload == 0 || hdrLen-l3+min(mss, payload) > maxIPLen {
 		return ErrBadFrame
 	}
-	tcp := frame[l4:]
 	*s = Segmenter{
 		frame:  frame,
 		l3:     l3,
@@ -120,9 +132,13 @@ func (s *Segmenter) Reset(frame []byte, h *VirtioNetHdr) error {
 		hdrLen: hdrLen,
 		mss:    mss,
 		ipv6:   ipv6,
+		udp:    udp,
 		next:   hdrLen,
-		seq:    binary.BigEndian.Uint32(tcp[tcpSeqOffset:]),
-		flags:  tcp[tcpFlagsOffset],
+	}
+	if !udp {
+		tcp := frame[l4:]
+		s.seq = binary.BigEndian.Uint32(tcp[tcpSeqOffset:])
+		s.flags = tcp[tcpFlagsOffset]
 	}
 	if !ipv6 {
 		s.id = binary.BigEndian.Uint16(frame[l3+ipv4IDOffset:])
@@ -192,6 +208,12 @@ func (s *Segmenter) next1(dst []byte, copyPayload bool) (int, []byte) {
 		binary.BigEndian.PutUint16(ip[ipv4CsumOffset:], Checksum(ip, 0))
 	}
 
+	payload := s.frame[s.next:end]
+	if s.udp {
+		s.next = end
+		s.index++
+		return s.hdrLen, s.udpSegment(out, ip, size, payload, copyPayload)
+	}
 	tcp := out[s.l4:]
 	tcpLen := size - s.l4
 	binary.BigEndian.PutUint32(tcp[tcpSeqOffset:], s.seq+uint32(s.next-s.hdrLen))
@@ -207,7 +229,6 @@ func (s *Segmenter) next1(dst []byte, copyPayload bool) (int, []byte) {
 	// The TCP header is a whole number of 32-bit words, so its sum and
 	// the payload's add up.
 	sum := Sum(tcp[:s.hdrLen-s.l4], tcpSum(ip, s.ipv6, tcpLen))
-	payload := s.frame[s.next:end]
 	if copyPayload {
 		_, sum = CopySum(out[s.hdrLen:], payload, sum)
 	} else {
@@ -218,6 +239,30 @@ func (s *Segmenter) next1(dst []byte, copyPayload bool) (int, []byte) {
 	s.next = end
 	s.index++
 	return s.hdrLen, payload
+}
+
+// udpSegment finishes the UDP header of a datagram of size bytes whose
+// headers next1 wrote to out (the IP header is ip): its length, and its
+// checksum over payload, which it copies after the header if copyPayload.
+// It returns payload.
+func (s *Segmenter) udpSegment(out, ip []byte, size int, payload []byte, copyPayload bool) []byte {
+	udp := out[s.l4:s.hdrLen]
+	udpLen := size - s.l4
+	binary.BigEndian.PutUint16(udp[udpLengthOffset:], uint16(udpLen))
+	udp[UDPChecksumOffset], udp[UDPChecksumOffset+1] = 0, 0
+	src, dst := addrs(ip, s.ipv6)
+	sum := Sum(udp, PseudoHeaderSum(protoUDP, src, dst, udpLen))
+	if copyPayload {
+		_, sum = CopySum(out[s.hdrLen:], payload, sum)
+	} else {
+		sum = Sum(payload, sum)
+	}
+	c := ^Fold(sum)
+	if c == 0 {
+		c = 0xffff // zero means "no checksum" (RFC 768)
+	}
+	binary.BigEndian.PutUint16(udp[UDPChecksumOffset:], c)
+	return payload
 }
 
 // CompleteChecksum finishes the checksum of an ordinary frame whose header

@@ -157,7 +157,9 @@ func TestSegmentRefuses(t *testing.T) {
 		edit  func(h *VirtioNetHdr)
 		want  error
 	}{
-		{"udp gso type", good, func(h *VirtioNetHdr) { h.GSOType = GSOUDPL4 }, ErrGSOType},
+		{"udp gso type on tcp", good, func(h *VirtioNetHdr) { h.GSOType = GSOUDPL4 }, ErrBadFrame},
+		{"tcp gso type on udp", udp, nil, ErrBadFrame},
+		{"udp header cut", udp[:14+20+6], func(h *VirtioNetHdr) { h.GSOType = GSOUDPL4 }, ErrBadFrame},
 		{"ufo gso type", good, func(h *VirtioNetHdr) { h.GSOType = GSOUDP }, ErrGSOType},
 		{"zero gso size", good, func(h *VirtioNetHdr) { h.GSOSize = 0 }, ErrBadFrame},
 		{"tcpv6 type on ipv4", good, func(h *VirtioNetHdr) { h.GSOType = GSOTCPv6 }, ErrBadFrame},
