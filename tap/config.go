@@ -12,6 +12,9 @@ type Config struct {
 	// bytes), and frames read may be TCP super-frames of up to 64 KiB
 	// with their checksums left partial.
 	Offload bool
+	// NoUSO leaves out UDP segmentation (TUN_F_USO4/6), which Offload
+	// asks for where the kernel has it: what a kernel before 6.2 gives.
+	NoUSO bool
 }
 
 // DefaultBatchSize is how many frames one Read may return.

@@ -13,7 +13,12 @@ package tap
 // container's TCP stream into MTU-sized frames before the TAP, and hands
 // over super-frames of up to 64 KiB with a virtio_net_hdr that says how to
 // cut them. In the other direction the kernel takes such super-frames from
-// us. The header is the kernel's default size (TUNSETVNETHDRSZ 10: struct
+// us. Since Linux 6.2 the TAP also takes UDP segmentation (TUN_F_USO4,
+// TUN_F_USO6): a train of small datagrams of one flow goes in as one
+// super-frame (VIRTIO_NET_HDR_GSO_UDP_L4), and a container's UDP_SEGMENT
+// sends come out whole. Every queue asks for it; on a kernel that refuses
+// it (EINVAL) the TAP keeps the TCP offloads only, and USO reports false.
+// The header is the kernel's default size (TUNSETVNETHDRSZ 10: struct
 // virtio_net_hdr, no num_buffers field), set explicitly all the same.
 
 import (
@@ -37,6 +42,14 @@ const cloneDevice = "/dev/net/tun"
 // CWR (offload.Segmenter keeps it on the first segment only).
 const tunOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_TSO_ECN
 
+// tunUSO are the UDP segmentation offloads (linux/if_tun.h, Linux 6.2),
+// asked for beside tunOffloads where the kernel has them.
+const (
+	tunFUSO4 = 0x20 // TUN_F_USO4
+	tunFUSO6 = 0x40 // TUN_F_USO6
+	tunUSO   = tunFUSO4 | tunFUSO6
+)
+
 // Device is a TAP interface attached to a bridge, opened with one or more
 // queues (IFF_MULTI_QUEUE): one descriptor each, which the kernel hands
 // frames to by flow, so each queue can have its own reader.
@@ -45,6 +58,7 @@ type Device struct {
 	index   int
 	mac     net.HardwareAddr
 	offload bool
+	uso     bool // every queue took tunUSO
 	queues  []*Queue
 
 	closeOnce sync.Once
@@ -109,7 +123,7 @@ func Create(cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("tap %q: an interface of that name already exists", cfg.Name)
 	}
 	nq := max(cfg.Queues, 1)
-	d := &Device{name: cfg.Name, offload: cfg.Offload}
+	d := &Device{name: cfg.Name, offload: cfg.Offload, uso: cfg.Offload && !cfg.NoUSO}
 	for i := 0; i < nq; i++ {
 		if err := d.openQueue(nq > 1); err != nil {
 			d.Close()
@@ -175,8 +189,15 @@ func (d *Device) open(multi bool) (*os.File, error) {
 		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, offload.VirtioNetHdrLen); err != nil {
 			return fail("ioctl TUNSETVNETHDRSZ", err)
 		}
-		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunOffloads); err != nil {
-			return fail("ioctl TUNSETOFFLOAD", err)
+		var err error = unix.ENOTSUP
+		if d.uso {
+			err = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunOffloads|tunUSO)
+		}
+		if err != nil {
+			d.uso = false // the queues opened before keep it; only the flag matters
+			if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunOffloads); err != nil {
+				return fail("ioctl TUNSETOFFLOAD", err)
+			}
 		}
 	}
 	return os.NewFile(uintptr(fd), cloneDevice), nil
@@ -209,6 +230,10 @@ func (d *Device) Index() int { return d.index }
 
 // MAC is the TAP's own hardware address.
 func (d *Device) MAC() net.HardwareAddr { return d.mac }
+
+// USO reports whether the TAP takes and gives UDP super-frames
+// (VIRTIO_NET_HDR_GSO_UDP_L4): with Offload, on Linux 6.2 and later.
+func (d *Device) USO() bool { return d.uso }
 
 // Offload reports whether the TAP carries a virtio_net_hdr before every
 // frame, with checksum and TCP segmentation offloads (Config.Offload).

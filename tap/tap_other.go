@@ -28,6 +28,7 @@ func (d *Device) Queues() []*Queue                         { return nil }
 func (d *Device) Index() int                               { return 0 }
 func (d *Device) MAC() net.HardwareAddr                    { return nil }
 func (d *Device) Offload() bool                            { return false }
+func (d *Device) USO() bool                                { return false }
 func (d *Device) Close() error                             { return nil }
 func (q *Queue) Name() string                              { return "" }
 func (q *Queue) BatchSize() int                            { return 1 }

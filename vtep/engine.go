@@ -189,6 +189,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *Engine, err error) {
 		d.Closer = dev
 		d.MAC = fdb.MAC(dev.MAC())
 		d.Offload = dev.Offload()
+		d.USO = dev.USO()
 		for _, q := range dev.Queues() {
 			d.Queues = append(d.Queues, q)
 		}

@@ -52,6 +52,9 @@ type Device struct {
 	// Offload says the queues carry a virtio_net_hdr with every frame
 	// (config key offload): TX segments super-frames, RX coalesces.
 	Offload bool
+	// USO says the TAP also takes UDP super-frames (GSO_UDP_L4): RX merges
+	// the datagrams of a train into one write.
+	USO bool
 }
 
 // netTable is the set of networks, immutable once published.

@@ -222,6 +222,7 @@ func (p *rxPipeline) deliverDatagram(b *rxBatchState, i, off, end int, peer *pee
 		}
 		k := len(p.coalescer.Outputs()) // the output's index, if it starts one
 		p.nets[k] = n
+		p.coalescer.MergeUDP(dev.USO)
 		p.coalescer.Add(slot, start, len(inner), k, vni)
 		return n
 	}

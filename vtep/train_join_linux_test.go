@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vtepd/vtepd/encap"
+	"github.com/vtepd/vtepd/fdb"
 	"github.com/vtepd/vtepd/offload"
 	"github.com/vtepd/vtepd/underlay"
 )
@@ -112,4 +113,101 @@ func groSize(t *testing.T, oob []byte) int {
 		}
 	}
 	return 0
+}
+
+// Ordinary frames of a few flows, interleaved in a batch, leave as one
+// train per flow, each in order; a flow with one frame in the batch goes
+// by the raw socket's sendmmsg instead of a sendmsg of its own.
+func TestTrainsOfOrdinaryFrames(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+		t.Skipf("no UDP_GRO: %v", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: lo.As4()}); err != nil {
+		t.Fatal(err)
+	}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+	sa, _ := unix.Getsockname(fd)
+	dstPort := uint16(sa.(*unix.SockaddrInet4).Port)
+
+	te := newTestEngine(t)
+	cfg := te.cfg.Load()
+	// Source ports from a range the test hopes is free; a flow whose
+	// port is taken would leave by the raw socket, and the test says so.
+	const portLo, portHi = 47100, 47163
+	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, portLo, portHi
+	te.trains = underlay.NewTrains(lo, portLo, portHi, nil)
+	defer te.trains.Close()
+	te.fdb.Learn(200, macRemote, lo, 0)
+	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
+
+	// Three flows (by source MAC) on three different source ports.
+	var flows []fdb.MAC
+	seen := map[uint16]bool{}
+	for k := byte(1); len(flows) < 3; k++ {
+		src := fdb.MAC{2, 0, 0, 0, 9, k}
+		sport := encap.SourcePort(encap.FlowHash(frame(macRemote, src, 100)), portLo, portHi)
+		if !seen[sport] {
+			seen[sport] = true
+			flows = append(flows, src)
+		}
+	}
+	// A and B alternate, 15 frames each, of 100 and 120 bytes; C has one.
+	const each = 15
+	var n int
+	add := func(src fdb.MAC, size int, seq byte) {
+		f := frame(macRemote, src, size)
+		f[encap.EthernetHeaderLen] = seq
+		offload.ClearVirtioNetHdr(p.bufs[n][encap.Headroom-offload.VirtioNetHdrLen:])
+		p.sizes[n] = copy(p.bufs[n][encap.Headroom:], f)
+		n++
+	}
+	for i := range each {
+		add(flows[0], 100, byte(i))
+		add(flows[1], 120, byte(i))
+	}
+	add(flows[2], 80, 0)
+	p.forward(n)
+	if sent := te.conn.sentDatagrams(); len(sent) != 1 {
+		t.Fatalf("%d datagrams went by the raw socket, want 1 (flow C's)", len(sent))
+	}
+
+	next := map[fdb.MAC]byte{}
+	var trains []int
+	buf := make([]byte, 1<<16)
+	oob := make([]byte, 64)
+	for got := 0; got < 2*each; {
+		m, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+		if err != nil {
+			t.Fatalf("after %d datagrams in trains %v: %v", got, trains, err)
+		}
+		seg := groSize(t, oob[:oobn])
+		if seg == 0 {
+			seg = m
+		}
+		trains = append(trains, (m+seg-1)/seg)
+		for off := 0; off < m; off += seg {
+			vni, inner, err := encap.Decap(buf[off:min(off+seg, m)])
+			if err != nil || vni != 200 {
+				t.Fatalf("datagram %d: vni %d, %v", got, vni, err)
+			}
+			src := fdb.MAC(inner[6:12])
+			if inner[encap.EthernetHeaderLen] != next[src] {
+				t.Fatalf("flow %v: frame %d came where %d was due", src, inner[encap.EthernetHeaderLen], next[src])
+			}
+			next[src]++
+			got++
+		}
+	}
+	if len(trains) != 2 || trains[0] != each || trains[1] != each {
+		t.Errorf("trains of %v datagrams, want two of %d", trains, each)
+	}
+	if c := te.net(0).counters.TxPackets.Load(); c != 2*each+1 {
+		t.Errorf("vtep_tx_packets_total = %d, want %d", c, 2*each+1)
+	}
 }

@@ -49,12 +49,13 @@ type txPipeline struct {
 	nextSeg int // first free buffer of segs
 	segMax  int // the longest segment a buffer takes
 
-	// With underlay.udp_gso: a super-frame to one VTEP leaves as trains
-	// of datagrams, gathered in train (train.go) and sent by trainWriter.
+	// With underlay.udp_gso: a super-frame to one VTEP, and ordinary
+	// frames of one flow, leave as trains of datagrams, gathered in trains
+	// (train.go) and sent by trainWriter.
 	trainWriter *underlay.TrainWriter
-	hdrs        []byte   // the headers of a train's segments
-	parts       [][]byte // a train: each segment's headers, then its payload
-	train       openTrain
+	hdrs        []byte // the headers of the trains' segments, up to hoff
+	hoff        int
+	trains      [maxOpenTrains]openTrain
 
 	// On the control plane: the source MACs reported lately, and a
 	// buffer for ARP and ND replies (behind a virtio_net_hdr).
@@ -97,7 +98,9 @@ func (e *Engine) newTxPipeline(n *network, dev FrameQueue, conn underlay.Conn, o
 		// Room for the headers of a full train of the longest; a train
 		// ends early otherwise.
 		p.hdrs = make([]byte, underlay.MaxTrainSegments*(encap.HeaderLen+offload.MaxSegmentHeaderLen))
-		p.parts = make([][]byte, 0, underlay.MaxTrainParts)
+		for i := range p.trains {
+			p.trains[i].parts = make([][]byte, 0, underlay.MaxTrainParts)
+		}
 	}
 	if offloads {
 		p.segMax = frameMax
@@ -207,15 +210,21 @@ func (p *txPipeline) forward(count int) {
 			continue
 		}
 		sport := encap.SourcePort(encap.FlowHash(frame), p.lo, p.hi)
+		var port *underlay.Port
+		if p.trainWriter != nil && remote.IsValid() {
+			port = p.e.trains.Port(sport, now)
+		}
 		if !gso {
+			if port != nil {
+				p.trainFrame(port, sport, remote, p.bufs[i], size)
+				continue
+			}
 			p.emit(encap.Encap(p.bufs[i], n.vni, sport, p.port, size), remote, flood)
 			continue
 		}
-		if p.trainWriter != nil && remote.IsValid() {
-			if port := p.e.trains.Port(sport, now); port != nil {
-				p.trainSegments(port, remote)
-				continue
-			}
+		if port != nil {
+			p.trainSegments(port, sport, remote)
+			continue
 		}
 		for !p.seg.Done() {
 			buf := p.segBuf()
@@ -223,7 +232,7 @@ func (p *txPipeline) forward(count int) {
 			p.emit(encap.Encap(buf, n.vni, sport, p.port, m), remote, flood)
 		}
 	}
-	p.flushTrain()
+	p.flushTrains()
 	p.flush()
 	p.nextSeg = 0
 	c := &n.counters
@@ -271,7 +280,7 @@ func (p *txPipeline) emit(pkt []byte, remote netip.Addr, flood []netip.Addr) {
 		p.flooded++
 	}
 	if p.groupWriter != nil {
-		p.flushTrain() // a train being built goes before anything else
+		p.flushTrains() // they may hold the flow's earlier frames
 		if len(p.groupQueue) == cap(p.groupQueue) {
 			p.groupQueue = p.send(p.groupWriter, p.groupQueue)
 		}
@@ -303,7 +312,7 @@ func (p *txPipeline) flush() {
 // enqueue adds a datagram for a unicast destination, sending the queue
 // first when it is full.
 func (p *txPipeline) enqueue(pkt []byte, to netip.Addr) {
-	p.flushTrain() // a train being built goes before anything else
+	p.flushTrains() // they may hold the flow's earlier frames
 	if len(p.queue) == cap(p.queue) {
 		p.queue = p.send(p.w, p.queue)
 	}
