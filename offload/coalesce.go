@@ -59,6 +59,17 @@ import (
 // at the latest. One write then carries a whole train of small datagrams
 // through the TAP, the bridge and the veth.
 //
+// Trusted frames. A datagram that reached the caller as part of a UDP GRO
+// train had a UDP checksum, which the receiving kernel verified: the
+// kernel merges only datagrams that carry one (udp_gro_receive_segment),
+// and UDP_SEGMENT refuses to send without. That checksum covers the VXLAN
+// header and the whole inner frame, so the inner frame is what the sending
+// VTEP checksummed. For such frames (Trust) the Coalescer skips verifying
+// each merged segment's checksum, as the kernel's vxlan relies on the
+// outer one: it only copies the payload, and the super-frame goes out
+// with NEEDS_CSUM as always. A trusted frame that ends up alone is still
+// verified (at Finish), since it goes out with its own checksum as it came.
+//
 // Frames too long for the TAP. A kernel vxlan peer whose datagrams never
 // met a NIC sends its TCP super-frames whole (see GSOFor). Such a segment,
 // if its checksum is good or partial, goes out alone as a super-frame with
@@ -118,6 +129,7 @@ type Output struct {
 	split   bool   // a single frame over the MTU, written as a super-frame
 	ipv6    bool
 	udp     bool
+	trusted bool   // its checksum is not verified yet: Finish does, if alone
 	ipID    uint16 // UDP over IPv4: the first datagram's IP ID
 	fixedID bool   // UDP over IPv4: DF, and every ID the same so far
 	l3, l4  int
@@ -146,7 +158,13 @@ type Coalescer struct {
 	spares [][]byte // buffers super-frames move into; spares[:free] are free
 	free   int
 	udp    bool // MergeUDP
+	trust  bool // Trust
 }
+
+// Trust says whether the frames added from now on came with a verified
+// outer checksum (see Trusted frames above): their own checksums are then
+// not verified before they merge.
+func (c *Coalescer) Trust(on bool) { c.trust = on }
 
 // MergeUDP says whether the frames added from now on may merge if they are
 // UDP datagrams (see UDP above): only for a TAP that was given
@@ -212,7 +230,14 @@ func (c *Coalescer) Add(buf []byte, offset, size, index int, tag uint32) {
 	// A candidate that fits the MTU has its checksum verified by merge,
 	// or below when it does not merge; every other frame's here.
 	checked := kind != candidate || size-ether.HeaderLen > c.mtu
-	if checked {
+	if !checked && c.trust {
+		// Good as far as merging goes; verified at Finish if alone.
+		checked, o.trusted = true, true
+		o.csum = L4Info{State: L4Good, Start: seg.l4, Offset: TCPChecksumOffset, End: size}
+		if seg.udp {
+			o.csum.Offset = UDPChecksumOffset
+		}
+	} else if checked {
 		o.csum = CheckL4(frame)
 		if kind == candidate && !o.csum.ok() {
 			kind = flowOther // corrupt: delivered alone, for the kernel to drop
@@ -390,6 +415,9 @@ func (c *Coalescer) Finish() {
 	for i := range c.out {
 		o := &c.out[i]
 		if o.Frames == 1 && !o.split {
+			if o.trusted {
+				o.csum = CheckL4(o.Buf[o.Offset : o.Offset+o.Size])
+			}
 			o.hdr = VirtioNetHdr{}
 			if o.csum.State == L4Partial {
 				o.hdr = o.csum.NeedsCsumHdr()

@@ -196,3 +196,28 @@ func TestCoalesceUDPThenSegmentRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Trusted frames (a train's, under a verified outer checksum) merge
+// without their checksums being summed; one that stays alone is verified
+// all the same, and goes out without NEEDS_CSUM if it is bad.
+func TestCoalesceTrusted(t *testing.T) {
+	frames := segs(t, 4, 500, nil)
+	frames[2][len(frames[2])-1] ^= 0x55 // corrupt, but under the outer checksum
+	lone := buildTCP(t, flow(1, payload(0, 300)))
+	lone[len(lone)-1] ^= 0x55
+	c := NewCoalescer(8, testMTU, 0)
+	c.Trust(true)
+	for i, f := range append(frames, lone) {
+		buf := make([]byte, VirtioNetHdrLen+bufRoom)
+		copy(buf[VirtioNetHdrLen:], f)
+		c.Add(buf, VirtioNetHdrLen, len(f), i, uint32(i/4)) // the lone one is another flow
+	}
+	c.Finish()
+	outs := c.Outputs()
+	if diff := cmp.Diff([]shape{{0, 4}, {4, 1}}, shapes(outs)); diff != "" {
+		t.Fatalf("outputs (-want +got):\n%s", diff)
+	}
+	if outs[1].csum.State != L4Bad || outs[1].hdr != (VirtioNetHdr{}) {
+		t.Errorf("the lone corrupt frame: %+v with header %+v, want bad and no flags", outs[1].csum, outs[1].hdr)
+	}
+}
