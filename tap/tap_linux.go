@@ -13,7 +13,10 @@ package tap
 // container's TCP stream into MTU-sized frames before the TAP, and hands
 // over super-frames of up to 64 KiB with a virtio_net_hdr that says how to
 // cut them. In the other direction the kernel takes such super-frames from
-// us. Since Linux 6.2 the TAP also takes UDP segmentation (TUN_F_USO4,
+// us. Reads and writes are raw system calls on the non-blocking
+// descriptor, for the reason package underlay gives: a write runs the
+// bridge and the container's whole receive path within the call. Since
+// Linux 6.2 the TAP also takes UDP segmentation (TUN_F_USO4,
 // TUN_F_USO6): a train of small datagrams of one flow goes in as one
 // super-frame (VIRTIO_NET_HDR_GSO_UDP_L4), and a container's UDP_SEGMENT
 // sends come out whole. Every queue asks for it; on a kernel that refuses
@@ -27,6 +30,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -80,6 +84,14 @@ type Queue struct {
 	lock     sync.Locker // ReadLocked's
 	lockedFn func(fd uintptr) bool
 	tryFn    func(fd uintptr)
+
+	// The write in progress, under wmu (writes to one descriptor are
+	// serialized by the runtime anyway), and its closure, built once.
+	wmu     sync.Mutex
+	wframe  []byte
+	wn      int
+	werrno  unix.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // reading is the state of one batch read: frame i goes to
@@ -153,6 +165,7 @@ func (d *Device) openQueue(multi bool) error {
 	}
 	q.lockedFn = q.readFramesLocked
 	q.tryFn = func(fd uintptr) { q.t.frames(fd) }
+	q.writeFn = q.write
 	d.queues = append(d.queues, q)
 	return nil
 }
@@ -333,7 +346,13 @@ func (q *Queue) checkOffset(offset int) error {
 // readable and call me again".
 func (r *reading) frames(fd uintptr) bool {
 	for r.n < len(r.bufs) {
-		n, err := unix.Read(int(fd), r.bufs[r.n][r.off-r.hdr:])
+		b := r.bufs[r.n][r.off-r.hdr:]
+		m, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		n := int(m)
+		var err error
+		if errno != 0 {
+			err = errno
+		}
 		switch err {
 		case nil:
 			if n < r.hdr {
@@ -355,5 +374,37 @@ func (r *reading) frames(fd uintptr) bool {
 // Write hands one frame to the bridge. With Offload, frame starts with its
 // virtio_net_hdr (all zeros for an ordinary frame with complete checksums).
 func (q *Queue) Write(frame []byte) (int, error) {
-	return q.file.Write(frame)
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	q.wframe, q.wn, q.werrno = frame, 0, 0
+	err := q.rc.Write(q.writeFn)
+	q.wframe = nil
+	switch {
+	case err != nil:
+		return 0, err // closed
+	case q.werrno != 0:
+		return 0, &os.SyscallError{Syscall: "write", Err: q.werrno}
+	}
+	return q.wn, nil
+}
+
+// write is Write's system call, made raw: the descriptor is non-blocking,
+// so the call never waits, and the runtime need not hand the thread's P
+// to another thread meanwhile (see the package's design notes).
+func (q *Queue) write(fd uintptr) bool {
+	b := q.wframe
+	for {
+		n, _, errno := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		switch errno {
+		case 0:
+			q.wn = int(n)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // wait until writable
+		}
+		q.werrno = errno
+		return true
+	}
 }

@@ -86,7 +86,7 @@ func groSegment(ctrl []byte) int {
 
 func (b *mmsgBatch) syscall(fd uintptr) bool {
 	for {
-		n, _, errno := unix.Syscall6(b.trap, fd, uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(b.count), 0, 0, 0)
+		n, _, errno := unix.RawSyscall6(b.trap, fd, uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(b.count), 0, 0, 0)
 		switch errno {
 		case 0:
 			b.done = int(n)

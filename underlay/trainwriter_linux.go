@@ -57,7 +57,7 @@ func (s *Trains) NewWriter(dport uint16, fallback Writer) *TrainWriter {
 
 func (w *TrainWriter) sendmsg(fd uintptr) bool {
 	for {
-		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.msg)), 0)
+		_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.msg)), 0)
 		switch errno {
 		case unix.EINTR:
 			continue
