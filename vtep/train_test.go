@@ -3,9 +3,13 @@ package vtep
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 	"github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/encap"
 	"github.com/vtepd/vtepd/metrics"
@@ -334,4 +338,73 @@ func FuzzRxTrain(f *testing.F) {
 			t.Fatalf("%d datagrams counted, want %d", got, 2*want)
 		}
 	})
+}
+
+// udpFrame builds an IPv4 UDP datagram of one flow, checksums good.
+func udpFrame(t testing.TB, id uint16, pl []byte) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, Id: id, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.IPv4(198, 19, 0, 1).To4(), DstIP: net.IPv4(198, 19, 0, 2).To4()}
+	udp := &layers.UDP{SrcPort: 5555, DstPort: 9000}
+	udp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		&layers.Ethernet{DstMAC: net.HardwareAddr(macLocal[:]), SrcMAC: net.HardwareAddr(macRemote[:]), EthernetType: layers.EthernetTypeIPv4},
+		ip, udp, gopacket.Payload(pl)); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Clone(buf.Bytes())
+}
+
+// A train of small UDP datagrams reaches a TAP that takes USO as one
+// GSO_UDP_L4 super-frame, which cuts back into the same datagrams; one
+// that does not take USO gets them one by one. Neither allocates.
+func TestRxTrainOfUDPDatagrams(t *testing.T) {
+	const count, size = 40, 64
+	var dgs, want [][]byte
+	for i := range count {
+		f := udpFrame(t, uint16(100+i), bytes.Repeat([]byte{byte(i)}, size))
+		want = append(want, f)
+		dgs = append(dgs, vxlan(200, f))
+	}
+	for _, uso := range []bool{true, false} {
+		te := newTestEngine(t)
+		te.editDev(0, func(d *Device) { d.Offload, d.USO = true, uso })
+		te.receiveTrains(peerB, train(t, dgs...))
+		writes := te.taps[0].written()
+		if n := map[bool]int{true: 1, false: count}[uso]; len(writes) != n {
+			t.Fatalf("uso %v: %d writes, want %d", uso, len(writes), n)
+		}
+		var got [][]byte
+		for _, w := range writes {
+			var h offload.VirtioNetHdr
+			h.Decode(w)
+			if !h.IsGSO() {
+				got = append(got, w[offload.VirtioNetHdrLen:])
+				continue
+			}
+			var s offload.Segmenter
+			if err := s.Reset(w[offload.VirtioNetHdrLen:], &h); err != nil {
+				t.Fatal(err)
+			}
+			for !s.Done() {
+				b := make([]byte, s.MaxSegmentLen())
+				got = append(got, b[:s.Next(b)])
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("uso %v: datagrams (-want +got):\n%s", uso, diff)
+		}
+
+		te.editDev(0, func(d *Device) { d.Queues = []FrameQueue{discardTAP{}} })
+		rx := te.newRxPipeline(0, te.conn)
+		tr := train(t, dgs...)
+		if a := testing.AllocsPerRun(10, func() {
+			rx.dg[0].N = copy(rx.dg[0].Buf, tr.Buf)
+			rx.dg[0].Seg, rx.dg[0].Addr = tr.Seg, peerB
+			rx.deliver(1)
+		}); a != 0 {
+			t.Errorf("uso %v: %v allocations per train", uso, a)
+		}
+	}
 }
