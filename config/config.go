@@ -37,6 +37,8 @@ const (
 	maxIfNameLen             = 15 // IFNAMSIZ - 1
 	maxQueues                = 64
 	maxBusyPoll              = 10 * time.Second
+	// DefaultNice is Nice's default.
+	DefaultNice = -10
 )
 
 // Config is a validated configuration: every address parsed, every default
@@ -84,6 +86,13 @@ type Config struct {
 	// It only matters when the socket is opened, at start.
 	AdminSocketSet bool       `reload:"-" key:"admin.socket"`
 	LogLevel       slog.Level `reload:"live" key:"log_level"`
+	// Nice is the scheduling priority of every vtepd thread (-20..19). A
+	// userspace data plane competes for the CPU with the applications
+	// whose frames it carries, where the kernel's vxlan runs in softirq
+	// ahead of all of them: under overload, at equal weight, the senders
+	// take the CPU and vtepd drops what they send. DefaultNice (-10) is
+	// what ovs-ctl gives ovs-vswitchd.
+	Nice int `reload:"live" key:"nice"`
 	// StateDir holds the learned FDB across restarts; empty: none.
 	StateDir string `reload:"live" key:"state_dir"`
 	// LearnRate caps new MACs learned per second from one remote VTEP,
@@ -177,6 +186,7 @@ type fileConfig struct {
 	Offload  *bool   `toml:"offload"`
 	BusyPoll *string `toml:"busy_poll"`
 	LogLevel *string `toml:"log_level"`
+	Nice     *int64  `toml:"nice"`
 	StateDir *string `toml:"state_dir"`
 	Limits   struct {
 		LearnRate  *int64  `toml:"learn_rate"`

@@ -67,6 +67,7 @@ func TestParse(t *testing.T) {
 		MetricsAddr: "127.0.0.1:9476",
 		Queues:      3,
 		AdminSocket: DefaultAdminSocket,
+		Nice:        DefaultNice,
 		StateDir:    DefaultStateDir,
 		LearnRate:   50,
 		MaxLearned:  1000,
@@ -254,6 +255,29 @@ func TestParseBusyPoll(t *testing.T) {
 		}
 		if cfg.BusyPoll != tt.want {
 			t.Errorf("%q: BusyPoll = %v, want %v", tt.value, cfg.BusyPoll, tt.want)
+		}
+	}
+}
+
+func TestParseNice(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  int
+	}{{"", DefaultNice}, {"nice = 0", 0}, {"nice = -20", -20}, {"nice = 19", 19}} {
+		doc := tt.value + "\n[underlay]\nlocal = \"198.18.0.1\"\n[[network]]\nvni = 200\nbridge = \"br0\"\n"
+		cfg, err := Parse("nice.toml", []byte(doc))
+		if err != nil {
+			t.Errorf("%q: %v", tt.value, err)
+			continue
+		}
+		if cfg.Nice != tt.want {
+			t.Errorf("%q: Nice = %d, want %d", tt.value, cfg.Nice, tt.want)
+		}
+	}
+	for _, bad := range []string{"nice = -21", "nice = 20", `nice = "high"`} {
+		doc := bad + "\n[underlay]\nlocal = \"198.18.0.1\"\n[[network]]\nvni = 200\nbridge = \"br0\"\n"
+		if _, err := Parse("nice.toml", []byte(doc)); err == nil || !strings.Contains(err.Error(), "nice") || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%q: error %v, want one naming nice and line 1", bad, err)
 		}
 	}
 }

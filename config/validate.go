@@ -55,6 +55,14 @@ func (v *validator) config(fc *fileConfig) *Config {
 		Offload:            true,
 		AdminSocket:        DefaultAdminSocket,
 		LogLevel:           slog.LevelInfo,
+		Nice:               DefaultNice,
+	}
+	if fc.Nice != nil {
+		if *fc.Nice < -20 || *fc.Nice > 19 {
+			v.fail("nice", "%d out of range -20..19", *fc.Nice)
+		} else {
+			cfg.Nice = int(*fc.Nice)
+		}
 	}
 	if fc.Admin.Socket != nil {
 		cfg.AdminSocket, cfg.AdminSocketSet = *fc.Admin.Socket, true

@@ -289,6 +289,14 @@ func (e *Engine) startRx(queue int, conn underlay.Conn, polled bool) {
 	e.run.rx.Go(func() { e.run.fail(e.rxLoop(p, polled)) })
 }
 
+// applyNice gives vtepd's threads the scheduling priority of the nice key;
+// a failure (no CAP_SYS_NICE for a negative one) is logged, not fatal.
+func (e *Engine) applyNice(nice int) {
+	if err := setNice(nice); err != nil {
+		e.log.Warn("cannot set the scheduling priority; threads keep theirs", "nice", nice, "err", err)
+	}
+}
+
 // FDB is the engine's forwarding database.
 func (e *Engine) FDB() *fdb.Table { return e.fdb }
 
@@ -305,6 +313,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer cancel(nil)
 	var bg sync.WaitGroup
 
+	e.applyNice(e.cfg.Load().Nice)
 	e.mu.Lock()
 	e.run = &runState{done: ctx.Done(), fail: func(err error) {
 		if err != nil {

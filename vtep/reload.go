@@ -34,7 +34,7 @@ func (e *Engine) ReloadFile() (string, error) {
 // or removed; a network whose identity (bridge, TAP, group, ttl) changed is
 // replaced, losing its learned entries; the other networks keep forwarding
 // with theirs and take every new live setting; and the live top-level
-// settings (log_level, busy_poll, state_dir, [limits]). A change to a
+// settings (log_level, nice, busy_poll, state_dir, [limits]). A change to a
 // setting that only a restart can apply (the underlay, queues, offload,
 // the listeners) makes Reload refuse cfg as a whole. It returns a one-line
 // summary of what changed.
@@ -145,6 +145,9 @@ func (e *Engine) Reload(cfg *config.Config) (string, error) {
 		}
 	}
 	e.cfg.Store(cfg)
+	if old.Nice != cfg.Nice {
+		e.applyNice(cfg.Nice)
+	}
 	if e.LogLevel != nil {
 		e.LogLevel.Set(cfg.LogLevel)
 	}

@@ -3,6 +3,7 @@ package vtep
 import (
 	"log/slog"
 	"net/netip"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -100,6 +101,15 @@ var liveSettings = map[string]liveCheck{
 	"log_level": func(t *testing.T, e *Engine, want *config.Config) {
 		if got := e.LogLevel.Level(); got != want.LogLevel {
 			t.Errorf("log level %v, want %v", got, want.LogLevel)
+		}
+	},
+	"nice": func(t *testing.T, e *Engine, want *config.Config) {
+		if os.Geteuid() != 0 {
+			return // a lower nice than now needs CAP_SYS_NICE
+		}
+		defer setNice(0)
+		if got, ok := threadNice(); !ok || got != want.Nice {
+			t.Errorf("this thread's nice is %d (%v), want %d", got, ok, want.Nice)
 		}
 	},
 	"busy_poll":         nil, // read by the busy poller and the pipelines, each time traffic comes
