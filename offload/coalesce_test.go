@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -313,23 +314,29 @@ func TestCoalesceThenSegmentRoundTrip(t *testing.T) {
 		if len(outs) != 1 {
 			t.Fatalf("ipv6 %v: %d outputs, want 1", ipv6, len(outs))
 		}
-		pkt := outs[0].Packet()
-		var h VirtioNetHdr
-		h.Decode(pkt)
-		var s Segmenter
-		if err := s.Reset(pkt[VirtioNetHdrLen:], &h); err != nil {
-			t.Fatal(err)
+		segmentsBack(t, fmt.Sprintf("ipv6 %v", ipv6), outs[0].Packet(), frames)
+	}
+}
+
+// segmentsBack cuts the super-frame pkt (virtio_net_hdr first) and checks
+// that the segments are frames, byte for byte.
+func segmentsBack(t *testing.T, name string, pkt []byte, frames [][]byte) {
+	t.Helper()
+	var h VirtioNetHdr
+	h.Decode(pkt)
+	var s Segmenter
+	if err := s.Reset(pkt[VirtioNetHdrLen:], &h); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	buf := make([]byte, s.MaxSegmentLen())
+	for i, want := range frames {
+		n := s.Next(buf)
+		if !bytes.Equal(buf[:n], want) {
+			t.Fatalf("%s: segment %d differs:\ngot:\n%swant:\n%s", name, i, hex.Dump(buf[:n]), hex.Dump(want))
 		}
-		buf := make([]byte, s.MaxSegmentLen())
-		for i, want := range frames {
-			n := s.Next(buf)
-			if !bytes.Equal(buf[:n], want) {
-				t.Fatalf("ipv6 %v: segment %d differs:\ngot:\n%swant:\n%s", ipv6, i, hex.Dump(buf[:n]), hex.Dump(want))
-			}
-		}
-		if !s.Done() {
-			t.Errorf("ipv6 %v: more segments than frames", ipv6)
-		}
+	}
+	if !s.Done() {
+		t.Errorf("%s: more segments than frames", name)
 	}
 }
 

@@ -1,9 +1,8 @@
 package offload
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/hex"
+	"fmt"
 	"net"
 	"testing"
 
@@ -180,20 +179,7 @@ func TestCoalesceUDPThenSegmentRoundTrip(t *testing.T) {
 		if h != want {
 			t.Fatalf("ipv6 %v: header %+v, want %+v", ipv6, h, want)
 		}
-		var s Segmenter
-		if err := s.Reset(pkt[VirtioNetHdrLen:], &h); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, s.MaxSegmentLen())
-		for i, want := range frames {
-			n := s.Next(buf)
-			if !bytes.Equal(buf[:n], want) {
-				t.Fatalf("ipv6 %v: datagram %d differs:\ngot:\n%swant:\n%s", ipv6, i, hex.Dump(buf[:n]), hex.Dump(want))
-			}
-		}
-		if !s.Done() {
-			t.Errorf("ipv6 %v: more datagrams than frames", ipv6)
-		}
+		segmentsBack(t, fmt.Sprintf("ipv6 %v", ipv6), pkt, frames)
 	}
 }
 

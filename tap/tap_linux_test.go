@@ -30,8 +30,12 @@ func TestIntegrationTAP(t *testing.T) {
 	}
 }
 
-func testTAP(t *testing.T, offloads bool) {
-	lab := topo.NewT(t, "tp")
+// tapLab is a lab (namespaces prefixed prefix) of one host with a
+// container 198.19.0.1/24 on its br0, and TAP vt0 made by cfg (Name,
+// Bridge and MTU set here) on the same bridge, closed at the end.
+func tapLab(t *testing.T, prefix string, cfg tap.Config) (*topo.Host, *topo.Container, *tap.Device) {
+	t.Helper()
+	lab := topo.NewT(t, prefix)
 	host, err := lab.AddHost("a", netip.MustParsePrefix("198.18.0.1/24"), 1500)
 	if err != nil {
 		t.Fatal(err)
@@ -40,15 +44,20 @@ func testTAP(t *testing.T, offloads bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	var dev *tap.Device
+	cfg.Name, cfg.Bridge, cfg.MTU = "vt0", "br0", 1450
 	if err := host.Do(func() (err error) {
-		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450, Queues: 2, Offload: offloads})
+		dev, err = tap.Create(cfg)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { host.Do(dev.Close) })
+	return host, ctr, dev
+}
+
+func testTAP(t *testing.T, offloads bool) {
+	host, ctr, dev := tapLab(t, "tp", tap.Config{Queues: 2, Offload: offloads})
 
 	attrs, br := attrsOf(t, host, "vt0"), attrsOf(t, host, "br0")
 	if attrs.MTU != 1450 || attrs.MasterIndex != br.Index || attrs.Flags&net.FlagUp == 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 
-	"github.com/vtepd/vtepd/internal/topo"
 	"github.com/vtepd/vtepd/offload"
 	"github.com/vtepd/vtepd/tap"
 )
@@ -30,23 +29,7 @@ func TestIntegrationTAPUDPSegmentation(t *testing.T) {
 }
 
 func testTAPUSO(t *testing.T, uso bool) {
-	lab := topo.NewT(t, "tu")
-	host, err := lab.AddHost("a", netip.MustParsePrefix("198.18.0.1/24"), 1500)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr, err := host.AddContainer("c", netip.MustParsePrefix("198.19.0.1/24"), 1450)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dev *tap.Device
-	if err := host.Do(func() (err error) {
-		dev, err = tap.Create(tap.Config{Name: "vt0", Bridge: "br0", MTU: 1450, Queues: 1, Offload: true, NoUSO: !uso})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Do(dev.Close) })
+	host, ctr, dev := tapLab(t, "tu", tap.Config{Queues: 1, Offload: true, NoUSO: !uso})
 	if dev.USO() != uso {
 		var u unix.Utsname
 		unix.Uname(&u)

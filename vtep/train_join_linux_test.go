@@ -21,22 +21,7 @@ import (
 // order, as the segment it must be.
 func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	// The receiver asks for UDP_GRO, so it sees each train as one message.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
-		t.Skipf("no UDP_GRO: %v", err)
-	}
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: lo.As4()}); err != nil {
-		t.Fatal(err)
-	}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
-	sa, _ := unix.Getsockname(fd)
-	dstPort := uint16(sa.(*unix.SockaddrInet4).Port)
+	fd, dstPort := groReceiver(t, lo)
 	// A free source port: bind one, release it, let the trains take it.
 	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: lo.AsSlice()})
 	if err != nil {
@@ -62,30 +47,15 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 		t.Fatalf("%d datagrams went by the raw socket", len(sent))
 	}
 
-	var trains []int
-	buf := make([]byte, 1<<16)
-	oob := make([]byte, 64)
 	seq := uint32(1000)
-	for got := 0; got < frames*segs; {
-		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
-		if err != nil {
-			t.Fatalf("after %d datagrams in trains %v: %v", got, trains, err)
+	trains := recvTrains(t, fd, frames*segs, func(got int, dg []byte) {
+		d := underlay.Datagram{Buf: append(make([]byte, encap.UDPHeaderLen), dg...)}
+		_, tcp := innerTCP(t, d)
+		if tcp.Seq != seq || len(tcp.Payload) != mss {
+			t.Fatalf("datagram %d: seq %d with %d bytes, want seq %d with %d", got, tcp.Seq, len(tcp.Payload), seq, mss)
 		}
-		seg := groSize(t, oob[:oobn])
-		if seg == 0 {
-			seg = n
-		}
-		trains = append(trains, (n+seg-1)/seg)
-		for off := 0; off < n; off += seg {
-			d := underlay.Datagram{Buf: append(make([]byte, encap.UDPHeaderLen), buf[off:min(off+seg, n)]...)}
-			_, tcp := innerTCP(t, d)
-			if tcp.Seq != seq || len(tcp.Payload) != mss {
-				t.Fatalf("datagram %d: seq %d with %d bytes, want seq %d with %d", got, tcp.Seq, len(tcp.Payload), seq, mss)
-			}
-			seq += mss
-			got++
-		}
-	}
+		seq += mss
+	})
 	// 138 segments: three full trains of 44, then 6.
 	want := []int{44, 44, 44, 6}
 	if len(trains) != len(want) {
@@ -99,6 +69,53 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	if c := te.net(0).counters.TxPackets.Load(); c != frames*segs {
 		t.Errorf("vtep_tx_packets_total = %d, want %d", c, frames*segs)
 	}
+}
+
+// groReceiver opens a UDP socket on a, with UDP_GRO so that it sees each
+// train as one message, and returns it and its port; the test closes it.
+func groReceiver(t *testing.T, a netip.Addr) (int, uint16) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+		t.Skipf("no UDP_GRO: %v", err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: a.As4()}); err != nil {
+		t.Fatal(err)
+	}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+	sa, _ := unix.Getsockname(fd)
+	return fd, uint16(sa.(*unix.SockaddrInet4).Port)
+}
+
+// recvTrains receives count datagrams on fd, handing each (its VXLAN
+// header first) to check with its number, and returns how many datagrams
+// each message held.
+func recvTrains(t *testing.T, fd, count int, check func(n int, dg []byte)) []int {
+	t.Helper()
+	var trains []int
+	buf := make([]byte, 1<<16)
+	oob := make([]byte, 64)
+	for got := 0; got < count; {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+		if err != nil {
+			t.Fatalf("after %d datagrams in trains %v: %v", got, trains, err)
+		}
+		seg := groSize(t, oob[:oobn])
+		if seg == 0 {
+			seg = n
+		}
+		trains = append(trains, (n+seg-1)/seg)
+		for off := 0; off < n; off += seg {
+			check(got, buf[off:min(off+seg, n)])
+			got++
+		}
+	}
+	return trains
 }
 
 // groSize is the segment size in a received message's UDP_GRO control
@@ -121,20 +138,7 @@ func groSize(t *testing.T, oob []byte) int {
 // by the raw socket's sendmmsg instead of a sendmsg of its own.
 func TestTrainsOfOrdinaryFrames(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
-		t.Skipf("no UDP_GRO: %v", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: lo.As4()}); err != nil {
-		t.Fatal(err)
-	}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
-	sa, _ := unix.Getsockname(fd)
-	dstPort := uint16(sa.(*unix.SockaddrInet4).Port)
+	fd, dstPort := groReceiver(t, lo)
 
 	te := newTestEngine(t)
 	cfg := te.cfg.Load()
@@ -179,32 +183,17 @@ func TestTrainsOfOrdinaryFrames(t *testing.T) {
 	}
 
 	next := map[fdb.MAC]byte{}
-	var trains []int
-	buf := make([]byte, 1<<16)
-	oob := make([]byte, 64)
-	for got := 0; got < 2*each; {
-		m, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
-		if err != nil {
-			t.Fatalf("after %d datagrams in trains %v: %v", got, trains, err)
+	trains := recvTrains(t, fd, 2*each, func(got int, dg []byte) {
+		vni, inner, err := encap.Decap(dg)
+		if err != nil || vni != 200 {
+			t.Fatalf("datagram %d: vni %d, %v", got, vni, err)
 		}
-		seg := groSize(t, oob[:oobn])
-		if seg == 0 {
-			seg = m
+		src := fdb.MAC(inner[6:12])
+		if inner[encap.EthernetHeaderLen] != next[src] {
+			t.Fatalf("flow %v: frame %d came where %d was due", src, inner[encap.EthernetHeaderLen], next[src])
 		}
-		trains = append(trains, (m+seg-1)/seg)
-		for off := 0; off < m; off += seg {
-			vni, inner, err := encap.Decap(buf[off:min(off+seg, m)])
-			if err != nil || vni != 200 {
-				t.Fatalf("datagram %d: vni %d, %v", got, vni, err)
-			}
-			src := fdb.MAC(inner[6:12])
-			if inner[encap.EthernetHeaderLen] != next[src] {
-				t.Fatalf("flow %v: frame %d came where %d was due", src, inner[encap.EthernetHeaderLen], next[src])
-			}
-			next[src]++
-			got++
-		}
-	}
+		next[src]++
+	})
 	if len(trains) != 2 || trains[0] != each || trains[1] != each {
 		t.Errorf("trains of %v datagrams, want two of %d", trains, each)
 	}
