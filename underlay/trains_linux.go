@@ -97,6 +97,10 @@ func (ps *Port) touch(now int64) {
 	}
 }
 
+// Failed reports whether the underlay refused a train for good: Port
+// returns nil from then on, and callers may skip gathering trains.
+func (s *Trains) Failed() bool { return s.failed.Load() }
+
 // NewTrains makes the (still closed) port sockets of source ports lo to
 // hi on local. log hears, once, that the underlay refused a train for good.
 func NewTrains(local netip.Addr, lo, hi uint16, log *slog.Logger) *Trains {

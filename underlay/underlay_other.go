@@ -40,6 +40,9 @@ func NewTrains(netip.Addr, uint16, uint16, *slog.Logger) *Trains { return &Train
 // Port returns nil: no trains here.
 func (*Trains) Port(uint16, int64) *Port { return nil }
 
+// Failed reports true: there are no trains here.
+func (*Trains) Failed() bool { return true }
+
 // Sweep has nothing to close.
 func (*Trains) Sweep(int64) int { return 0 }
 

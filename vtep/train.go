@@ -32,7 +32,10 @@ import (
 // VTEP, so that frames of a few flows interleaved in a batch still make
 // long trains. A train of one ordinary frame is not worth a sendmsg of its
 // own: it joins the raw socket's sendmmsg batch instead (demote), so that
-// a batch of many flows with one frame each costs what it did before.
+// a batch of many flows with one frame each costs what it did before. Nor
+// is it worth a socket: a flow's port socket is opened (underlay.Trains.
+// Port) only when a second frame joins its train, so that a host with
+// thousands of sparse flows does not bind a port for each of them.
 //
 // Order. Frames of one flow always take the same source port and VTEP, so
 // they meet in the same train, in order. Between a flow's train and the
@@ -72,9 +75,10 @@ func (t *openTrain) full(m, parts int) bool {
 		len(t.parts)+parts > cap(t.parts) || t.ended() || m > t.segSize
 }
 
-// trainFor returns the open train for port and remote, opening one (empty)
-// if there is none; when all are taken, every train is sent first.
-func (p *txPipeline) trainFor(port *underlay.Port, sport uint16, remote netip.Addr) *openTrain {
+// trainFor returns the open train from source port sport to remote,
+// opening one (empty, with no port socket yet) if there is none; when all
+// are taken, every train is sent first.
+func (p *txPipeline) trainFor(sport uint16, remote netip.Addr) *openTrain {
 	free := -1
 	for i := range p.trains {
 		t := &p.trains[i]
@@ -84,7 +88,7 @@ func (p *txPipeline) trainFor(port *underlay.Port, sport uint16, remote netip.Ad
 			}
 			continue
 		}
-		if t.port == port && t.remote == remote {
+		if t.sport == sport && t.remote == remote {
 			return t
 		}
 	}
@@ -93,21 +97,30 @@ func (p *txPipeline) trainFor(port *underlay.Port, sport uint16, remote netip.Ad
 		free = 0
 	}
 	t := &p.trains[free]
-	t.port, t.sport, t.remote = port, sport, remote
+	t.sport, t.remote = sport, remote
 	return t
 }
 
 // trainFrame adds the ordinary frame buf[encap.Headroom:][:size], which
-// goes to remote from source port sport, to its flow's train.
-func (p *txPipeline) trainFrame(port *underlay.Port, sport uint16, remote netip.Addr, buf []byte, size int) {
+// goes to remote from source port sport, to its flow's train. The second
+// frame of a train opens the flow's port socket; where the port cannot be
+// had, both go by the raw socket.
+func (p *txPipeline) trainFrame(sport uint16, remote netip.Addr, buf []byte, size int, now int64) {
 	if len(p.groupQueue) > 0 {
 		p.flush() // a flood to the group may hold the flow's earlier frames
 	}
-	t := p.trainFor(port, sport, remote)
+	t := p.trainFor(sport, remote)
 	m := encap.HeaderLen + size
 	if t.segs > 0 && t.full(m, 1) {
 		p.sendTrain(t)
-		t.port, t.sport, t.remote = port, sport, remote
+		t.sport, t.remote = sport, remote
+	}
+	if t.segs > 0 && t.port == nil {
+		if t.port = p.e.trains.Port(sport, now); t.port == nil {
+			p.demote(t)
+			p.queueRaw(encap.Encap(buf, p.n.vni, sport, p.port, size), remote)
+			return
+		}
 	}
 	encap.Header(buf[encap.UDPHeaderLen:encap.Headroom]).Encode(p.n.vni)
 	t.parts = append(t.parts, buf[encap.UDPHeaderLen:encap.Headroom+size])
@@ -140,11 +153,12 @@ func (p *txPipeline) trainSegments(port *underlay.Port, sport uint16, remote net
 		if p.hoff+encap.HeaderLen+p.seg.HeaderLen() > len(p.hdrs) {
 			p.flushTrains() // no room left for headers: send everything
 		}
-		t := p.trainFor(port, sport, remote)
+		t := p.trainFor(sport, remote)
 		if t.segs > 0 && (t.full(m, 2) || m != t.segSize) {
 			p.sendTrain(t)
-			t.port, t.sport, t.remote = port, sport, remote
+			t.sport, t.remote = sport, remote
 		}
+		t.port = port
 		h := p.hdrs[p.hoff:]
 		encap.Header(h).Encode(vni)
 		n, payload := p.seg.NextHeader(h[encap.HeaderLen:])
@@ -189,12 +203,17 @@ func (p *txPipeline) flushTrains() {
 // demote queues the one ordinary frame of train t for the raw socket, and
 // closes t.
 func (p *txPipeline) demote(t *openTrain) {
-	pkt := encap.Encap(t.single, p.n.vni, t.sport, p.port, t.singleLen)
+	p.queueRaw(encap.Encap(t.single, p.n.vni, t.sport, p.port, t.singleLen), t.remote)
+	p.closeTrain(t)
+}
+
+// queueRaw queues the datagram pkt for the raw socket, leaving the open
+// trains be: unlike enqueue, for a frame whose flow has none open.
+func (p *txPipeline) queueRaw(pkt []byte, to netip.Addr) {
 	if len(p.queue) == cap(p.queue) {
 		p.queue = p.send(p.w, p.queue)
 	}
-	p.queue = append(p.queue, underlay.Datagram{Buf: pkt, Addr: t.remote})
-	p.closeTrain(t)
+	p.queue = append(p.queue, underlay.Datagram{Buf: pkt, Addr: to})
 }
 
 // sendTrain sends train t and closes it, after whatever is queued for the

@@ -135,7 +135,8 @@ func groSize(t *testing.T, oob []byte) int {
 
 // Ordinary frames of a few flows, interleaved in a batch, leave as one
 // train per flow, each in order; a flow with one frame in the batch goes
-// by the raw socket's sendmmsg instead of a sendmsg of its own.
+// by the raw socket's sendmmsg instead of a sendmsg of its own, and opens
+// no port socket.
 func TestTrainsOfOrdinaryFrames(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	fd, dstPort := groReceiver(t, lo)
@@ -181,6 +182,9 @@ func TestTrainsOfOrdinaryFrames(t *testing.T) {
 	if sent := te.conn.sentDatagrams(); len(sent) != 1 {
 		t.Fatalf("%d datagrams went by the raw socket, want 1 (flow C's)", len(sent))
 	}
+	if n := te.trains.Sockets(); n != 2 {
+		t.Errorf("%d port sockets open, want 2: flow C's lone frame needs none", n)
+	}
 
 	next := map[fdb.MAC]byte{}
 	trains := recvTrains(t, fd, 2*each, func(got int, dg []byte) {
@@ -217,5 +221,46 @@ func TestTrainsOfOrdinaryFrames(t *testing.T) {
 		p.forward(m)
 	}); a != 0 {
 		t.Errorf("%v allocations per batch", a)
+	}
+}
+
+// A flow whose source port something else holds goes by the raw socket,
+// every frame of it, in order.
+func TestTrainsWithoutTheirPort(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	_, dstPort := groReceiver(t, lo)
+	held, err := net.ListenUDP("udp4", &net.UDPAddr{IP: lo.AsSlice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	sport := uint16(held.LocalAddr().(*net.UDPAddr).Port)
+
+	te := newTestEngine(t)
+	cfg := te.cfg.Load()
+	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, sport, sport
+	te.trains = underlay.NewTrains(lo, sport, sport, nil)
+	defer te.trains.Close()
+	te.fdb.Learn(200, macRemote, lo, 0)
+	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
+	const n = 5
+	for i := range n {
+		f := frame(macRemote, macLocal, 100)
+		f[encap.EthernetHeaderLen] = byte(i)
+		offload.ClearVirtioNetHdr(p.bufs[i][encap.Headroom-offload.VirtioNetHdrLen:])
+		p.sizes[i] = copy(p.bufs[i][encap.Headroom:], f)
+	}
+	p.forward(n)
+	sent := te.conn.sentDatagrams()
+	if len(sent) != n {
+		t.Fatalf("%d datagrams by the raw socket, want %d", len(sent), n)
+	}
+	for i, d := range sent {
+		if got := d.Buf[encap.Headroom+encap.EthernetHeaderLen]; got != byte(i) {
+			t.Fatalf("datagram %d carries frame %d", i, got)
+		}
+	}
+	if s := te.trains.Sockets(); s != 0 {
+		t.Errorf("%d port sockets open, want 0", s)
 	}
 }

@@ -210,21 +210,20 @@ func (p *txPipeline) forward(count int) {
 			continue
 		}
 		sport := encap.SourcePort(encap.FlowHash(frame), p.lo, p.hi)
-		var port *underlay.Port
-		if p.trainWriter != nil && remote.IsValid() {
-			port = p.e.trains.Port(sport, now)
-		}
+		trains := p.trainWriter != nil && remote.IsValid() && !p.e.trains.Failed()
 		if !gso {
-			if port != nil {
-				p.trainFrame(port, sport, remote, p.bufs[i], size)
+			if trains {
+				p.trainFrame(sport, remote, p.bufs[i], size, now)
 				continue
 			}
 			p.emit(encap.Encap(p.bufs[i], n.vni, sport, p.port, size), remote, flood)
 			continue
 		}
-		if port != nil {
-			p.trainSegments(port, sport, remote)
-			continue
+		if trains {
+			if port := p.e.trains.Port(sport, now); port != nil {
+				p.trainSegments(port, sport, remote)
+				continue
+			}
 		}
 		for !p.seg.Done() {
 			buf := p.segBuf()
