@@ -104,7 +104,12 @@ func (c *controlPlane) join(n *network) {
 	c.mu.Unlock()
 	switch {
 	case on && !was:
-		c.b.Join(n.vni)
+		if j, ok := c.b.(control.OptionsJoiner); ok {
+			nc := n.cfg.Load()
+			j.JoinWith(n.vni, control.VNIOptions{RouteTarget: nc.RouteTarget, RouteDistinguisher: nc.RouteDistinguisher})
+		} else {
+			c.b.Join(n.vni)
+		}
 		c.restore(n) // the routes of the view kept meanwhile
 	case !on && was:
 		c.b.Leave(n.vni)
