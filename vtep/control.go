@@ -84,6 +84,10 @@ func (e *Engine) ControlStatus() admin.ControlStatus {
 	for _, v := range st.Entries {
 		out.Entries = append(out.Entries, admin.ControlEntries(v))
 	}
+	out.RoutesReceived, out.RoutesAdvertised = st.RoutesReceived, st.RoutesAdvertised
+	for _, s := range st.Sessions {
+		out.Sessions = append(out.Sessions, admin.ControlSession(s))
+	}
 	return out
 }
 
