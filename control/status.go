@@ -88,8 +88,8 @@ type Status struct {
 	// order of the configuration; nil for a store.
 	Sessions []SessionStatus `json:"sessions,omitempty"`
 	// RoutesReceived and RoutesAdvertised count a BGP backend's EVPN
-	// routes by route type ("2", "3"): those received and in use, and
-	// those this VTEP advertises.
+	// routes by route type ("2", "3"): those received and kept (usable
+	// or not), and those this VTEP advertises.
 	RoutesReceived   map[string]int `json:"routes_received,omitempty"`
 	RoutesAdvertised map[string]int `json:"routes_advertised,omitempty"`
 }
@@ -103,7 +103,7 @@ type SessionStatus struct {
 	State string    `json:"state"`
 	Up    bool      `json:"up"`
 	Since time.Time `json:"since"` // of the last change of Up
-	// Received counts the routes of this neighbor in use, by route type.
+	// Received counts the routes kept from this neighbor, by route type.
 	Received map[string]int `json:"received,omitempty"`
 	// Drops counts the times an established session went down.
 	Drops uint64 `json:"drops"`

@@ -26,7 +26,7 @@ const (
 	// it jitters between one and two of them; idleHold is how long a
 	// session that went down waits before the first (RFC 4271's
 	// IdleHoldTimer, which damps a flapping peer).
-	connectRetry = 2 * time.Second
+	connectRetry = time.Second
 	idleHold     = time.Second
 )
 
@@ -90,7 +90,6 @@ type Backend struct {
 	ribMu sync.Mutex
 	rib   *rib
 	view  *control.State
-	recvN map[string][2]int // routes in use by neighbor, of types 2 and 3
 
 	stMu     sync.Mutex
 	sessions []sessionState
@@ -171,7 +170,6 @@ func New(cfg Config) (*Backend, error) {
 		rejoin:  map[uint32]bool{},
 		rib:     newRIB(),
 		view:    control.NewState(),
-		recvN:   map[string][2]int{},
 		since:   time.Now(),
 	}
 	for _, n := range cfg.Neighbors {
@@ -369,7 +367,7 @@ func (b *Backend) Status() control.Status {
 		e := entry(vni)
 		e.RemoteVTEPs, e.RemoteMACs, e.RemoteIPs = len(v.VTEPs), len(v.MACs), len(v.IPs)
 	}
-	for peer, n := range b.recvN {
+	for peer, n := range b.rib.count {
 		recv[peer] = n
 		st.RoutesReceived["2"] += n[0]
 		st.RoutesReceived["3"] += n[1]

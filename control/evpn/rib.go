@@ -32,6 +32,8 @@ type rib struct {
 	macs   map[macKey]map[string]*route
 	ips    map[ipKey]map[string]*route
 	imets  map[uint32]map[string]*route
+	// count is the routes kept by neighbor, of types 2 and 3.
+	count map[string][2]int
 }
 
 func newRIB() *rib {
@@ -40,6 +42,7 @@ func newRIB() *rib {
 		macs:   map[macKey]map[string]*route{},
 		ips:    map[ipKey]map[string]*route{},
 		imets:  map[uint32]map[string]*route{},
+		count:  map[string][2]int{},
 	}
 }
 
@@ -91,6 +94,7 @@ func (t *touched) touch(r *route) {
 func (rb *rib) put(id string, r *route, t *touched) {
 	rb.del(id, t)
 	rb.routes[id] = r
+	rb.counted(r, 1)
 	switch r.typ {
 	case typeIMET:
 		addIndex(rb.imets, r.vni, id, r)
@@ -110,6 +114,7 @@ func (rb *rib) del(id string, t *touched) {
 		return
 	}
 	delete(rb.routes, id)
+	rb.counted(r, -1)
 	switch r.typ {
 	case typeIMET:
 		delIndex(rb.imets, r.vni, id)
@@ -120,6 +125,20 @@ func (rb *rib) del(id string, t *touched) {
 		}
 	}
 	t.touch(r)
+}
+
+func (rb *rib) counted(r *route, d int) {
+	n := rb.count[r.peer]
+	if r.typ == typeMACIP {
+		n[0] += d
+	} else {
+		n[1] += d
+	}
+	if n == [2]int{} {
+		delete(rb.count, r.peer)
+	} else {
+		rb.count[r.peer] = n
+	}
 }
 
 // touchVNI marks every key of vni, for a VNI joined or left.

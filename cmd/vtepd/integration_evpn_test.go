@@ -1,0 +1,308 @@
+//go:build linux
+
+package main
+
+// The control plane on BGP EVPN, end to end, against real FRR (zebra and
+// bgpd from Debian's frr, in a lab host's namespace, with a kernel VXLAN
+// device of its own) and a real gobgpd: the configurations of both vtepd
+// and FRR are read from README.md's "BGP EVPN" section, so that what the
+// README shows is what runs here.
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vtepd/vtepd/admin"
+	"github.com/vtepd/vtepd/internal/frrtest"
+	"github.com/vtepd/vtepd/internal/topo"
+)
+
+// readmeBlock returns the first fenced code block after marker in
+// README.md.
+func readmeBlock(t *testing.T, marker string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, marker)
+	if i < 0 {
+		t.Fatalf("README.md: no %q", marker)
+	}
+	s = s[i:]
+	start := strings.Index(s, "```")
+	if start < 0 {
+		t.Fatalf("README.md: no code block after %q", marker)
+	}
+	s = s[start:]
+	s = s[strings.IndexByte(s, '\n')+1:]
+	end := strings.Index(s, "```")
+	if end < 0 {
+		t.Fatalf("README.md: code block after %q not closed", marker)
+	}
+	return s[:end]
+}
+
+// frrAddr is the FRR host's underlay address, as README.md's
+// configurations name it; the vtepd hosts are 198.18.0.1 and up.
+var frrAddr = netip.MustParseAddr("198.18.0.4")
+
+const frrVXLAN = "vx200"
+
+// evpnLab is a lab whose vtepds peer with FRR on host f, which is a VTEP
+// of its own (kernel VXLAN, one container) and their route reflector.
+type evpnLab struct {
+	*controlLab
+	f      *topo.Host
+	fctr   *topo.Container
+	fmac   net.HardwareAddr
+	frr    *frrtest.FRR
+	vtepdC string // README's vtepd configuration
+}
+
+func newEVPNLab(t *testing.T, prefix string, n int) *evpnLab {
+	t.Helper()
+	el := &evpnLab{controlLab: &controlLab{lab: topo.NewT(t, prefix)}}
+	el.vtepdC = readmeBlock(t, "## BGP EVPN")
+	zebraConf := readmeBlock(t, "<!-- evpn-frr-zebra.conf -->")
+	bgpdConf := readmeBlock(t, "<!-- evpn-frr-bgpd.conf -->")
+	el.nodes = newNodes(t, el.lab, n)
+	dir := t.TempDir()
+	for _, nd := range el.nodes {
+		el.socks = append(el.socks, filepath.Join(dir, nd.host.Name+".sock"))
+	}
+	f, err := el.lab.AddHost("f", netip.PrefixFrom(frrAddr, 24), 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AddKernelVXLANWith(topo.KernelVXLAN{VNI: testVNI, Port: vxlanPort, Name: frrVXLAN, NoLearning: true}); err != nil {
+		t.Fatal(err)
+	}
+	if el.fctr, err = f.AddContainer("c1", netip.MustParsePrefix("198.19.0.4/24"), f.VXLANMTU()); err != nil {
+		t.Fatal(err)
+	}
+	if el.fmac, err = el.fctr.MAC(); err != nil {
+		t.Fatal(err)
+	}
+	el.f = f
+	el.frr = frrtest.StartFRR(t, f.NS, zebraConf, bgpdConf)
+	return el
+}
+
+// config is README's vtepd configuration for node i: its own local
+// address, plus a private admin socket and no state directory.
+func (el *evpnLab) config(i int) string {
+	h := el.nodes[i].host
+	body := strings.Replace(el.vtepdC, `local = "198.18.0.1"`, fmt.Sprintf("local = %q", h.Underlay), 1)
+	return fmt.Sprintf("state_dir = \"\"\n[admin]\nsocket = %q\n", el.socks[i]) + body
+}
+
+func (el *evpnLab) run(t *testing.T, i int) { el.nodes[i].runVtepd(t, el.config(i)) }
+
+// frrFDB is `bridge fdb show dev vx200` on the FRR host.
+func (el *evpnLab) frrFDB(t *testing.T) string {
+	t.Helper()
+	out, err := el.f.KernelFDBOf(frrVXLAN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// frrHas reports whether FRR's kernel FDB has a line with all of parts.
+func frrHas(fdb string, parts ...string) bool {
+	for _, line := range strings.Split(fdb, "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok && line != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// expectFRR waits until FRR's kernel FDB has (want) or has not a line
+// with all of parts.
+func (el *evpnLab) expectFRR(t *testing.T, want bool, within time.Duration, parts ...string) {
+	t.Helper()
+	eventually(t, within, fmt.Sprintf("FRR's %s has %q: %v", frrVXLAN, parts, want), func() error {
+		fdb := el.frrFDB(t)
+		if frrHas(fdb, parts...) != want {
+			return fmt.Errorf("bridge fdb show dev %s:\n%s", frrVXLAN, fdb)
+		}
+		return nil
+	})
+}
+
+// announceFRR makes FRR's container speak, so that its bridge (and zebra)
+// learns its MAC.
+func (el *evpnLab) announceFRR() {
+	el.fctr.Exec("ping", "-n", "-c", "1", "-W", "0.3", "198.19.0.250")
+}
+
+// expectNoRoute waits until node i has no entry for mac.
+func (el *evpnLab) expectNoRoute(t *testing.T, i int, mac net.HardwareAddr, within time.Duration) {
+	t.Helper()
+	eventually(t, within, fmt.Sprintf("%s has no entry for %s", el.nodes[i].host.Name, mac), func() error {
+		if en, ok := el.fdbOf(t, i, mac); ok {
+			return fmt.Errorf("entry %+v", en)
+		}
+		return nil
+	})
+}
+
+func (el *evpnLab) control(t *testing.T, i int) *admin.ControlStatus {
+	t.Helper()
+	return el.call(t, i, admin.Request{Cmd: admin.CmdControl}).Control
+}
+
+// expectSessions waits until node i's session with FRR is established.
+func (el *evpnLab) expectSession(t *testing.T, i int, within time.Duration) {
+	t.Helper()
+	eventually(t, within, el.nodes[i].host.Name+"'s session with FRR up", func() error {
+		c := el.control(t, i)
+		if len(c.Sessions) != 1 || !c.Sessions[0].Up || c.Sessions[0].State != "established" || !c.Connected {
+			return fmt.Errorf("%+v", c.Sessions)
+		}
+		return nil
+	})
+}
+
+// TestIntegrationEVPN: two vtepds and FRR, which is a VTEP too and the
+// vtepds' route reflector, with learning off everywhere. FRR installs our
+// type-3 and type-2 routes into its kernel VXLAN device and shows them
+// with our route target and encapsulation; the vtepds install FRR's
+// container and each other's (through the reflector) as control entries;
+// pings go every way. A MAC that moves between the vtepds carries a higher
+// MAC mobility sequence number. FRR restarted: the sessions come back,
+// and so does everything. A vtepd stopped, then one killed: FRR and the
+// other withdraw what it advertised.
+func TestIntegrationEVPN(t *testing.T) {
+	t.Parallel()
+	el := newEVPNLab(t, "vev", 2)
+	a, b := el.nodes[0], el.nodes[1]
+	for i := range el.nodes {
+		el.run(t, i)
+	}
+	for i := range el.nodes {
+		el.expectSession(t, i, 10*time.Second)
+		el.announce(t, i)
+	}
+	el.announceFRR()
+
+	// FRR's side: a flood entry for each vtepd (our type-3 routes), our
+	// containers as extern_learn (our type-2 routes), and the routes in
+	// bgpd with our route target and the VXLAN encapsulation.
+	for _, nd := range el.nodes {
+		el.expectFRR(t, true, 5*time.Second, "00:00:00:00:00:00", "dst "+nd.host.Underlay.String())
+		el.expectFRR(t, true, 5*time.Second, nd.mac.String(), "dst "+nd.host.Underlay.String(), "extern_learn")
+	}
+	out, err := el.frr.Vtysh("show bgp l2vpn evpn route")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Route Distinguisher: 198.18.0.1:200", "[3]:[0]:[32]:[198.18.0.1]",
+		"[2]:[0]:[48]:[" + a.mac.String() + "]", "RT:65000:200 ET:8",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show bgp l2vpn evpn route: no %q:\n%s", want, out)
+		}
+	}
+
+	// Ours: FRR's container and the other vtepd's, through the reflector,
+	// as control entries; FRR and the other vtepd in the flood list.
+	for i := range el.nodes {
+		el.expectRoute(t, i, el.fmac, frrAddr, 5*time.Second)
+		other := el.nodes[1-i]
+		el.expectRoute(t, i, other.mac, other.host.Underlay, 5*time.Second)
+	}
+	nodes := append(slices.Clone(el.nodes), &node{host: el.f, ctr: el.fctr, mac: el.fmac})
+	pingEach(t, nodes)
+
+	// vtepctl control -j and the metrics.
+	c := el.control(t, 0)
+	if c.Backend != "evpn" || c.Sessions[0].Neighbor != frrAddr.String() || c.Sessions[0].ASN != 65000 ||
+		c.RoutesReceived["3"] != 2 || c.RoutesReceived["2"] < 2 || c.RoutesAdvertised["3"] != 1 || c.RoutesAdvertised["2"] < 1 {
+		t.Errorf("vtepctl control on a: %+v", c)
+	}
+	metrics, err := a.host.HTTPGet("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"vtep_control_connected 1", "vtep_control_sessions_up 1",
+		`vtep_control_routes_received{type="3"} 2`, `vtep_control_routes_advertised{type="3"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics on a: no %q", want)
+		}
+	}
+
+	// MAC mobility: b's container goes quiet and a's takes its MAC; a
+	// advertises it with sequence number 1, b withdraws its own route.
+	moved := b.mac
+	if out, err := b.ctr.Exec("ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := a.ctr.SetMAC(moved); err != nil {
+		t.Fatal(err)
+	}
+	el.announce(t, 0)
+	el.expectFRR(t, true, 5*time.Second, moved.String(), "dst "+a.host.Underlay.String(), "extern_learn")
+	el.expectRoute(t, 1, moved, a.host.Underlay, 5*time.Second)
+	eventually(t, 5*time.Second, "FRR has the moved MAC with MM:1", func() error {
+		out, err := el.frr.Vtysh("show bgp l2vpn evpn route type macip")
+		if err != nil {
+			return err
+		}
+		re := regexp.MustCompile(`(?s)\[` + regexp.QuoteMeta(moved.String()) + `\]\n\s+198\.18\.0\.1[^\n]*\n[^\n]*MM:1`)
+		if !re.MatchString(out) {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+	if err := a.ctr.SetMAC(a.mac); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.ctr.Exec("ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	// FRR restarted: the sessions come back and so do the routes.
+	el.frr.Stop()
+	el.expectNoRoute(t, 0, el.fmac, 5*time.Second)
+	start := time.Now()
+	el.frr.Start()
+	el.expectRoute(t, 0, el.fmac, frrAddr, 20*time.Second)
+	el.expectFRR(t, true, 10*time.Second, "00:00:00:00:00:00", "dst "+a.host.Underlay.String())
+	el.expectFRR(t, true, 10*time.Second, a.mac.String(), "dst "+a.host.Underlay.String(), "extern_learn")
+	t.Logf("FRR restarted: a has FRR's container and FRR a's again after %v", time.Since(start).Round(time.Millisecond))
+	el.expectSession(t, 1, 10*time.Second)
+
+	// A clean stop withdraws everything at once (a Cease).
+	start = time.Now()
+	b.vtepd.Signal(syscall.SIGTERM)
+	el.expectFRR(t, false, 5*time.Second, "dst "+b.host.Underlay.String())
+	el.expectNoRoute(t, 0, b.mac, 5*time.Second)
+	t.Logf("withdrawn on a clean stop after %v", time.Since(start).Round(time.Millisecond))
+	if code, err := b.vtepd.Wait(10 * time.Second); err != nil || code != 0 {
+		t.Errorf("vtepd on b: exit %d, %v", code, err)
+	}
+
+	// SIGKILL: the kernel closes the session's socket, and FRR withdraws.
+	start = time.Now()
+	a.vtepd.Signal(syscall.SIGKILL)
+	el.expectFRR(t, false, 5*time.Second, "dst "+a.host.Underlay.String())
+	t.Logf("withdrawn on SIGKILL after %v", time.Since(start).Round(time.Millisecond))
+}
