@@ -306,3 +306,133 @@ func TestIntegrationEVPN(t *testing.T) {
 	el.expectFRR(t, false, 5*time.Second, "dst "+a.host.Underlay.String())
 	t.Logf("withdrawn on SIGKILL after %v", time.Since(start).Round(time.Millisecond))
 }
+
+// gobgpdConf is gobgpd's configuration: AS 65000, one iBGP neighbor (the
+// vtepd at 198.18.0.1), l2vpn evpn.
+const gobgpdConf = `[global.config]
+  as = 65000
+  router-id = "198.18.0.5"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "198.18.0.1"
+    peer-as = 65000
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l2vpn-evpn"
+`
+
+// TestIntegrationEVPNGoBGP: a second implementation reads vtepd's routes
+// (Debian's gobgpd, with gobgp global rib -a evpn), and plays a hostile
+// peer: routes for a VNI we do not serve, without the VNI's route target,
+// for a group MAC, or with an IPv6 next hop are counted and ignored; the
+// good ones are installed.
+func TestIntegrationEVPNGoBGP(t *testing.T) {
+	t.Parallel()
+	cl := &controlLab{lab: topo.NewT(t, "vgb")}
+	cl.nodes = newNodes(t, cl.lab, 1)
+	cl.socks = []string{filepath.Join(t.TempDir(), "a.sock")}
+	g, err := cl.lab.AddHost("g", netip.MustParsePrefix("198.18.0.5/24"), 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gobgp := frrtest.StartGoBGP(t, g.NS, gobgpdConf)
+	a := cl.nodes[0]
+	cfg := fmt.Sprintf("state_dir = \"\"\n[admin]\nsocket = %q\n", cl.socks[0]) + strings.Replace(configBody(a.host, nil), "learning = true", "learning = false", 1) +
+		"[control]\nbackend = \"evpn\"\nasn = 65000\n[[control.neighbor]]\naddress = \"198.18.0.5\"\n"
+	a.runVtepd(t, cfg)
+	cl.announce(t, 0)
+
+	// gobgp decodes our type-3 route (PMSI ingress replication, label
+	// 200, our address as tunnel endpoint) and our MAC's type-2 route
+	// (label 200), both with our route target and VXLAN encapsulation.
+	eventually(t, 10*time.Second, "gobgp global rib -a evpn has vtepd's routes", func() error {
+		out, err := gobgp.Client("global", "rib", "-a", "evpn")
+		if err != nil {
+			return err
+		}
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`\[type:multicast\]\[rd:198\.18\.0\.1:200\]\[etag:0\]\[ip:198\.18\.0\.1\]\s+198\.18\.0\.1 .*\[VXLAN\].*65000:200|` +
+				`\[type:multicast\]\[rd:198\.18\.0\.1:200\]\[etag:0\]\[ip:198\.18\.0\.1\]\s+198\.18\.0\.1 .*65000:200.*\[VXLAN\]`),
+			regexp.MustCompile(`\[type:multicast\]\[rd:198\.18\.0\.1:200\].*\{Pmsi: type: ingress-repl, label: 200, tunnel-id: 198\.18\.0\.1\}`),
+			regexp.MustCompile(`\[type:macadv\]\[rd:198\.18\.0\.1:200\]\[etag:0\]\[mac:` + regexp.QuoteMeta(a.mac.String()) + `\]\[ip:<nil>\]\s+\[200\]\s+198\.18\.0\.1 .*65000:200`),
+		} {
+			if !want.MatchString(out) {
+				return fmt.Errorf("no %s in:\n%s", want, out)
+			}
+		}
+		return nil
+	})
+
+	// Good routes from gobgpd: a MAC and a VTEP.
+	good := "02:00:00:00:00:05"
+	add := func(args ...string) {
+		t.Helper()
+		if out, err := gobgp.Client(append([]string{"global", "rib", "-a", "evpn", "add"}, args...)...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	add("macadv", good, "198.19.0.5", "etag", "0", "label", "200", "rd", "198.18.0.5:200", "rt", "65000:200", "encap", "vxlan", "nexthop", "198.18.0.5")
+	add("multicast", "198.18.0.5", "etag", "0", "rd", "198.18.0.5:200", "rt", "65000:200", "encap", "vxlan", "pmsi", "ingress-repl", "200", "198.18.0.5", "nexthop", "198.18.0.5")
+	cl.expectRoute(t, 0, mustMAC(good), netip.MustParseAddr("198.18.0.5"), 5*time.Second)
+	eventually(t, 5*time.Second, "a's flood list and neighbours have gobgpd's", func() error {
+		if n := cl.neighOf(t, 0, "control"); n["198.19.0.5"] != good {
+			return fmt.Errorf("neigh %v", n)
+		}
+		c := cl.call(t, 0, admin.Request{Cmd: admin.CmdControl}).Control
+		if len(c.Entries) != 1 || c.Entries[0].RemoteVTEPs != 1 {
+			return fmt.Errorf("control %+v", c.Entries)
+		}
+		return nil
+	})
+
+	// Hostile ones: each is counted under its reason, and installs
+	// nothing.
+	add("macadv", "02:00:00:00:00:06", "0.0.0.0", "etag", "0", "label", "999", "rd", "198.18.0.5:999", "rt", "65000:999", "encap", "vxlan", "nexthop", "198.18.0.5")
+	add("macadv", "02:00:00:00:00:07", "0.0.0.0", "etag", "0", "label", "200", "rd", "198.18.0.5:201", "rt", "65000:7", "encap", "vxlan", "nexthop", "198.18.0.5")
+	add("macadv", "01:00:5e:00:00:08", "0.0.0.0", "etag", "0", "label", "200", "rd", "198.18.0.5:202", "rt", "65000:200", "encap", "vxlan", "nexthop", "198.18.0.5")
+	add("macadv", "02:00:00:00:00:09", "0.0.0.0", "etag", "0", "label", "200", "rd", "198.18.0.5:203", "rt", "65000:200", "encap", "vxlan", "nexthop", "2001:db8::5")
+	eventually(t, 5*time.Second, "a counts the hostile routes", func() error {
+		c := cl.call(t, 0, admin.Request{Cmd: admin.CmdControl}).Control
+		for _, r := range []string{"unknown_vni", "wrong_rt", "group_mac", "wrong_family"} {
+			if c.Errors[r] < 1 {
+				return fmt.Errorf("errors %v", c.Errors)
+			}
+		}
+		return nil
+	})
+	for _, m := range []string{"02:00:00:00:00:06", "02:00:00:00:00:07", "01:00:5e:00:00:08", "02:00:00:00:00:09"} {
+		if en, ok := cl.fdbOf(t, 0, mustMAC(m)); ok {
+			t.Errorf("hostile route for %s installed: %+v", m, en)
+		}
+	}
+	metrics, err := a.host.HTTPGet("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`vtep_control_errors_total{reason="wrong_rt"} 1`, `vtep_control_errors_total{reason="unknown_vni"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics: no %s", want)
+		}
+	}
+
+	// A withdrawal removes the good route.
+	if out, err := gobgp.Client("global", "rib", "-a", "evpn", "del", "macadv", good, "198.19.0.5", "etag", "0", "label", "200", "rd", "198.18.0.5:200"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	eventually(t, 5*time.Second, "gobgpd's MAC withdrawn from a", func() error {
+		if en, ok := cl.fdbOf(t, 0, mustMAC(good)); ok {
+			return fmt.Errorf("entry %+v", en)
+		}
+		return nil
+	})
+}
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
