@@ -436,3 +436,75 @@ func mustMAC(s string) net.HardwareAddr {
 	}
 	return m
 }
+
+// TestIntegrationEVPNConvergence measures how long a MAC that appears on
+// one side takes to be installed on the other: a frame from a new MAC on
+// vtepd's bridge until FRR's kernel FDB has it (extern_learn), and a frame
+// from a new MAC on FRR's bridge until vtepd's FDB has it (control). It
+// logs p50 and p99 of VTEPD_EVPN_SAMPLES samples each way (default 30,
+// where p99 is the largest).
+func TestIntegrationEVPNConvergence(t *testing.T) {
+	t.Parallel()
+	el := newEVPNLab(t, "vec", 1)
+	el.run(t, 0)
+	el.expectSession(t, 0, 10*time.Second)
+	n := 30
+	if s := os.Getenv("VTEPD_EVPN_SAMPLES"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	a := el.nodes[0]
+	fresh := func(i int, side byte) net.HardwareAddr {
+		return net.HardwareAddr{0x02, 0xee, side, byte(i >> 8), byte(i), 0x01}
+	}
+	// The first MAC each way is a warm-up, not counted: FRR's first
+	// advertisement after the session came up waits about a second.
+	var toFRR, toVtepd []time.Duration
+	for i := range n + 1 {
+		m := fresh(i, 1)
+		if err := a.ctr.SetMAC(m); err != nil {
+			t.Fatal(err)
+		}
+		// The ping runs meanwhile: its first frame (an ARP request from
+		// the new MAC) is what counts, not its wait for an answer.
+		start := time.Now()
+		go a.ctr.Exec("ping", "-n", "-c", "1", "-W", "0.05", "198.19.0.250")
+		poll(t, fmt.Sprintf("FRR has %s", m), func() bool { return frrHas(el.frrFDB(t), m.String(), "extern_learn") })
+		if i > 0 {
+			toFRR = append(toFRR, time.Since(start))
+		}
+
+		m = fresh(i, 2)
+		if err := el.fctr.SetMAC(m); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		go el.fctr.Exec("ping", "-n", "-c", "1", "-W", "0.05", "198.19.0.250")
+		poll(t, fmt.Sprintf("vtepd has a control entry for %s", m), func() bool {
+			en, ok := el.fdbOf(t, 0, m)
+			return ok && en.Type == "control"
+		})
+		if i > 0 {
+			toVtepd = append(toVtepd, time.Since(start))
+		}
+	}
+	pct := func(ds []time.Duration, p float64) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[min(len(s)-1, int(float64(len(s))*p))].Round(100 * time.Microsecond)
+	}
+	t.Logf("MAC on vtepd's bridge -> FRR's kernel FDB: p50 %v, p99 %v (n=%d)", pct(toFRR, 0.5), pct(toFRR, 0.99), n)
+	t.Logf("MAC on FRR's bridge -> vtepd's FDB: p50 %v, p99 %v (n=%d)", pct(toVtepd, 0.5), pct(toVtepd, 0.99), n)
+}
+
+// poll calls f every 2 ms until it is true, for 5 s at most: eventually's
+// 50 ms would be the measure's resolution.
+func poll(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
