@@ -290,6 +290,25 @@ func TestIntegrationEVPN(t *testing.T) {
 	t.Logf("FRR restarted: a has FRR's container and FRR a's again after %v", time.Since(start).Round(time.Millisecond))
 	el.expectSession(t, 1, 10*time.Second)
 
+	// FRR's bgpd frozen: its sessions stay open but silent, and what it
+	// taught goes when the hold time (9 s) runs out.
+	el.announceFRR()
+	el.expectRoute(t, 0, el.fmac, frrAddr, 5*time.Second)
+	start = time.Now()
+	el.frr.SignalBGPD(syscall.SIGSTOP)
+	el.expectNoRoute(t, 0, el.fmac, 15*time.Second)
+	if d := time.Since(start); d < 5*time.Second {
+		t.Errorf("FRR's routes withdrawn after %v, before the hold time", d)
+	} else {
+		t.Logf("FRR frozen: its routes withdrawn after %v (hold time 9 s)", d.Round(time.Millisecond))
+	}
+	el.frr.SignalBGPD(syscall.SIGCONT)
+	for i := range el.nodes {
+		el.expectSession(t, i, 20*time.Second)
+	}
+	el.expectRoute(t, 0, el.fmac, frrAddr, 10*time.Second)
+	el.expectFRR(t, true, 10*time.Second, "00:00:00:00:00:00", "dst "+b.host.Underlay.String())
+
 	// A clean stop withdraws everything at once (a Cease).
 	start = time.Now()
 	b.vtepd.Signal(syscall.SIGTERM)
@@ -339,7 +358,7 @@ func TestIntegrationEVPNGoBGP(t *testing.T) {
 	}
 	gobgp := frrtest.StartGoBGP(t, g.NS, gobgpdConf)
 	a := cl.nodes[0]
-	cfg := fmt.Sprintf("state_dir = \"\"\n[admin]\nsocket = %q\n", cl.socks[0]) + strings.Replace(configBody(a.host, nil), "learning = true", "learning = false", 1) +
+	cfg := fmt.Sprintf("state_dir = \"\"\n[admin]\nsocket = %q\n", cl.socks[0]) + strings.Replace(configBody(a.host, nil), "learning = true", "learning = false\nageing = \"5s\"", 1) +
 		"[control]\nbackend = \"evpn\"\nasn = 65000\n[[control.neighbor]]\naddress = \"198.18.0.5\"\n"
 	a.runVtepd(t, cfg)
 	cl.announce(t, 0)
@@ -416,6 +435,50 @@ func TestIntegrationEVPNGoBGP(t *testing.T) {
 			t.Errorf("metrics: no %s", want)
 		}
 	}
+
+	// A local MAC that ages out (ageing 5 s) is withdrawn.
+	macRoute := func(want bool, within time.Duration) {
+		t.Helper()
+		eventually(t, within, fmt.Sprintf("gobgpd has a's MAC: %v", want), func() error {
+			out, err := gobgp.Client("global", "rib", "-a", "evpn")
+			if err != nil {
+				return err
+			}
+			if strings.Contains(out, "[mac:"+a.mac.String()+"][ip:<nil>]") != want {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
+		})
+	}
+	cl.announce(t, 0)
+	macRoute(true, 5*time.Second)
+	start := time.Now()
+	macRoute(false, 15*time.Second)
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("a's MAC withdrawn after %v, before it aged", d)
+	}
+
+	// A network that leaves the control plane by a reload has its
+	// routes withdrawn, and advertised again when it comes back.
+	ourRoutes := func(want bool) {
+		t.Helper()
+		eventually(t, 5*time.Second, fmt.Sprintf("gobgpd has vtepd's routes: %v", want), func() error {
+			out, err := gobgp.Client("global", "rib", "-a", "evpn")
+			if err != nil {
+				return err
+			}
+			if strings.Contains(out, "[rd:198.18.0.1:200]") != want {
+				return fmt.Errorf("%s", out)
+			}
+			return nil
+		})
+	}
+	a.setConfig(t, strings.Replace(cfg, "learning = false", "learning = false\ncontrol = false", 1))
+	a.vtepd.Signal(syscall.SIGHUP)
+	ourRoutes(false)
+	a.setConfig(t, cfg)
+	a.vtepd.Signal(syscall.SIGHUP)
+	ourRoutes(true)
 
 	// A withdrawal removes the good route.
 	if out, err := gobgp.Client("global", "rib", "-a", "evpn", "del", "macadv", good, "198.19.0.5", "etag", "0", "label", "200", "rd", "198.18.0.5:200"); err != nil {

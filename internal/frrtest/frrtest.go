@@ -247,6 +247,7 @@ func (f *FRR) stop(sig syscall.Signal) {
 	f.mu.Unlock()
 	for _, d := range []*daemon{b, z} {
 		if d != nil {
+			d.cmd.Process.Signal(syscall.SIGCONT) // a frozen daemon must see the signal
 			d.stop(sig, 5*time.Second)
 		}
 	}
@@ -256,6 +257,19 @@ func (f *FRR) stop(sig syscall.Signal) {
 		for _, e := range entries {
 			os.Remove(filepath.Join(f.run, e.Name()))
 		}
+	}
+}
+
+// SignalBGPD sends sig to bgpd (SIGSTOP and SIGCONT freeze and thaw it:
+// a peer that stops answering without closing its sessions).
+func (f *FRR) SignalBGPD(sig syscall.Signal) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bgpd == nil || f.bgpd.exited() {
+		f.t.Fatalf("frrtest: bgpd in %s is not running", f.NS)
+	}
+	if err := f.bgpd.cmd.Process.Signal(sig); err != nil {
+		f.t.Fatalf("frrtest: bgpd in %s: %v", f.NS, err)
 	}
 }
 
