@@ -44,8 +44,11 @@
 // numbers keep a local MAC ours; between remote routes the lower VTEP
 // address wins, so that all VTEPs agree.
 //
-// Sessions: GoBGP reconnects on its own, with a jittered connect-retry
-// timer and an idle hold time after a session dropped. A session that goes
+// Sessions: GoBGP reconnects on its own: a session that dropped waits out
+// an idle hold time of 5 s (damping a flapping peer; incoming connections
+// are refused meanwhile), then tries every 1 to 2 s (a jittered
+// connect-retry timer) and accepts the peer's attempts. The backoff is
+// that hold and the jitter, not an exponential one. A session that goes
 // down (a Notification, a closed connection, or the hold time expired)
 // takes its routes with it: GoBGP withdraws them from the best paths,
 // which the importer sees as withdrawals. There is no graceful restart

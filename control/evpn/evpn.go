@@ -22,12 +22,12 @@ const (
 	// peer that vanishes without closing its session is given up within
 	// seconds, not BGP's traditional 90 s.
 	DefaultHoldTime = 9 * time.Second
-	// connectRetry is the interval of gobgp's connection attempts, which
-	// it jitters between one and two of them; idleHold is how long a
-	// session that went down waits before the first (RFC 4271's
-	// IdleHoldTimer, which damps a flapping peer).
+	// connectRetry is the interval of GoBGP's connection attempts, which
+	// it jitters between one and two of them. Before the first, a session
+	// that went down waits out GoBGP's idle hold time, 5 s (RFC 4271's
+	// IdleHoldTimer, which damps a flapping peer); only an operator's
+	// reset uses the configurable one.
 	connectRetry = time.Second
-	idleHold     = time.Second
 )
 
 // Neighbor is a BGP peer.

@@ -85,10 +85,9 @@ func (b *Backend) peer(n Neighbor) *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: n.Address.String(), PeerAsn: asn, AuthPassword: n.Password},
 		Timers: &api.Timers{Config: &api.TimersConfig{
-			ConnectRetry:           uint64(connectRetry / time.Second),
-			HoldTime:               hold,
-			KeepaliveInterval:      max(hold/3, 1),
-			IdleHoldTimeAfterReset: uint64(idleHold / time.Second),
+			ConnectRetry:      uint64(connectRetry / time.Second),
+			HoldTime:          hold,
+			KeepaliveInterval: max(hold/3, 1),
 		}},
 		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: apiFamily, Enabled: true}}},
 	}
