@@ -117,6 +117,9 @@ type ControlSession struct {
 	// Received counts the neighbor's routes in use, by route type.
 	Received map[string]int `json:"received,omitempty"`
 	Drops    uint64         `json:"drops"` // times the session went down
+	// ConnectRetry is the interval between connection attempts now,
+	// which grows while the neighbor stays unreachable.
+	ConnectRetry float64 `json:"connect_retry_seconds"`
 }
 
 // ControlEntries counts one VNI's control-plane entries by kind: remote

@@ -107,6 +107,9 @@ type SessionStatus struct {
 	Received map[string]int `json:"received,omitempty"`
 	// Drops counts the times an established session went down.
 	Drops uint64 `json:"drops"`
+	// ConnectRetry is the interval between connection attempts now: it
+	// grows while the neighbor stays unreachable.
+	ConnectRetry float64 `json:"connect_retry_seconds"`
 }
 
 // VNIOptions are the settings of one VNI that a backend may need besides

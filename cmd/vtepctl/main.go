@@ -286,13 +286,14 @@ func printControl(w io.Writer, c *admin.ControlStatus) {
 		fmt.Fprintf(w, "routes received\ttype-2 %d, type-3 %d\n", c.RoutesReceived["2"], c.RoutesReceived["3"])
 		fmt.Fprintf(w, "routes advertised\ttype-2 %d, type-3 %d\n", c.RoutesAdvertised["2"], c.RoutesAdvertised["3"])
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "NEIGHBOR\tASN\tSTATE\tSINCE\tTYPE-2\tTYPE-3\tDROPS")
+		fmt.Fprintln(w, "NEIGHBOR\tASN\tSTATE\tSINCE\tTYPE-2\tTYPE-3\tDROPS\tRETRY")
 		for _, s := range c.Sessions {
 			since := "-"
 			if !s.Since.IsZero() {
 				since = time.Since(s.Since).Round(time.Second).String()
 			}
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", s.Neighbor, s.ASN, s.State, since, s.Received["2"], s.Received["3"], s.Drops)
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Neighbor, s.ASN, s.State, since, s.Received["2"], s.Received["3"], s.Drops,
+				time.Duration(s.ConnectRetry*float64(time.Second)))
 		}
 	}
 	fmt.Fprintln(w)

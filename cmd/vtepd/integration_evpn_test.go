@@ -359,7 +359,8 @@ func TestIntegrationEVPNGoBGP(t *testing.T) {
 	gobgp := frrtest.StartGoBGP(t, g.NS, gobgpdConf)
 	a := cl.nodes[0]
 	cfg := fmt.Sprintf("state_dir = \"\"\n[admin]\nsocket = %q\n", cl.socks[0]) + strings.Replace(configBody(a.host, nil), "learning = true", "learning = false\nageing = \"5s\"", 1) +
-		"[control]\nbackend = \"evpn\"\nasn = 65000\n[[control.neighbor]]\naddress = \"198.18.0.5\"\n"
+		"[control]\nbackend = \"evpn\"\nasn = 65000\n[[control.neighbor]]\naddress = \"198.18.0.5\"\n" +
+		"[[control.neighbor]]\naddress = \"198.18.0.9\"\n" // nobody: reconnects back off
 	a.runVtepd(t, cfg)
 	cl.announce(t, 0)
 
@@ -479,6 +480,16 @@ func TestIntegrationEVPNGoBGP(t *testing.T) {
 	a.setConfig(t, cfg)
 	a.vtepd.Signal(syscall.SIGHUP)
 	ourRoutes(true)
+
+	// The neighbor nobody answers for is retried less and less often;
+	// gobgpd's session is not disturbed.
+	eventually(t, 15*time.Second, "a backs off from 198.18.0.9", func() error {
+		c := cl.call(t, 0, admin.Request{Cmd: admin.CmdControl}).Control
+		if len(c.Sessions) != 2 || c.Sessions[1].ConnectRetry < 2 || c.Sessions[1].Up || !c.Sessions[0].Up || c.Sessions[0].ConnectRetry != 1 {
+			return fmt.Errorf("sessions %+v", c.Sessions)
+		}
+		return nil
+	})
 
 	// A withdrawal removes the good route.
 	if out, err := gobgp.Client("global", "rib", "-a", "evpn", "del", "macadv", good, "198.19.0.5", "etag", "0", "label", "200", "rd", "198.18.0.5:200"); err != nil {

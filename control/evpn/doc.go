@@ -47,8 +47,9 @@
 // Sessions: GoBGP reconnects on its own: a session that dropped waits out
 // an idle hold time of 5 s (damping a flapping peer; incoming connections
 // are refused meanwhile), then tries every 1 to 2 s (a jittered
-// connect-retry timer) and accepts the peer's attempts. The backoff is
-// that hold and the jitter, not an exponential one. A session that goes
+// connect-retry timer) and accepts the peer's attempts. GoBGP keeps that
+// interval forever; backoff.go doubles it for a neighbor that stays
+// unreachable. A session that goes
 // down (a Notification, a closed connection, or the hold time expired)
 // takes its routes with it: GoBGP withdraws them from the best paths,
 // which the importer sees as withdrawals. There is no graceful restart

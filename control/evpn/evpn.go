@@ -22,12 +22,15 @@ const (
 	// peer that vanishes without closing its session is given up within
 	// seconds, not BGP's traditional 90 s.
 	DefaultHoldTime = 9 * time.Second
-	// connectRetry is the interval of GoBGP's connection attempts, which
-	// it jitters between one and two of them. Before the first, a session
-	// that went down waits out GoBGP's idle hold time, 5 s (RFC 4271's
-	// IdleHoldTimer, which damps a flapping peer); only an operator's
-	// reset uses the configurable one.
-	connectRetry = time.Second
+	// connectRetry is the first interval of GoBGP's connection attempts,
+	// which it jitters between one and two of them; maxConnectRetry the
+	// last, as backoff doubles it for a neighbor that stays unreachable
+	// (backoff.go). Before the first attempt, a session that went down
+	// waits out GoBGP's idle hold time, 5 s (RFC 4271's IdleHoldTimer,
+	// which damps a flapping peer); only an operator's reset uses the
+	// configurable one.
+	connectRetry    = time.Second
+	maxConnectRetry = 32 * time.Second
 )
 
 // Neighbor is a BGP peer.
@@ -111,6 +114,7 @@ type sessionState struct {
 	up    bool
 	since time.Time
 	drops uint64
+	retry time.Duration // the connect-retry interval in force
 }
 
 var (
@@ -176,7 +180,7 @@ func New(cfg Config) (*Backend, error) {
 		if n.ASN == 0 {
 			n.ASN = cfg.ASN
 		}
-		b.sessions = append(b.sessions, sessionState{n: n, state: "idle", since: time.Now()})
+		b.sessions = append(b.sessions, sessionState{n: n, state: "idle", since: time.Now(), retry: connectRetry})
 	}
 	return b, nil
 }
@@ -378,7 +382,7 @@ func (b *Backend) Status() control.Status {
 		n := recv[s.n.Address.String()]
 		st.Sessions = append(st.Sessions, control.SessionStatus{
 			Neighbor: s.n.Address.String(), ASN: s.n.ASN, State: s.state, Up: s.up,
-			Since: s.since, Drops: s.drops,
+			Since: s.since, Drops: s.drops, ConnectRetry: s.retry.Seconds(),
 			Received: map[string]int{"2": n[0], "3": n[1]},
 		})
 		st.Connected = st.Connected || s.up

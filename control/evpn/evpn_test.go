@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 
@@ -232,5 +233,31 @@ func TestSelect(t *testing.T) {
 	}
 	if got := rb.count["198.18.0.4"]; got[0] != 3 {
 		t.Errorf("count %v", got)
+	}
+}
+
+// The connect-retry interval doubles after a few attempts at each, up to
+// its cap, and starts again from the first once a session is up.
+func TestNextRetry(t *testing.T) {
+	s := time.Second
+	for _, tt := range []struct {
+		retry   time.Duration
+		up      bool
+		changed time.Duration
+		want    time.Duration
+	}{
+		{s, false, 0, s},
+		{s, false, 9 * s, s},
+		{s, false, 10 * s, 2 * s},
+		{2 * s, false, 13 * s, 2 * s},
+		{2 * s, false, 14 * s, 4 * s},
+		{16 * s, false, time.Hour, 32 * s},
+		{32 * s, false, time.Hour, 32 * s},
+		{32 * s, true, 0, s},
+		{s, true, time.Hour, s},
+	} {
+		if got := nextRetry(tt.retry, tt.up, tt.changed); got != tt.want {
+			t.Errorf("nextRetry(%v, up %v, changed %v ago) = %v, want %v", tt.retry, tt.up, tt.changed, got, tt.want)
+		}
 	}
 }

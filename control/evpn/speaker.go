@@ -57,9 +57,11 @@ func (b *Backend) Run(ctx context.Context) error {
 		}
 	}
 	b.log.Info("control: BGP started", "asn", b.cfg.ASN, "router_id", b.cfg.RouterID, "listen_port", b.cfg.ListenPort, "neighbors", len(b.cfg.Neighbors))
-	done := make(chan struct{})
-	go func() { defer close(done); b.writer(ctx, s) }()
+	done := make(chan struct{}, 2)
+	go func() { defer func() { done <- struct{}{} }(); b.writer(ctx, s) }()
+	go func() { defer func() { done <- struct{}{} }(); b.backoff(ctx, s) }()
 	b.importer(ctx)
+	<-done
 	<-done
 	// Stopping sends every peer a Cease: they withdraw our routes at
 	// once, which is how BGP withdraws a speaker that leaves.
