@@ -77,16 +77,17 @@ type Backend struct {
 	// and the writer reads.
 	mu      sync.Mutex
 	vnis    map[uint32]vniParams
-	macs    map[macKey]int64    // our MACs: sequence number, -1 until advertised
-	ips     map[ipKey]fdb.MAC   // our IP bindings
-	dirty   map[advKey]struct{} // what the writer must look at again
-	badVNIs map[uint32]error    // joined with options that do not parse
-	wake    chan struct{}       // writer
-	in      chan struct{}       // importer: paths queued, or VNIs changed
-	queue   []pathEvent         // paths from gobgp, not yet imported
-	rejoin  map[uint32]bool     // VNIs joined or left since the importer's last pass
-	advN    [2]int              // routes advertised now, of types 2 and 3
-	pending int                 // len(dirty), for Status
+	macs    map[macKey]int64                   // our MACs: sequence number, -1 until advertised
+	ips     map[ipKey]fdb.MAC                  // our IP bindings
+	ipsOf   map[macKey]map[netip.Addr]struct{} // ips by MAC
+	dirty   map[advKey]struct{}                // what the writer must look at again
+	badVNIs map[uint32]error                   // joined with options that do not parse
+	wake    chan struct{}                      // writer
+	in      chan struct{}                      // importer: paths queued, or VNIs changed
+	queue   []pathEvent                        // paths from gobgp, not yet imported
+	rejoin  map[uint32]bool                    // VNIs joined or left since the importer's last pass
+	advN    [2]int                             // routes advertised now, of types 2 and 3
+	pending int                                // len(dirty), for Status
 
 	// ribMu guards the received routes and the view made of them. Lock
 	// order: ribMu, then mu.
@@ -167,6 +168,7 @@ func New(cfg Config) (*Backend, error) {
 		vnis:    map[uint32]vniParams{},
 		macs:    map[macKey]int64{},
 		ips:     map[ipKey]fdb.MAC{},
+		ipsOf:   map[macKey]map[netip.Addr]struct{}{},
 		dirty:   map[advKey]struct{}{},
 		badVNIs: map[uint32]error{},
 		wake:    make(chan struct{}, 1),
@@ -258,7 +260,7 @@ func (b *Backend) Leave(vni uint32) {
 	}
 	for k := range b.ips {
 		if k.vni == vni {
-			delete(b.ips, k)
+			b.unbindLocked(k)
 			b.markLocked(advKey{typ: typeMACIP, vni: vni, ip: k.ip})
 		}
 	}
@@ -283,10 +285,32 @@ func (b *Backend) SetMAC(vni uint32, mac fdb.MAC) {
 // markIPsLocked marks the IP routes that name k's MAC: they are advertised
 // only while the MAC is ours.
 func (b *Backend) markIPsLocked(k macKey) {
-	for ik, m := range b.ips {
-		if ik.vni == k.vni && m == k.mac {
-			b.markLocked(advKey{typ: typeMACIP, vni: ik.vni, ip: ik.ip})
-		}
+	for ip := range b.ipsOf[k] {
+		b.markLocked(advKey{typ: typeMACIP, vni: k.vni, ip: ip})
+	}
+}
+
+// bindLocked and unbindLocked keep ips and its index ipsOf together.
+func (b *Backend) bindLocked(k ipKey, mac fdb.MAC) {
+	b.unbindLocked(k)
+	b.ips[k] = mac
+	mk := macKey{k.vni, mac}
+	if b.ipsOf[mk] == nil {
+		b.ipsOf[mk] = map[netip.Addr]struct{}{}
+	}
+	b.ipsOf[mk][k.ip] = struct{}{}
+}
+
+func (b *Backend) unbindLocked(k ipKey) {
+	mac, ok := b.ips[k]
+	if !ok {
+		return
+	}
+	delete(b.ips, k)
+	mk := macKey{k.vni, mac}
+	delete(b.ipsOf[mk], k.ip)
+	if len(b.ipsOf[mk]) == 0 {
+		delete(b.ipsOf, mk)
 	}
 }
 
@@ -315,7 +339,7 @@ func (b *Backend) SetIP(vni uint32, ip netip.Addr, mac fdb.MAC) {
 	if old, ok := b.ips[k]; ok && old == mac {
 		return
 	}
-	b.ips[k] = mac
+	b.bindLocked(k, mac)
 	b.markLocked(advKey{typ: typeMACIP, vni: vni, ip: k.ip})
 }
 
@@ -327,7 +351,7 @@ func (b *Backend) DelIP(vni uint32, ip netip.Addr) {
 	if _, ok := b.ips[k]; !ok {
 		return
 	}
-	delete(b.ips, k)
+	b.unbindLocked(k)
 	b.markLocked(advKey{typ: typeMACIP, vni: vni, ip: k.ip})
 }
 
