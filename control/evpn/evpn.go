@@ -36,6 +36,7 @@ const (
 // Neighbor is a BGP peer.
 type Neighbor struct {
 	Address netip.Addr
+	Port    uint16 // 0: 179 (tests run speakers side by side)
 	ASN     uint32 // 0: Config.ASN (iBGP)
 	// Password turns on TCP MD5 signatures (RFC 2385).
 	Password string
@@ -49,8 +50,11 @@ type Config struct {
 	// ListenPort accepts sessions on that TCP port; 0: only connect out,
 	// -1: DefaultListenPort.
 	ListenPort int
-	Neighbors  []Neighbor
-	HoldTime   time.Duration // default DefaultHoldTime
+	// ListenAddresses are those to listen on (default: every address,
+	// IPv4 and IPv6).
+	ListenAddresses []string
+	Neighbors       []Neighbor
+	HoldTime        time.Duration // default DefaultHoldTime
 
 	// Local is this VTEP's underlay address: the next hop and tunnel
 	// endpoint of our routes. Port is every VTEP's VXLAN port (EVPN does
@@ -81,7 +85,6 @@ type Backend struct {
 	ips     map[ipKey]fdb.MAC                  // our IP bindings
 	ipsOf   map[macKey]map[netip.Addr]struct{} // ips by MAC
 	dirty   map[advKey]struct{}                // what the writer must look at again
-	badVNIs map[uint32]error                   // joined with options that do not parse
 	wake    chan struct{}                      // writer
 	in      chan struct{}                      // importer: paths queued, or VNIs changed
 	queue   []pathEvent                        // paths from gobgp, not yet imported
@@ -98,6 +101,11 @@ type Backend struct {
 	stMu     sync.Mutex
 	sessions []sessionState
 	since    time.Time // of the last change of Connected
+
+	// started, when set, is called once the BGP server has started
+	// (tests: GoBGP's StartBgp sets package globals, so that two servers
+	// in one process must not start at once).
+	started func()
 }
 
 // advKey names one route of ours: the type-3 route of a VNI, the type-2
@@ -163,20 +171,19 @@ func New(cfg Config) (*Backend, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	b := &Backend{
-		cfg:     cfg,
-		log:     cfg.Log.With("control", "evpn"),
-		vnis:    map[uint32]vniParams{},
-		macs:    map[macKey]int64{},
-		ips:     map[ipKey]fdb.MAC{},
-		ipsOf:   map[macKey]map[netip.Addr]struct{}{},
-		dirty:   map[advKey]struct{}{},
-		badVNIs: map[uint32]error{},
-		wake:    make(chan struct{}, 1),
-		in:      make(chan struct{}, 1),
-		rejoin:  map[uint32]bool{},
-		rib:     newRIB(),
-		view:    control.NewState(),
-		since:   time.Now(),
+		cfg:    cfg,
+		log:    cfg.Log.With("control", "evpn"),
+		vnis:   map[uint32]vniParams{},
+		macs:   map[macKey]int64{},
+		ips:    map[ipKey]fdb.MAC{},
+		ipsOf:  map[macKey]map[netip.Addr]struct{}{},
+		dirty:  map[advKey]struct{}{},
+		wake:   make(chan struct{}, 1),
+		in:     make(chan struct{}, 1),
+		rejoin: map[uint32]bool{},
+		rib:    newRIB(),
+		view:   control.NewState(),
+		since:  time.Now(),
 	}
 	for _, n := range cfg.Neighbors {
 		if n.ASN == 0 {
@@ -217,7 +224,6 @@ func (b *Backend) JoinWith(vni uint32, o control.VNIOptions) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
-		b.badVNIs[vni] = err
 		b.log.Error("control: VNI not joined", "vni", vni, "err", err)
 		return
 	}
@@ -246,7 +252,6 @@ func (b *Backend) JoinWith(vni uint32, o control.VNIOptions) {
 func (b *Backend) Leave(vni uint32) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.badVNIs, vni)
 	if _, ok := b.vnis[vni]; !ok {
 		return
 	}

@@ -36,9 +36,12 @@ func (b *Backend) Run(ctx context.Context) error {
 	if port == 0 {
 		port = -1 // gobgp: do not listen
 	}
-	global := &api.Global{Asn: b.cfg.ASN, RouterId: b.cfg.RouterID.String(), ListenPort: port}
+	global := &api.Global{Asn: b.cfg.ASN, RouterId: b.cfg.RouterID.String(), ListenPort: port, ListenAddresses: b.cfg.ListenAddresses}
 	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
 		return fmt.Errorf("control: evpn: start BGP: %w", err)
+	}
+	if b.started != nil {
+		b.started()
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -93,8 +96,9 @@ func (b *Backend) peer(n Neighbor) *api.Peer {
 		}},
 		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: apiFamily, Enabled: true}}},
 	}
+	p.Transport = &api.Transport{RemotePort: uint32(n.Port)}
 	if n.Address.Is4() == b.cfg.Local.Is4() {
-		p.Transport = &api.Transport{LocalAddress: b.cfg.Local.String()}
+		p.Transport.LocalAddress = b.cfg.Local.String()
 	}
 	if asn != b.cfg.ASN {
 		// Our routes name their own next hop; an eBGP peer is a route
