@@ -229,6 +229,7 @@ func TestIntegrationEVPN(t *testing.T) {
 		other := el.nodes[1-i]
 		el.expectRoute(t, i, other.mac, other.host.Underlay, 5*time.Second)
 	}
+	expectFDB(t, a.host, el.fmac, "control", frrAddr) // GET /fdb
 	nodes := append(slices.Clone(el.nodes), &node{host: el.f, ctr: el.fctr, mac: el.fmac})
 	pingEach(t, nodes)
 
