@@ -9,7 +9,7 @@ PKGS     := ./...
 # busybox-static: TestIntegrationDockerEngine starts a dockerd in each
 # test host's network namespace and imports busybox as its image; nsenter
 # comes with util-linux).
-DEB_DEPS := iproute2 iputils-ping iperf3 curl procps etcd-server etcd-client docker.io busybox-static
+DEB_DEPS := iproute2 iputils-ping iperf3 curl procps etcd-server etcd-client docker.io busybox-static frr gobgpd
 # `make fuzz` runs every fuzz target for FUZZTIME; `make test` runs each
 # for a fixed number of inputs instead (a time limit can end a run while
 # the fuzzer minimises, which Go reports as a failure).

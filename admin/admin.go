@@ -98,6 +98,28 @@ type ControlStatus struct {
 	Entries []ControlEntries `json:"entries"`
 	// Errors holds the non-zero counts of vtep_control_errors_total.
 	Errors map[string]uint64 `json:"errors,omitempty"`
+	// Sessions are the BGP sessions of the evpn backend, in the order
+	// of the configuration.
+	Sessions []ControlSession `json:"sessions,omitempty"`
+	// RoutesReceived and RoutesAdvertised count the evpn backend's
+	// routes by EVPN route type ("2", "3").
+	RoutesReceived   map[string]int `json:"routes_received,omitempty"`
+	RoutesAdvertised map[string]int `json:"routes_advertised,omitempty"`
+}
+
+// ControlSession is one BGP session of the evpn backend.
+type ControlSession struct {
+	Neighbor string    `json:"neighbor"`
+	ASN      uint32    `json:"asn"`
+	State    string    `json:"state"` // idle, connect, active, opensent, openconfirm, established
+	Up       bool      `json:"up"`
+	Since    time.Time `json:"since"` // of the last change of Up
+	// Received counts the neighbor's routes in use, by route type.
+	Received map[string]int `json:"received,omitempty"`
+	Drops    uint64         `json:"drops"` // times the session went down
+	// ConnectRetry is the interval between connection attempts now,
+	// which grows while the neighbor stays unreachable.
+	ConnectRetry float64 `json:"connect_retry_seconds"`
 }
 
 // ControlEntries counts one VNI's control-plane entries by kind: remote

@@ -32,6 +32,7 @@ const (
 	DefaultControlPrefix     = "/vtepd"
 	DefaultControlLeaseTTL   = 10 * time.Second
 	DefaultControlMaxEntries = 262144
+	DefaultControlListenPort = 179 // BGP (RFC 4271)
 	minLeaseTTL              = 2 * time.Second
 	maxLeaseTTL              = time.Hour
 	maxIfNameLen             = 15 // IFNAMSIZ - 1
@@ -122,6 +123,16 @@ type Config struct {
 	ControlKeyFile  string `reload:"restart" key:"control.key_file"`
 	ControlUsername string `reload:"restart" key:"control.username"`
 	ControlPassword string `reload:"restart" key:"control.password"`
+	// ControlASN, ControlRouterID and ControlListenPort are BGP EVPN's
+	// (backend "evpn"): our AS, the BGP identifier (default: underlay.local,
+	// which must then be IPv4) and the TCP port to accept sessions on (0:
+	// only connect out).
+	ControlASN        uint32     `reload:"restart" key:"control.asn"`
+	ControlRouterID   netip.Addr `reload:"restart" key:"control.router_id"`
+	ControlListenPort int        `reload:"restart" key:"control.listen_port"`
+	// ControlNeighbors are the [[control.neighbor]] sections: the BGP
+	// peers (route reflectors, usually) vtepd connects to.
+	ControlNeighbors []Neighbor `reload:"restart" key:"control.neighbor"`
 	// Networks are the [[network]] sections, in file order. A reload
 	// matches them by VNI and compares each pair with DiffNetwork.
 	Networks     []Network `reload:"networks" key:"network"`
@@ -167,6 +178,21 @@ type Network struct {
 	// from the TAP for IPs the control plane knows, instead of flooding
 	// them. Default: Control.
 	ARPSuppress bool `reload:"live" key:"arp_suppress"`
+	// RouteTarget and RouteDistinguisher are the network's BGP EVPN route
+	// target (default "asn:vni", as FRR derives it) and route
+	// distinguisher (default "router_id:vni"), in their text forms; empty
+	// without the evpn backend.
+	RouteTarget        string `reload:"replace" key:"route_target"`
+	RouteDistinguisher string `reload:"replace" key:"route_distinguisher"`
+}
+
+// Neighbor is one BGP peer of the evpn backend.
+type Neighbor struct {
+	Address netip.Addr
+	// ASN defaults to control.asn (iBGP).
+	ASN uint32
+	// Password turns on TCP MD5 signatures (RFC 2385); empty: none.
+	Password string
 }
 
 // Source is the file the configuration was read from (the name given to
@@ -224,6 +250,17 @@ type fileControl struct {
 	KeyFile    *string  `toml:"key_file"`
 	Username   *string  `toml:"username"`
 	Password   *string  `toml:"password"`
+	// BGP EVPN.
+	ASN        *int64         `toml:"asn"`
+	RouterID   *string        `toml:"router_id"`
+	ListenPort *int64         `toml:"listen_port"`
+	Neighbor   []fileNeighbor `toml:"neighbor"`
+}
+
+type fileNeighbor struct {
+	Address  string  `toml:"address"`
+	ASN      *int64  `toml:"asn"`
+	Password *string `toml:"password"`
 }
 
 type fileNetwork struct {
@@ -242,6 +279,8 @@ type fileNetwork struct {
 	InnerVLAN   string       `toml:"inner_vlan"`
 	Control     *bool        `toml:"control"`
 	ARPSuppress *bool        `toml:"arp_suppress"`
+	RouteTarget *string      `toml:"route_target"`
+	RouteDist   *string      `toml:"route_distinguisher"`
 	Static      []fileStatic `toml:"static"`
 }
 

@@ -199,6 +199,18 @@ func TestParseErrors(t *testing.T) {
 		{"control relative ca", net("[control]\nbackend = \"etcd\"\nca_file = \"ca.pem\"\n"), []string{"line 8", "control.ca_file", "absolute"}},
 		{"control password alone", net("[control]\nbackend = \"etcd\"\npassword = \"x\"\n"), []string{"line 8", "control.password", "username"}},
 		{"network control without backend", net("control = true\n"), []string{"line 6", "network[0].control", "control.backend"}},
+		{"evpn without asn", net("[control]\nbackend = \"evpn\"\n[[control.neighbor]]\naddress = \"198.18.0.4\"\n"), []string{"control.asn", "required"}},
+		{"evpn asn range", net("[control]\nbackend = \"evpn\"\nasn = 0\n"), []string{"line 8", "control.asn"}},
+		{"evpn etcd key", net("[control]\nbackend = \"evpn\"\nasn = 65000\nendpoints = [\"http://198.18.0.9:2379\"]\n"), []string{"line 9", "control.endpoints", "etcd"}},
+		{"etcd evpn key", net("[control]\nbackend = \"etcd\"\nasn = 65000\n"), []string{"control.asn", "evpn"}},
+		{"evpn router_id v6", net("[control]\nbackend = \"evpn\"\nasn = 65000\nrouter_id = \"2001:db8::1\"\n"), []string{"line 9", "control.router_id", "IPv4"}},
+		{"evpn neighbor address", net("[control]\nbackend = \"evpn\"\nasn = 65000\n[[control.neighbor]]\nasn = 65001\n[[control.neighbor]]\naddress = \"nowhere\"\n"), []string{"line 9", "control.neighbor[0].address", "required"}},
+		{"evpn neighbor bad", net("[control]\nbackend = \"evpn\"\nasn = 65000\n[[control.neighbor]]\naddress = \"198.18.0.4\"\n[[control.neighbor]]\naddress = \"198.18.0.4\"\n"), []string{"line 12", "control.neighbor[1].address", "already"}},
+		{"evpn neighbor asn", net("[control]\nbackend = \"evpn\"\nasn = 65000\n[[control.neighbor]]\naddress = \"198.18.0.4\"\nasn = -1\n"), []string{"line 11", "control.neighbor[0].asn"}},
+		{"evpn listen_port", net("[control]\nbackend = \"evpn\"\nasn = 65000\nlisten_port = 0\n"), []string{"control.listen_port", "no session"}},
+		{"evpn route_target", net("route_target = \"65000\"\n[control]\nbackend = \"evpn\"\nasn = 65000\n"), []string{"line 6", "network[0].route_target"}},
+		{"evpn route_distinguisher", net("route_distinguisher = \"198.18.0.1:70000\"\n[control]\nbackend = \"evpn\"\nasn = 65000\n"), []string{"line 6", "network[0].route_distinguisher", "65535"}},
+		{"route_target without evpn", net("route_target = \"65000:1\"\n"), []string{"line 6", "network[0].route_target", "evpn"}},
 		{"arp_suppress without control", net("arp_suppress = true\n"), []string{"line 6", "network[0].arp_suppress"}},
 		{"arp_suppress off control", net("control = false\narp_suppress = true\n[control]\nbackend = \"etcd\"\n"), []string{"line 7", "network[0].arp_suppress"}},
 	}
@@ -331,5 +343,47 @@ password = "secret"
 		len(cfg.ControlEndpoints) != 2 || cfg.ControlCAFile != "/etc/vtepd/ca.pem" || cfg.ControlCertFile != "/etc/vtepd/client.pem" ||
 		cfg.ControlKeyFile != "/etc/vtepd/client-key.pem" || cfg.ControlUsername != "vtepd" || cfg.ControlPassword != "secret" {
 		t.Errorf("[control] as written: %+v", cfg)
+	}
+}
+
+func TestParseEVPN(t *testing.T) {
+	cfg, err := Parse("evpn.toml", []byte(`[underlay]
+local = "198.18.0.1"
+[control]
+backend = "evpn"
+asn = 65000
+[[control.neighbor]]
+address = "198.18.0.4"
+[[control.neighbor]]
+address = "2001:db8::4"
+asn = 65001
+password = "fabric"
+[[network]]
+vni = 200
+bridge = "br0"
+[[network]]
+vni = 70000
+bridge = "br1"
+route_target = "65000:7"
+route_distinguisher = "65000:70000"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Neighbor{
+		{Address: netip.MustParseAddr("198.18.0.4"), ASN: 65000},
+		{Address: netip.MustParseAddr("2001:db8::4"), ASN: 65001, Password: "fabric"},
+	}
+	if cfg.ControlASN != 65000 || cfg.ControlRouterID != netip.MustParseAddr("198.18.0.1") ||
+		cfg.ControlListenPort != 179 || !slices.Equal(cfg.ControlNeighbors, want) || cfg.ControlMaxEntries != DefaultControlMaxEntries {
+		t.Errorf("[control] evpn: %+v", cfg)
+	}
+	var got []string
+	for _, n := range cfg.Networks {
+		got = append(got, fmt.Sprintf("%d rt=%s rd=%s control=%v", n.VNI, n.RouteTarget, n.RouteDistinguisher, n.Control))
+	}
+	wantNets := []string{"200 rt=65000:200 rd=198.18.0.1:200 control=true", "70000 rt=65000:7 rd=65000:70000 control=true"}
+	if !slices.Equal(got, wantNets) {
+		t.Errorf("networks: %q, want %q", got, wantNets)
 	}
 }

@@ -19,6 +19,7 @@ var notSettings = map[string]string{
 // field by field.
 var wholeValues = map[reflect.Type]string{
 	reflect.TypeFor[StaticEntry](): "network.static: an entry changes as a whole",
+	reflect.TypeFor[Neighbor]():    "control.neighbor: restart-only, as a whole",
 }
 
 // Every field of Config and Network has a reload class that the engine

@@ -211,6 +211,13 @@ func (v *validator) control(fc *fileControl, cfg *Config) {
 	}
 	switch cfg.ControlBackend {
 	case "etcd":
+		if k := fc.evpnKey(); k != "" {
+			v.fail("control."+k, "only for backend \"evpn\"")
+			return
+		}
+	case "evpn":
+		v.evpn(fc, cfg)
+		return
 	case "":
 		if fc.Backend != nil {
 			v.fail("control.backend", "\"\" is not a backend; leave [control] out for none")
@@ -224,16 +231,16 @@ func (v *validator) control(fc *fileControl, cfg *Config) {
 			{"lease_ttl", fc.LeaseTTL != nil}, {"max_entries", fc.MaxEntries != nil},
 			{"ca_file", fc.CAFile != nil}, {"cert_file", fc.CertFile != nil},
 			{"key_file", fc.KeyFile != nil}, {"username", fc.Username != nil},
-			{"password", fc.Password != nil},
+			{"password", fc.Password != nil}, {fc.evpnKey(), fc.evpnKey() != ""},
 		} {
 			if k.set {
-				v.fail("control.backend", "required with control.%s: \"etcd\"", k.name)
+				v.fail("control.backend", "required with control.%s: \"etcd\" or \"evpn\"", k.name)
 				return
 			}
 		}
 		return
 	default:
-		v.fail("control.backend", "%q is not a backend: \"etcd\"", cfg.ControlBackend)
+		v.fail("control.backend", "%q is not a backend: \"etcd\" or \"evpn\"", cfg.ControlBackend)
 		return
 	}
 	cfg.ControlEndpoints = []string{DefaultControlEndpoint}
@@ -451,6 +458,7 @@ func (v *validator) network(i int, fn *fileNetwork, cfg *Config) Network {
 		}
 		n.ARPSuppress = *fn.ARPSuppress
 	}
+	v.evpnNetwork(key, fn, cfg, &n)
 	macs := map[fdb.MAC]bool{}
 	for j, s := range fn.Static {
 		k := fmt.Sprintf("network[%d].static[%d]", i, j)

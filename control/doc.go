@@ -1,6 +1,6 @@
 // Package control is vtepd's control plane: the backend-neutral contract
-// between the forwarding engine and a distributed store (etcd today, BGP
-// EVPN next) that tells every VTEP which other VTEPs serve a VNI, which
+// between the forwarding engine and a distributed store or protocol (etcd,
+// or BGP EVPN) that tells every VTEP which other VTEPs serve a VNI, which
 // inner MACs sit behind which VTEP, and which IP belongs to which MAC.
 //
 // # What it owns
@@ -27,8 +27,9 @@
 // No packets, sockets, TAPs, FDB or neighbour tables: the engine turns
 // events into table entries. No metrics exporter either: Status and the
 // Counters it reads are plain values that package metrics exports. A
-// backend lives in its own subpackage (control/etcd), so that a program that
-// only reads Status, such as vtepctl, does not link a store's client.
+// backend lives in its own subpackage (control/etcd, control/evpn), so that
+// a program that only reads Status, such as vtepctl, does not link a
+// store's client or a BGP implementation.
 //
 // # Outages
 //

@@ -23,12 +23,15 @@ const (
 	ReasonLease                   // our lease was lost (expired or revoked)
 	ReasonCompacted               // the watch fell behind a compaction
 	ReasonPort                    // a VTEP on another UDP port than ours
+	ReasonRT                      // a BGP route whose route target is not its VNI's
+	ReasonRoute                   // a BGP route that cannot be read (no label, no next hop, ...)
 	NumReasons
 )
 
 var reasonNames = [NumReasons]string{
 	"bad_key", "bad_json", "bad_mac", "bad_ip", "wrong_family", "group_mac",
 	"unknown_vni", "cap", "request", "lease_lost", "compacted", "wrong_port",
+	"wrong_rt", "bad_route",
 }
 
 func (r Reason) String() string {
@@ -81,6 +84,47 @@ type Status struct {
 	Errors map[string]uint64 `json:"errors,omitempty"`
 	// Pending is the number of local entries not yet written.
 	Pending int `json:"pending"`
+	// Sessions are a BGP backend's sessions, one per neighbor, in the
+	// order of the configuration; nil for a store.
+	Sessions []SessionStatus `json:"sessions,omitempty"`
+	// RoutesReceived and RoutesAdvertised count a BGP backend's EVPN
+	// routes by route type ("2", "3"): those received and kept (usable
+	// or not), and those this VTEP advertises.
+	RoutesReceived   map[string]int `json:"routes_received,omitempty"`
+	RoutesAdvertised map[string]int `json:"routes_advertised,omitempty"`
+}
+
+// SessionStatus is one BGP session.
+type SessionStatus struct {
+	Neighbor string `json:"neighbor"`
+	ASN      uint32 `json:"asn"`
+	// State is the BGP finite state machine's: idle, connect, active,
+	// opensent, openconfirm or established.
+	State string    `json:"state"`
+	Up    bool      `json:"up"`
+	Since time.Time `json:"since"` // of the last change of Up
+	// Received counts the routes kept from this neighbor, by route type.
+	Received map[string]int `json:"received,omitempty"`
+	// Drops counts the times an established session went down.
+	Drops uint64 `json:"drops"`
+	// ConnectRetry is the interval between connection attempts now: it
+	// grows while the neighbor stays unreachable.
+	ConnectRetry float64 `json:"connect_retry_seconds"`
+}
+
+// VNIOptions are the settings of one VNI that a backend may need besides
+// its number: BGP EVPN's route target and route distinguisher, as the
+// configuration spells them ("65000:200", "198.18.0.1:200").
+type VNIOptions struct {
+	RouteTarget        string
+	RouteDistinguisher string
+}
+
+// OptionsJoiner is a Backend with per-VNI settings. The engine calls
+// JoinWith instead of Join when the backend has it, so that a VNI added by
+// a reload comes with its settings.
+type OptionsJoiner interface {
+	JoinWith(vni uint32, o VNIOptions)
 }
 
 // ErrorMap returns the non-zero error counts by reason name.

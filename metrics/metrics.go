@@ -246,9 +246,44 @@ func Control(connected func() bool, names []string, errors func() []uint64) []pr
 	return []prometheus.Collector{
 		boolGauge(prometheus.GaugeOpts{
 			Name: "vtep_control_connected",
-			Help: "1 while the control plane's store is reachable and watched, else 0.",
+			Help: "1 while the control plane's store is reachable and watched (etcd) or a BGP session is established (evpn), else 0.",
 		}, connected),
 		&controlErrors{names: names, errors: errors},
+	}
+}
+
+// BGP exports a BGP backend's sessions and routes: sessions returns the
+// number of sessions established and the routes received (in use) and
+// advertised, by EVPN route type ("2", "3").
+func BGP(sessions func() (up int, received, advertised map[string]int)) prometheus.Collector {
+	return &bgpCollector{sessions}
+}
+
+var (
+	descSessionsUp = prometheus.NewDesc("vtep_control_sessions_up",
+		"BGP sessions established (evpn backend).", nil, nil)
+	descRoutesReceived = prometheus.NewDesc("vtep_control_routes_received",
+		"EVPN routes received and kept, by route type (2: MAC/IP, 3: inclusive multicast).", []string{"type"}, nil)
+	descRoutesAdvertised = prometheus.NewDesc("vtep_control_routes_advertised",
+		"EVPN routes this VTEP advertises, by route type (2: MAC/IP, 3: inclusive multicast).", []string{"type"}, nil)
+)
+
+type bgpCollector struct {
+	sessions func() (int, map[string]int, map[string]int)
+}
+
+func (c *bgpCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSessionsUp
+	ch <- descRoutesReceived
+	ch <- descRoutesAdvertised
+}
+
+func (c *bgpCollector) Collect(ch chan<- prometheus.Metric) {
+	up, recv, adv := c.sessions()
+	ch <- prometheus.MustNewConstMetric(descSessionsUp, prometheus.GaugeValue, float64(up))
+	for _, t := range []string{"2", "3"} {
+		ch <- prometheus.MustNewConstMetric(descRoutesReceived, prometheus.GaugeValue, float64(recv[t]), t)
+		ch <- prometheus.MustNewConstMetric(descRoutesAdvertised, prometheus.GaugeValue, float64(adv[t]), t)
 	}
 }
 
@@ -263,7 +298,7 @@ func boolGauge(opts prometheus.GaugeOpts, f func() bool) prometheus.Collector {
 }
 
 var descControlErrors = prometheus.NewDesc("vtep_control_errors_total",
-	"Control-plane keys refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, wrong_port, group_mac, unknown_vni, cap) and failures (request, lease_lost, compacted), by reason.",
+	"Control-plane keys and routes refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, wrong_port, group_mac, unknown_vni, cap, wrong_rt, bad_route) and failures (request, lease_lost, compacted), by reason.",
 	[]string{"reason"}, nil)
 
 type controlErrors struct {

@@ -110,10 +110,10 @@ func TestControlExposition(t *testing.T) {
 		reg.MustRegister(c)
 	}
 	want := `
-# HELP vtep_control_connected 1 while the control plane's store is reachable and watched, else 0.
+# HELP vtep_control_connected 1 while the control plane's store is reachable and watched (etcd) or a BGP session is established (evpn), else 0.
 # TYPE vtep_control_connected gauge
 vtep_control_connected 1
-# HELP vtep_control_errors_total Control-plane keys refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, wrong_port, group_mac, unknown_vni, cap) and failures (request, lease_lost, compacted), by reason.
+# HELP vtep_control_errors_total Control-plane keys and routes refused (bad_key, bad_json, bad_mac, bad_ip, wrong_family, wrong_port, group_mac, unknown_vni, cap, wrong_rt, bad_route) and failures (request, lease_lost, compacted), by reason.
 # TYPE vtep_control_errors_total counter
 vtep_control_errors_total{reason="bad_key"} 0
 vtep_control_errors_total{reason="cap"} 3
@@ -122,7 +122,29 @@ vtep_control_errors_total{reason="cap"} 3
 		t.Error(err)
 	}
 	up = false
-	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP vtep_control_connected 1 while the control plane's store is reachable and watched, else 0.\n# TYPE vtep_control_connected gauge\nvtep_control_connected 0\n"), "vtep_control_connected"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP vtep_control_connected 1 while the control plane's store is reachable and watched (etcd) or a BGP session is established (evpn), else 0.\n# TYPE vtep_control_connected gauge\nvtep_control_connected 0\n"), "vtep_control_connected"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestBGPExposition(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(BGP(func() (int, map[string]int, map[string]int) {
+		return 2, map[string]int{"2": 5, "3": 1}, map[string]int{"2": 3}
+	}))
+	want := `# HELP vtep_control_routes_advertised EVPN routes this VTEP advertises, by route type (2: MAC/IP, 3: inclusive multicast).
+# TYPE vtep_control_routes_advertised gauge
+vtep_control_routes_advertised{type="2"} 3
+vtep_control_routes_advertised{type="3"} 0
+# HELP vtep_control_routes_received EVPN routes received and kept, by route type (2: MAC/IP, 3: inclusive multicast).
+# TYPE vtep_control_routes_received gauge
+vtep_control_routes_received{type="2"} 5
+vtep_control_routes_received{type="3"} 1
+# HELP vtep_control_sessions_up BGP sessions established (evpn backend).
+# TYPE vtep_control_sessions_up gauge
+vtep_control_sessions_up 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
 }

@@ -7,11 +7,13 @@ package vtep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/vtepd/vtepd/admin"
@@ -48,6 +50,12 @@ func listenAdmin(cfg *config.Config, log *slog.Logger) (net.Listener, error) {
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
+		// Another vtepd started at the same moment and bound the default
+		// socket between our look and our bind: as if it had been first.
+		if errors.Is(err, syscall.EADDRINUSE) && !cfg.AdminSocketSet {
+			log.Warn("admin socket in use by another process: vtepctl disabled for this vtepd; set [admin] socket", "socket", path)
+			return nil, nil
+		}
 		return nil, fmt.Errorf("admin.socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {

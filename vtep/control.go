@@ -84,6 +84,10 @@ func (e *Engine) ControlStatus() admin.ControlStatus {
 	for _, v := range st.Entries {
 		out.Entries = append(out.Entries, admin.ControlEntries(v))
 	}
+	out.RoutesReceived, out.RoutesAdvertised = st.RoutesReceived, st.RoutesAdvertised
+	for _, s := range st.Sessions {
+		out.Sessions = append(out.Sessions, admin.ControlSession(s))
+	}
 	return out
 }
 
@@ -104,7 +108,12 @@ func (c *controlPlane) join(n *network) {
 	c.mu.Unlock()
 	switch {
 	case on && !was:
-		c.b.Join(n.vni)
+		if j, ok := c.b.(control.OptionsJoiner); ok {
+			nc := n.cfg.Load()
+			j.JoinWith(n.vni, control.VNIOptions{RouteTarget: nc.RouteTarget, RouteDistinguisher: nc.RouteDistinguisher})
+		} else {
+			c.b.Join(n.vni)
+		}
 		c.restore(n) // the routes of the view kept meanwhile
 	case !on && was:
 		c.b.Leave(n.vni)

@@ -31,6 +31,18 @@ func (e *Engine) httpHandler() http.Handler {
 			return out
 		}
 		cs = append(cs, metrics.Control(func() bool { return b.Status().Connected }, names, errs)...)
+		if e.cfg.Load().ControlBackend == "evpn" {
+			cs = append(cs, metrics.BGP(func() (int, map[string]int, map[string]int) {
+				st := b.Status()
+				up := 0
+				for _, s := range st.Sessions {
+					if s.Up {
+						up++
+					}
+				}
+				return up, st.RoutesReceived, st.RoutesAdvertised
+			}))
+		}
 	}
 	if h, err := metrics.Handler(cs...); err == nil {
 		mux.Handle("GET /metrics", h)

@@ -269,13 +269,33 @@ func printControl(w io.Writer, c *admin.ControlStatus) {
 		lease = fmt.Sprintf("%x", c.LeaseID)
 	}
 	fmt.Fprintf(w, "backend\t%s\n", c.Backend)
-	fmt.Fprintf(w, "endpoints\t%s\n", strings.Join(c.Endpoints, ","))
+	if c.Backend == "evpn" {
+		fmt.Fprintf(w, "neighbors\t%s\n", strings.Join(c.Endpoints, ","))
+	} else {
+		fmt.Fprintf(w, "endpoints\t%s\n", strings.Join(c.Endpoints, ","))
+	}
 	fmt.Fprintf(w, "local\t%s\n", c.Local)
 	fmt.Fprintf(w, "connected\t%s\n", state)
-	fmt.Fprintf(w, "revision\t%d\n", c.Revision)
-	fmt.Fprintf(w, "lease\t%s (ttl %s)\n", lease, time.Duration(c.LeaseTTL*1e9))
+	if c.Backend == "etcd" {
+		fmt.Fprintf(w, "revision\t%d\n", c.Revision)
+		fmt.Fprintf(w, "lease\t%s (ttl %s)\n", lease, time.Duration(c.LeaseTTL*1e9))
+	}
 	fmt.Fprintf(w, "pending\t%d\n", c.Pending)
 	fmt.Fprintf(w, "errors\t%s\n", drops(c.Errors))
+	if c.Backend == "evpn" {
+		fmt.Fprintf(w, "routes received\ttype-2 %d, type-3 %d\n", c.RoutesReceived["2"], c.RoutesReceived["3"])
+		fmt.Fprintf(w, "routes advertised\ttype-2 %d, type-3 %d\n", c.RoutesAdvertised["2"], c.RoutesAdvertised["3"])
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "NEIGHBOR\tASN\tSTATE\tSINCE\tTYPE-2\tTYPE-3\tDROPS\tRETRY")
+		for _, s := range c.Sessions {
+			since := "-"
+			if !s.Since.IsZero() {
+				since = time.Since(s.Since).Round(time.Second).String()
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Neighbor, s.ASN, s.State, since, s.Received["2"], s.Received["3"], s.Drops,
+				time.Duration(s.ConnectRetry*float64(time.Second)))
+		}
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "VNI\tREMOTE VTEPS\tREMOTE MACS\tREMOTE IPS\tLOCAL MACS\tLOCAL IPS")
 	for _, e := range c.Entries {

@@ -75,3 +75,39 @@ func TestRunExitCodes(t *testing.T) {
 		t.Errorf("unreachable: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// vtepctl control for the evpn backend: its sessions and routes, and no
+// etcd revision or lease.
+func TestPrintControlEVPN(t *testing.T) {
+	var b bytes.Buffer
+	printControl(&b, &admin.ControlStatus{
+		Backend: "evpn", Endpoints: []string{"198.18.0.4", "198.18.0.9"}, Local: "198.18.0.1", Connected: true,
+		Errors:           map[string]uint64{"wrong_rt": 2},
+		RoutesReceived:   map[string]int{"2": 3, "3": 1},
+		RoutesAdvertised: map[string]int{"2": 2, "3": 1},
+		Sessions: []admin.ControlSession{
+			{Neighbor: "198.18.0.4", ASN: 65000, State: "established", Up: true, Received: map[string]int{"2": 3, "3": 1}, ConnectRetry: 1},
+			{Neighbor: "198.18.0.9", ASN: 65001, State: "active", Drops: 1, ConnectRetry: 8},
+		},
+		Entries: []admin.ControlEntries{{VNI: 200, RemoteVTEPs: 1, RemoteMACs: 3, LocalMACs: 2}},
+	})
+	want := `backend	evpn
+neighbors	198.18.0.4,198.18.0.9
+local	198.18.0.1
+connected	yes
+pending	0
+errors	wrong_rt=2
+routes received	type-2 3, type-3 1
+routes advertised	type-2 2, type-3 1
+
+NEIGHBOR	ASN	STATE	SINCE	TYPE-2	TYPE-3	DROPS	RETRY
+198.18.0.4	65000	established	-	3	1	0	1s
+198.18.0.9	65001	active	-	0	0	1	8s
+
+VNI	REMOTE VTEPS	REMOTE MACS	REMOTE IPS	LOCAL MACS	LOCAL IPS
+200	1	3	0	2	0
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	configfile "github.com/vtepd/vtepd/config"
 	"github.com/vtepd/vtepd/control"
 	"github.com/vtepd/vtepd/control/etcd"
+	"github.com/vtepd/vtepd/control/evpn"
 )
 
 // laterSink lets the backend be made, and its configuration checked,
@@ -21,6 +22,8 @@ func newControl(cfg *configfile.Config, log *slog.Logger) (control.Backend, *lat
 	case "":
 		return nil, nil, nil
 	case "etcd":
+	case "evpn":
+		return newEVPN(cfg, log)
 	default:
 		return nil, nil, fmt.Errorf("control.backend: %q is not supported", cfg.ControlBackend)
 	}
@@ -44,6 +47,31 @@ func newControl(cfg *configfile.Config, log *slog.Logger) (control.Backend, *lat
 		// The one thing New checks that validation could not: the TLS
 		// files, which it reads.
 		return nil, nil, fmt.Errorf("control.ca_file, cert_file, key_file: %w", err)
+	}
+	return b, sink, nil
+}
+
+// newEVPN makes the BGP EVPN backend. Each network's route target and
+// distinguisher reach it through the engine's JoinWith.
+func newEVPN(cfg *configfile.Config, log *slog.Logger) (control.Backend, *laterSink, error) {
+	sink := &laterSink{}
+	ns := make([]evpn.Neighbor, len(cfg.ControlNeighbors))
+	for i, n := range cfg.ControlNeighbors {
+		ns[i] = evpn.Neighbor{Address: n.Address, ASN: n.ASN, Password: n.Password}
+	}
+	b, err := evpn.New(evpn.Config{
+		ASN:        cfg.ControlASN,
+		RouterID:   cfg.ControlRouterID,
+		ListenPort: cfg.ControlListenPort,
+		Neighbors:  ns,
+		Local:      cfg.Local,
+		Port:       cfg.Port,
+		MaxEntries: cfg.ControlMaxEntries,
+		Sink:       sink,
+		Log:        log,
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return b, sink, nil
 }

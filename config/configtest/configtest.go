@@ -68,6 +68,8 @@ func Mutate(v reflect.Value) error {
 		*p = append(slices.Clip(*p), NewPrefix)
 	case *[]config.StaticEntry:
 		*p = append(slices.Clip(*p), NewStatic)
+	case *[]config.Neighbor:
+		*p = append(slices.Clip(*p), config.Neighbor{Address: netip.MustParseAddr("198.18.0.251"), ASN: 65001})
 	default:
 		return fmt.Errorf("configtest.Mutate: no mutation for type %s", v.Type())
 	}

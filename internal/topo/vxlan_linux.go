@@ -35,7 +35,7 @@ func checkGroup(g netip.Addr) error {
 var validBridge = regexp.MustCompile(`^br[0-9]{1,2}$`)
 
 // validVXLAN is what names of kernel VXLAN devices look like.
-var validVXLAN = regexp.MustCompile(`^vx[0-9]{1,2}$`)
+var validVXLAN = regexp.MustCompile(`^vx[0-9]{1,8}$`)
 
 // KernelVXLAN describes a VXLAN device of the kernel's vxlan driver, for
 // Host.AddKernelVXLANWith. The zero value of each optional field gives the
@@ -65,10 +65,14 @@ type KernelVXLAN struct {
 	// (udp6zerocsumtx); UDP6ZeroCsumRx accepts them (udp6zerocsumrx).
 	// By default the kernel sends real checksums and refuses zero ones.
 	UDP6ZeroCsumTx, UDP6ZeroCsumRx bool
+
+	// NoLearning turns the data plane's learning off (nolearning), as an
+	// EVPN control plane (FRR's zebra) wants its VXLAN devices.
+	NoLearning bool
 }
 
 // AddKernelVXLANWith creates the kernel VXLAN device described by v, with
-// local = the host's underlay address, learning on and MTU VXLANMTU,
+// local = the host's underlay address, learning on (unless NoLearning) and MTU VXLANMTU,
 // enslaved to its bridge and up.
 func (h *Host) AddKernelVXLANWith(v KernelVXLAN) error {
 	if v.Name == "" {
@@ -118,6 +122,9 @@ func (h *Host) AddKernelVXLANWith(v KernelVXLAN) error {
 	}
 	if v.UDP6ZeroCsumRx {
 		args = append(args, "udp6zerocsumrx")
+	}
+	if v.NoLearning {
+		args = append(args, "nolearning")
 	}
 	args = append(args, "dev", "eth0")
 	cmds := [][]string{args, {"ip", "-n", h.NS, "link", "set", v.Name, "master", v.Bridge, "up"}}
