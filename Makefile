@@ -26,13 +26,33 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS) -o $(BIN)/vtepctl ./cmd/vtepctl
 
 # Install what the tests need when it is missing (a fresh Debian machine).
+# Several of these packages are daemons (etcd, dockerd, FRR's zebra and
+# bgpd, gobgpd) that the tests start themselves, each in a test's own
+# namespace. None may run in the machine's own: a policy-rc.d that forbids
+# starting services is in place while they install (unless the machine
+# has one already), and on a systemd machine the units of the packages
+# installed here are disabled, so that a reboot does not start them either.
 deps:
 	@missing=""; \
-	for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(DEB_DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q ' installed$$' || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
+		guard=""; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\n# make deps: no service starts while it installs\nexit 101\n' >/usr/sbin/policy-rc.d; \
+			chmod 755 /usr/sbin/policy-rc.d; guard=1; \
+		fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
+		rc=$$?; \
+		[ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; \
+		if [ $$rc -eq 0 ] && [ -d /run/systemd/system ]; then \
+			units=$$(for p in $$missing; do dpkg -L $$p; done | grep -E '^/(usr/)?lib/systemd/system/[^/]+\.(service|socket)$$' | xargs -r -n1 basename); \
+			[ -z "$$units" ] || systemctl disable --now $$units >/dev/null 2>&1 || true; \
+		fi; \
+		exit $$rc; \
 	fi
 
 vet:
