@@ -1,6 +1,7 @@
 package control
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -136,4 +137,35 @@ func (c *Counters) ErrorMap() map[string]uint64 {
 		}
 	}
 	return m
+}
+
+// LogLimiter lets a few log lines a second through and counts the rest:
+// what a backend logs about refused keys or routes, which a hostile peer
+// could send by the thousand.
+type LogLimiter struct {
+	mu      sync.Mutex
+	window  time.Time
+	n       int
+	dropped int
+}
+
+// logsPerSecond is how many lines a LogLimiter lets through a second.
+const logsPerSecond = 5
+
+// Allow reports whether a line may be logged now, and how many were held
+// back since the last one that was.
+func (r *LogLimiter) Allow() (ok bool, dropped int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.window) >= time.Second {
+		r.window, r.n = now, 0
+		dropped, r.dropped = r.dropped, 0
+	}
+	if r.n >= logsPerSecond {
+		r.dropped++
+		return false, 0
+	}
+	r.n++
+	return true, dropped
 }

@@ -73,7 +73,7 @@ type Backend struct {
 	tls    *tls.Config
 	dec    Decoder
 	log    *slog.Logger
-	badLog rateLog
+	badLog control.LogLimiter
 
 	// C holds the counters that Status and package metrics read.
 	C control.Counters
@@ -505,36 +505,10 @@ func (bo *backoff) sleep(ctx context.Context) bool {
 	}
 }
 
-// rateLog lets a few lines a second through and counts the rest.
-type rateLog struct {
-	mu      sync.Mutex
-	window  time.Time
-	n       int
-	dropped int
-}
-
-const logsPerSecond = 5
-
-func (r *rateLog) allow() (ok bool, dropped int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if now.Sub(r.window) >= time.Second {
-		r.window, r.n = now, 0
-		dropped, r.dropped = r.dropped, 0
-	}
-	if r.n >= logsPerSecond {
-		r.dropped++
-		return false, 0
-	}
-	r.n++
-	return true, dropped
-}
-
 // refuse counts and logs (at a limited rate) a refused key or value.
 func (b *Backend) refuse(err error) {
 	b.C.Error(ReasonOf(err))
-	if ok, dropped := b.badLog.allow(); ok {
+	if ok, dropped := b.badLog.Allow(); ok {
 		b.log.Warn("control: entry refused", "reason", ReasonOf(err).String(), "err", err, "unlogged", dropped)
 	}
 }

@@ -72,7 +72,7 @@ type Config struct {
 type Backend struct {
 	cfg    Config
 	log    *slog.Logger
-	badLog rateLog
+	badLog control.LogLimiter
 
 	// C holds the counters that Status and package metrics read.
 	C control.Counters
@@ -425,37 +425,11 @@ func (b *Backend) Status() control.Status {
 	return st
 }
 
-// rateLog lets a few lines a second through and counts the rest.
-type rateLog struct {
-	mu      sync.Mutex
-	window  time.Time
-	n       int
-	dropped int
-}
-
-const logsPerSecond = 5
-
-func (r *rateLog) allow() (ok bool, dropped int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if now.Sub(r.window) >= time.Second {
-		r.window, r.n = now, 0
-		dropped, r.dropped = r.dropped, 0
-	}
-	if r.n >= logsPerSecond {
-		r.dropped++
-		return false, 0
-	}
-	r.n++
-	return true, dropped
-}
-
 // refuse counts and logs (at a limited rate) a refused route.
 func (b *Backend) refuse(err error, peer string) {
 	r := reasonOf(err)
 	b.C.Error(r)
-	if ok, dropped := b.badLog.allow(); ok {
+	if ok, dropped := b.badLog.Allow(); ok {
 		b.log.Warn("control: route refused", "reason", r.String(), "neighbor", peer, "err", err, "unlogged", dropped)
 	}
 }
