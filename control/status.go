@@ -1,6 +1,7 @@
 package control
 
 import (
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +69,38 @@ type VNIEntries struct {
 	RemoteIPs   int    `json:"remote_ips"`
 	LocalMACs   int    `json:"local_macs"`
 	LocalIPs    int    `json:"local_ips"`
+}
+
+// EntryTable gathers a Status's Entries, one per VNI, as a backend counts
+// its local and remote entries.
+type EntryTable map[uint32]*VNIEntries
+
+// VNI returns the counts of vni, creating them.
+func (t EntryTable) VNI(vni uint32) *VNIEntries {
+	e := t[vni]
+	if e == nil {
+		e = &VNIEntries{VNI: vni}
+		t[vni] = e
+	}
+	return e
+}
+
+// Remote sets the remote counts of every VNI of view.
+func (t EntryTable) Remote(view *State) {
+	for vni, v := range view.VNIs {
+		e := t.VNI(vni)
+		e.RemoteVTEPs, e.RemoteMACs, e.RemoteIPs = len(v.VTEPs), len(v.MACs), len(v.IPs)
+	}
+}
+
+// Sorted returns the counts sorted by VNI.
+func (t EntryTable) Sorted() []VNIEntries {
+	out := make([]VNIEntries, 0, len(t))
+	for _, e := range t {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].VNI < out[j].VNI })
+	return out
 }
 
 // Status is a snapshot of a backend, for `vtepctl control` and metrics.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -291,39 +290,25 @@ func (b *Backend) Status() control.Status {
 	b.stMu.Lock()
 	st.Connected, st.Since = b.connected, b.since
 	b.stMu.Unlock()
-	per := make(map[uint32]*control.VNIEntries)
-	entry := func(vni uint32) *control.VNIEntries {
-		e := per[vni]
-		if e == nil {
-			e = &control.VNIEntries{VNI: vni}
-			per[vni] = e
-		}
-		return e
-	}
+	per := control.EntryTable{}
 	b.mu.Lock()
 	for vni := range b.vnis {
-		entry(vni)
+		per.VNI(vni)
 	}
 	for k := range b.desired {
 		switch k.Kind {
 		case KindMAC:
-			entry(k.VNI).LocalMACs++
+			per.VNI(k.VNI).LocalMACs++
 		case KindIP:
-			entry(k.VNI).LocalIPs++
+			per.VNI(k.VNI).LocalIPs++
 		}
 	}
 	st.Pending = len(b.dirty)
 	b.mu.Unlock()
 	b.viewMu.Lock()
-	for vni, v := range b.view.VNIs {
-		e := entry(vni)
-		e.RemoteVTEPs, e.RemoteMACs, e.RemoteIPs = len(v.VTEPs), len(v.MACs), len(v.IPs)
-	}
+	per.Remote(b.view)
 	b.viewMu.Unlock()
-	for _, e := range per {
-		st.Entries = append(st.Entries, *e)
-	}
-	sort.Slice(st.Entries, func(i, j int) bool { return st.Entries[i].VNI < st.Entries[j].VNI })
+	st.Entries = per.Sorted()
 	return st
 }
 

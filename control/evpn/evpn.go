@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -372,34 +371,23 @@ func (b *Backend) Status() control.Status {
 	for _, n := range b.cfg.Neighbors {
 		st.Endpoints = append(st.Endpoints, n.Address.String())
 	}
-	per := make(map[uint32]*control.VNIEntries)
-	entry := func(vni uint32) *control.VNIEntries {
-		e := per[vni]
-		if e == nil {
-			e = &control.VNIEntries{VNI: vni}
-			per[vni] = e
-		}
-		return e
-	}
+	per := control.EntryTable{}
 	b.mu.Lock()
 	for vni := range b.vnis {
-		entry(vni)
+		per.VNI(vni)
 	}
 	for k := range b.macs {
-		entry(k.vni).LocalMACs++
+		per.VNI(k.vni).LocalMACs++
 	}
 	for k := range b.ips {
-		entry(k.vni).LocalIPs++
+		per.VNI(k.vni).LocalIPs++
 	}
 	st.Pending = b.pending
 	st.RoutesAdvertised["2"], st.RoutesAdvertised["3"] = b.advN[0], b.advN[1]
 	b.mu.Unlock()
 	recv := map[string][2]int{}
 	b.ribMu.Lock()
-	for vni, v := range b.view.VNIs {
-		e := entry(vni)
-		e.RemoteVTEPs, e.RemoteMACs, e.RemoteIPs = len(v.VTEPs), len(v.MACs), len(v.IPs)
-	}
+	per.Remote(b.view)
 	for peer, n := range b.rib.count {
 		recv[peer] = n
 		st.RoutesReceived["2"] += n[0]
@@ -418,10 +406,7 @@ func (b *Backend) Status() control.Status {
 	}
 	st.Since = b.since
 	b.stMu.Unlock()
-	for _, e := range per {
-		st.Entries = append(st.Entries, *e)
-	}
-	sort.Slice(st.Entries, func(i, j int) bool { return st.Entries[i].VNI < st.Entries[j].VNI })
+	st.Entries = per.Sorted()
 	return st
 }
 
