@@ -178,23 +178,14 @@ func (p *txPipeline) trainSegments(port *underlay.Port, sport uint16, remote net
 // flushTrains sends every open train: those of one ordinary frame through
 // the raw socket's queue, which goes first, then the others.
 func (p *txPipeline) flushTrains() {
-	open := 0
 	for i := range p.trains {
-		t := &p.trains[i]
-		if t.segs == 0 {
-			continue
-		}
-		if t.single != nil {
+		if t := &p.trains[i]; t.single != nil {
 			p.demote(t)
-			continue
 		}
-		open++
 	}
-	if open > 0 {
-		for i := range p.trains {
-			if t := &p.trains[i]; t.segs > 0 {
-				p.sendTrain(t)
-			}
+	for i := range p.trains {
+		if t := &p.trains[i]; t.segs > 0 {
+			p.sendTrain(t)
 		}
 	}
 	p.hoff = 0

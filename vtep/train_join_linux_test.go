@@ -30,13 +30,7 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	sport := uint16(probe.LocalAddr().(*net.UDPAddr).Port)
 	probe.Close()
 
-	te := newTestEngine(t)
-	cfg := te.cfg.Load()
-	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, sport, sport
-	te.trains = underlay.NewTrains(lo, sport, sport, nil)
-	defer te.trains.Close()
-	te.fdb.Learn(200, macRemote, lo, 0)
-	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
+	te, p := trainPipeline(t, lo, dstPort, sport, sport)
 	const mss, segs, frames = 1398, 46, 3
 	for i := range frames {
 		f := gsoFrameAt(t, macRemote, macLocal, uint32(1000+i*segs*mss), "", segs*mss, mss)
@@ -69,6 +63,20 @@ func TestTrainsJoinTheSuperFramesOfABatch(t *testing.T) {
 	if c := te.net(0).counters.TxPackets.Load(); c != frames*segs {
 		t.Errorf("vtep_tx_packets_total = %d, want %d", c, frames*segs)
 	}
+}
+
+// trainPipeline is a test engine whose trains leave local address lo from
+// source ports portLo to portHi for port dstPort, with macRemote behind lo,
+// and a TX pipeline of its network, with offloads.
+func trainPipeline(t *testing.T, lo netip.Addr, dstPort, portLo, portHi uint16) (*testEngine, *txPipeline) {
+	t.Helper()
+	te := newTestEngine(t)
+	cfg := te.cfg.Load()
+	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, portLo, portHi
+	te.trains = underlay.NewTrains(lo, portLo, portHi, nil)
+	t.Cleanup(te.trains.Close)
+	te.fdb.Learn(200, macRemote, lo, 0)
+	return te, te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
 }
 
 // groReceiver opens a UDP socket on a, with UDP_GRO so that it sees each
@@ -141,16 +149,10 @@ func TestTrainsOfOrdinaryFrames(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	fd, dstPort := groReceiver(t, lo)
 
-	te := newTestEngine(t)
-	cfg := te.cfg.Load()
 	// Source ports from a range the test hopes is free; a flow whose
 	// port is taken would leave by the raw socket, and the test says so.
 	const portLo, portHi = 47100, 47163
-	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, portLo, portHi
-	te.trains = underlay.NewTrains(lo, portLo, portHi, nil)
-	defer te.trains.Close()
-	te.fdb.Learn(200, macRemote, lo, 0)
-	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
+	te, p := trainPipeline(t, lo, dstPort, portLo, portHi)
 
 	// Three flows (by source MAC) on three different source ports.
 	var flows []fdb.MAC
@@ -236,13 +238,7 @@ func TestTrainsWithoutTheirPort(t *testing.T) {
 	defer held.Close()
 	sport := uint16(held.LocalAddr().(*net.UDPAddr).Port)
 
-	te := newTestEngine(t)
-	cfg := te.cfg.Load()
-	cfg.Port, cfg.SrcPortLow, cfg.SrcPortHigh = dstPort, sport, sport
-	te.trains = underlay.NewTrains(lo, sport, sport, nil)
-	defer te.trains.Close()
-	te.fdb.Learn(200, macRemote, lo, 0)
-	p := te.newTxPipeline(te.net(0), te.taps[0], te.conn, true)
+	te, p := trainPipeline(t, lo, dstPort, sport, sport)
 	const n = 5
 	for i := range n {
 		f := frame(macRemote, macLocal, 100)
